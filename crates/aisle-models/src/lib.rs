@@ -1,0 +1,18 @@
+//! Aisle's recommendation algorithms.
+//!
+//! Every algorithm has the same shape: hyper-parameters (serde, with defaults) are parsed and
+//! checked into an [`Algorithm`], whose `fit` on an [`aisle_data::Interactions`] matrix gives
+//! an immutable [`Recommender`]. Models see only dense indices; the caller keeps the id maps.
+//! Nothing here knows about HTTP, SQL or async.
+
+pub mod error;
+pub mod recommender;
+pub mod registry;
+pub mod topk;
+
+pub use error::{ModelError, Result};
+pub use recommender::{
+    Algorithm, Capabilities, FitContext, Progress, Query, Recommender, recommend,
+};
+pub use registry::{MODEL_NAMES, Params, algorithm, parse_params, parse_value};
+pub use topk::{Scored, top_k};

@@ -1,0 +1,175 @@
+//! The [`Recommender`] trait every trained model implements, the [`Algorithm`] trait every
+//! trainer implements, and what they exchange.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use aisle_data::{Interactions, Row};
+
+use crate::error::{ModelError, Result};
+use crate::topk::{Scored, top_k};
+
+/// What a trained model can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Capabilities {
+    /// [`Recommender::predict`] gives a rating estimate.
+    pub rating: bool,
+    /// [`Recommender::score`] ranks items for a user.
+    pub ranking: bool,
+    /// [`Recommender::similar_items`] is meaningful.
+    pub similar_items: bool,
+    /// [`Recommender::score`] works from a history alone (a user unseen at training time).
+    pub fold_in: bool,
+}
+
+/// Who to recommend for: a user known to the model, their history, or both.
+///
+/// `history` is the user's interactions (items sorted, as in a matrix row) with the same
+/// weighting as the training matrix. For a user seen at training time it is normally their
+/// training row; for a new user it is all the model has (fold-in).
+#[derive(Debug, Clone, Copy)]
+pub struct Query<'a> {
+    pub user: Option<u32>,
+    pub history: Row<'a>,
+}
+
+impl<'a> Query<'a> {
+    /// A user known to the model, with their row of `train` as history.
+    pub fn known(user: u32, train: &'a Interactions) -> Self {
+        Query {
+            user: Some(user),
+            history: train.row(user),
+        }
+    }
+
+    /// An anonymous history.
+    pub fn anonymous(history: Row<'a>) -> Self {
+        Query {
+            user: None,
+            history,
+        }
+    }
+}
+
+/// A trained model. Immutable: serving threads share it freely.
+pub trait Recommender: Send + Sync + std::fmt::Debug {
+    /// The CLI name of the algorithm that produced it (`svd`, `als`, ...).
+    fn name(&self) -> &str;
+
+    fn capabilities(&self) -> Capabilities;
+
+    /// Number of items the model scores (the training matrix's columns).
+    fn n_items(&self) -> usize;
+
+    /// A rating estimate for `(user, item)`, not yet clipped to the rating scale. Indices at
+    /// or beyond the training shape are users or items the model has never seen and must get
+    /// a sensible fallback (e.g. the global mean plus the known bias), never a panic.
+    /// Models without rating capability return `None`.
+    fn predict(&self, user: u32, item: u32) -> Option<f32> {
+        let _ = (user, item);
+        None
+    }
+
+    /// Writes a ranking score for every item into `scores` (`scores.len() == n_items()`);
+    /// higher is better, NaN or −∞ means "never recommend". Items in the history are scored
+    /// too: excluding them is the caller's choice.
+    fn score(&self, query: &Query<'_>, scores: &mut [f32]);
+
+    /// The `n` items most similar to `item` (never `item` itself), best first. Empty when the
+    /// model has no notion of item similarity or the item is unknown.
+    fn similar_items(&self, item: u32, n: usize) -> Vec<Scored> {
+        let _ = (item, n);
+        Vec::new()
+    }
+}
+
+/// The top `n` items for a query, skipping the history when `exclude_seen` and any item for
+/// which `excluded` is true.
+pub fn recommend(
+    model: &dyn Recommender,
+    query: &Query<'_>,
+    n: usize,
+    exclude_seen: bool,
+    mut excluded: impl FnMut(u32) -> bool,
+) -> Vec<Scored> {
+    let mut scores = vec![0f32; model.n_items()];
+    model.score(query, &mut scores);
+    let history = query.history;
+    top_k(&scores, n, |item| {
+        !(exclude_seen && history.contains(item)) && !excluded(item)
+    })
+}
+
+/// Progress of a long computation, reported to whoever started it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// Units done (e.g. epochs or iterations).
+    pub done: u64,
+    /// Units in all.
+    pub total: u64,
+}
+
+/// What a trainer gets from its caller besides the data.
+pub struct FitContext<'a> {
+    /// Seed for every random choice: the same seed gives the same model.
+    pub seed: u64,
+    /// The declared rating scale `(min, max)`, for rating models.
+    pub rating_scale: Option<(f32, f32)>,
+    /// Called after each unit of work (an epoch, an iteration).
+    pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
+    /// Set by the caller to stop training early; trainers check it between units of work
+    /// and return [`ModelError::Cancelled`].
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+impl std::fmt::Debug for FitContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FitContext")
+            .field("seed", &self.seed)
+            .field("rating_scale", &self.rating_scale)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for FitContext<'_> {
+    fn default() -> Self {
+        FitContext {
+            seed: 42,
+            rating_scale: None,
+            progress: None,
+            cancel: None,
+        }
+    }
+}
+
+impl FitContext<'_> {
+    pub fn with_seed(seed: u64) -> Self {
+        FitContext {
+            seed,
+            ..Default::default()
+        }
+    }
+
+    /// Reports progress and returns an error if the caller asked to stop.
+    pub fn step(&self, done: u64, total: u64) -> Result<()> {
+        if let Some(progress) = self.progress {
+            progress(Progress { done, total });
+        }
+        if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(ModelError::Cancelled);
+        }
+        Ok(())
+    }
+}
+
+/// A configured trainer: validated hyper-parameters ready to fit.
+pub trait Algorithm: Send + Sync + std::fmt::Debug {
+    /// The CLI name (`svd`, `als`, ...).
+    fn name(&self) -> &str;
+
+    /// The full hyper-parameters, defaults filled in, as reported in `aisle evaluate --json`.
+    fn params(&self) -> serde_json::Value;
+
+    /// Trains on `train`, whose weights are ratings for rating models and implicit
+    /// confidences for ranking models.
+    fn fit(&self, train: &Interactions, ctx: &FitContext<'_>) -> Result<Box<dyn Recommender>>;
+}
