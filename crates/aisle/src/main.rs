@@ -1,1 +1,39 @@
-fn main() {}
+//! The `aisle` command: wires the data, model and evaluation crates to a command line.
+//!
+//! Exit codes: 0 success, 1 runtime error (bad data, I/O), 2 usage error (bad arguments).
+
+mod cli;
+mod commands;
+mod input;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+/// An error in how the command was called (exit code 2), as opposed to a failure while
+/// running it (exit code 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect(args) => commands::inspect::run(args),
+        Command::Clean(args) => commands::clean::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            if error.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}

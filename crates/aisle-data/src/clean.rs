@@ -1,0 +1,536 @@
+//! Cleaning: turns raw rows into typed events and accounts for every row it drops.
+//!
+//! Per row, in this order: a broken row structure (`malformed_row`), an empty user
+//! (`missing_user`) or item (`missing_item`), an unknown event type (`unknown_type`), a value
+//! that is not a finite number (`bad_value`), a rating without a value (`missing_rating`) or
+//! outside the declared scale (`rating_out_of_scale`), an unparsable timestamp
+//! (`bad_timestamp`), an item missing from the catalogue when one is given (`unknown_item`).
+//! Then over the whole file: exact duplicates (same user, item, type, value and timestamp;
+//! the first is kept) and, optionally, iterative k-core filtering of users and items with too
+//! few events (`below_min_user_count`, `below_min_item_count`).
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::{Dataset, Event};
+use crate::event::{EventTypes, Kind, RATING};
+use crate::ids::IdMap;
+use crate::reader::Record;
+use crate::time::parse_timestamp;
+
+/// How many offending line numbers the report keeps per reason.
+pub const EXAMPLE_LINES: usize = 5;
+
+/// Why a row was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    MalformedRow,
+    MissingUser,
+    MissingItem,
+    UnknownType,
+    BadValue,
+    MissingRating,
+    RatingOutOfScale,
+    BadTimestamp,
+    UnknownItem,
+    Duplicate,
+    BelowMinUserCount,
+    BelowMinItemCount,
+}
+
+impl DropReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::MalformedRow => "malformed_row",
+            DropReason::MissingUser => "missing_user",
+            DropReason::MissingItem => "missing_item",
+            DropReason::UnknownType => "unknown_type",
+            DropReason::BadValue => "bad_value",
+            DropReason::MissingRating => "missing_rating",
+            DropReason::RatingOutOfScale => "rating_out_of_scale",
+            DropReason::BadTimestamp => "bad_timestamp",
+            DropReason::UnknownItem => "unknown_item",
+            DropReason::Duplicate => "duplicate",
+            DropReason::BelowMinUserCount => "below_min_user_count",
+            DropReason::BelowMinItemCount => "below_min_item_count",
+        }
+    }
+
+    /// A sentence for people, used by `aisle inspect`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            DropReason::MalformedRow => "row has too few fields or is not a JSON object",
+            DropReason::MissingUser => "user id is missing or empty",
+            DropReason::MissingItem => "item id is missing or empty",
+            DropReason::UnknownType => "event type is not known (declare it with a weight)",
+            DropReason::BadValue => "value is not a finite number",
+            DropReason::MissingRating => "rating event without a value",
+            DropReason::RatingOutOfScale => "rating outside the declared scale",
+            DropReason::BadTimestamp => "timestamp cannot be parsed",
+            DropReason::UnknownItem => "item is not in the catalogue",
+            DropReason::Duplicate => "exact duplicate of an earlier row",
+            DropReason::BelowMinUserCount => "user has fewer events than the minimum",
+            DropReason::BelowMinItemCount => "item has fewer events than the minimum",
+        }
+    }
+}
+
+/// What cleaning did to one file: every row is either kept or counted under one reason.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CleaningReport {
+    /// Data rows read (header and blank lines excluded).
+    pub rows: u64,
+    /// Rows kept as events.
+    pub kept: u64,
+    /// Rows dropped, by reason.
+    pub dropped: BTreeMap<DropReason, u64>,
+    /// The first few line numbers dropped for each reason.
+    pub examples: BTreeMap<DropReason, Vec<u64>>,
+    /// Fields that were not valid UTF-8 and were read as Latin-1 (kept, not dropped).
+    pub latin1_fields: u64,
+    /// The first few lines holding such fields.
+    pub latin1_examples: Vec<u64>,
+}
+
+impl CleaningReport {
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.values().sum()
+    }
+
+    fn drop_row(&mut self, reason: DropReason, line: u64) {
+        *self.dropped.entry(reason).or_default() += 1;
+        let examples = self.examples.entry(reason).or_default();
+        if examples.len() < EXAMPLE_LINES {
+            examples.push(line);
+        }
+    }
+
+    /// Adds another file's report (for a dataset read from several files).
+    pub fn merge(&mut self, other: &CleaningReport) {
+        self.rows += other.rows;
+        self.kept += other.kept;
+        self.latin1_fields += other.latin1_fields;
+        for (reason, count) in &other.dropped {
+            *self.dropped.entry(*reason).or_default() += count;
+        }
+        for (reason, lines) in &other.examples {
+            let mine = self.examples.entry(*reason).or_default();
+            mine.extend(lines.iter().take(EXAMPLE_LINES.saturating_sub(mine.len())));
+        }
+        self.latin1_examples.extend(
+            other
+                .latin1_examples
+                .iter()
+                .take(EXAMPLE_LINES.saturating_sub(self.latin1_examples.len())),
+        );
+    }
+}
+
+/// How to clean.
+#[derive(Debug, Clone)]
+pub struct CleaningOptions {
+    pub event_types: EventTypes,
+    /// Ratings outside `[min, max]` are dropped; `None` accepts any finite rating.
+    pub rating_scale: Option<(f32, f32)>,
+    /// Type given to rows of a file with no type column. `None`: `rating` when the row has a
+    /// value, `view` otherwise.
+    pub default_type: Option<String>,
+    /// Drop exact duplicate rows (same user, item, type, value and timestamp).
+    pub drop_duplicates: bool,
+    /// Iterative k-core: users with fewer events are dropped, repeatedly with items.
+    pub min_user_events: u32,
+    /// Iterative k-core: items with fewer events are dropped, repeatedly with users.
+    pub min_item_events: u32,
+}
+
+impl Default for CleaningOptions {
+    fn default() -> Self {
+        CleaningOptions {
+            event_types: EventTypes::default(),
+            rating_scale: None,
+            default_type: None,
+            drop_duplicates: true,
+            min_user_events: 0,
+            min_item_events: 0,
+        }
+    }
+}
+
+/// Parses a rating scale written `MIN:MAX` (e.g. `1:5`, `0.5:5`).
+pub fn parse_rating_scale(text: &str) -> Result<(f32, f32), String> {
+    let (lo, hi) = text
+        .split_once([':', ','])
+        .ok_or_else(|| format!("rating scale '{text}' is not of the form MIN:MAX, e.g. 1:5"))?;
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<f32>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("rating scale '{text}': '{s}' is not a number"))
+    };
+    let (lo, hi) = (parse(lo)?, parse(hi)?);
+    if lo >= hi {
+        return Err(format!(
+            "rating scale '{text}': the minimum must be below the maximum"
+        ));
+    }
+    Ok((lo, hi))
+}
+
+/// Receives rows from a reader and keeps the good ones as events.
+#[derive(Debug)]
+pub struct Cleaner {
+    options: CleaningOptions,
+    default_kind: Option<Kind>,
+    users: IdMap,
+    items: IdMap,
+    /// When set, items not in `items` are dropped rather than added.
+    catalogue_only: bool,
+    events: Vec<Event>,
+    report: CleaningReport,
+    scratch: String,
+}
+
+impl Cleaner {
+    pub fn new(options: CleaningOptions) -> Result<Self, String> {
+        Self::continuing(options, IdMap::new(), IdMap::new())
+    }
+
+    /// A cleaner that extends existing id maps: for a test file that must share a training
+    /// file's indices.
+    pub fn continuing(
+        options: CleaningOptions,
+        users: IdMap,
+        items: IdMap,
+    ) -> Result<Self, String> {
+        let default_kind = match &options.default_type {
+            None => None,
+            Some(name) => Some(options.event_types.lookup(name).ok_or_else(|| {
+                format!(
+                    "default type '{name}' is not a known event type (declare it with a weight)"
+                )
+            })?),
+        };
+        Ok(Cleaner {
+            options,
+            default_kind,
+            users,
+            items,
+            catalogue_only: false,
+            events: Vec::new(),
+            report: CleaningReport::default(),
+            scratch: String::new(),
+        })
+    }
+
+    /// Restricts events to the items of a catalogue; others are dropped as `unknown_item`.
+    pub fn with_catalogue(mut self, catalogue_items: &IdMap) -> Self {
+        self.items = catalogue_items.clone();
+        self.catalogue_only = true;
+        self
+    }
+
+    /// Takes one record from a reader.
+    pub fn visit(&mut self, record: Record<'_>) {
+        self.report.rows += 1;
+        let row = match record {
+            Record::Malformed { line } => {
+                return self.report.drop_row(DropReason::MalformedRow, line);
+            }
+            Record::Row(row) => row,
+        };
+        let line = row.line;
+        match self.parse(row) {
+            Ok(event) => self.events.push(event),
+            Err(reason) => self.report.drop_row(reason, line),
+        }
+    }
+
+    fn parse(&mut self, row: crate::reader::RawRow<'_>) -> Result<Event, DropReason> {
+        let user_bytes = row.user.trim_ascii();
+        let item_bytes = row.item.trim_ascii();
+        if user_bytes.is_empty() {
+            return Err(DropReason::MissingUser);
+        }
+        if item_bytes.is_empty() {
+            return Err(DropReason::MissingItem);
+        }
+        let value = match row.value.map(<[u8]>::trim_ascii).filter(|v| !v.is_empty()) {
+            None => None,
+            Some(bytes) => Some(
+                std::str::from_utf8(bytes)
+                    .ok()
+                    .and_then(|s| s.parse::<f32>().ok())
+                    .filter(|v| v.is_finite())
+                    .ok_or(DropReason::BadValue)?,
+            ),
+        };
+        let kind = match row.kind.map(<[u8]>::trim_ascii).filter(|k| !k.is_empty()) {
+            Some(bytes) => {
+                let name = std::str::from_utf8(bytes).map_err(|_| DropReason::UnknownType)?;
+                self.options
+                    .event_types
+                    .lookup(name)
+                    .ok_or(DropReason::UnknownType)?
+            }
+            None if row.kind.is_some() => return Err(DropReason::UnknownType),
+            None => self
+                .default_kind
+                .unwrap_or(if value.is_some() { RATING } else { 0 }),
+        };
+        if kind == RATING {
+            let rating = value.ok_or(DropReason::MissingRating)?;
+            if let Some((lo, hi)) = self.options.rating_scale
+                && !(lo..=hi).contains(&rating)
+            {
+                return Err(DropReason::RatingOutOfScale);
+            }
+        }
+        let timestamp = match row
+            .timestamp
+            .map(<[u8]>::trim_ascii)
+            .filter(|t| !t.is_empty())
+        {
+            None => 0,
+            Some(bytes) => std::str::from_utf8(bytes)
+                .ok()
+                .and_then(parse_timestamp)
+                .ok_or(DropReason::BadTimestamp)?,
+        };
+        let item = {
+            let id = self.text(item_bytes, row.line);
+            let id = id.as_ref();
+            if self.catalogue_only {
+                self.items.get(id).ok_or(DropReason::UnknownItem)?
+            } else {
+                self.items.intern(id)
+            }
+        };
+        let user = {
+            let id = self.text(user_bytes, row.line);
+            self.users.intern(id.as_ref())
+        };
+        Ok(Event {
+            user,
+            item,
+            timestamp,
+            value: value.unwrap_or(f32::NAN),
+            kind,
+            line: u32::try_from(row.line).unwrap_or(u32::MAX),
+        })
+    }
+
+    /// An id as text: UTF-8 when valid, else decoded as Latin-1 (MovieLens and old shop
+    /// exports have such bytes) and noted in the report.
+    fn text<'b>(&mut self, bytes: &'b [u8], line: u64) -> std::borrow::Cow<'b, str> {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => std::borrow::Cow::Borrowed(s),
+            Err(_) => {
+                self.report.latin1_fields += 1;
+                if self.report.latin1_examples.len() < EXAMPLE_LINES {
+                    self.report.latin1_examples.push(line);
+                }
+                self.scratch.clear();
+                self.scratch.extend(bytes.iter().map(|&b| b as char));
+                std::borrow::Cow::Owned(self.scratch.clone())
+            }
+        }
+    }
+
+    /// Applies the whole-file rules (duplicates, k-core) and returns the dataset.
+    pub fn finish(mut self) -> Dataset {
+        // Sorting by (user, item, timestamp, ...) puts exact duplicates side by side and is
+        // the order the interaction matrix is built in anyway.
+        self.events.par_sort_unstable_by_key(|e| {
+            (
+                e.user,
+                e.item,
+                e.timestamp,
+                e.kind,
+                e.value.to_bits(),
+                e.line,
+            )
+        });
+        if self.options.drop_duplicates {
+            let report = &mut self.report;
+            let mut previous: Option<Event> = None;
+            self.events.retain(|e| {
+                let duplicate = previous.is_some_and(|p| {
+                    (p.user, p.item, p.timestamp, p.kind, p.value.to_bits())
+                        == (e.user, e.item, e.timestamp, e.kind, e.value.to_bits())
+                });
+                previous = Some(*e);
+                if duplicate {
+                    report.drop_row(DropReason::Duplicate, u64::from(e.line));
+                }
+                !duplicate
+            });
+        }
+        self.apply_k_core();
+        self.report.kept = self.events.len() as u64;
+        // Lines dropped late were found in sorted order; report the earliest ones.
+        for lines in self.report.examples.values_mut() {
+            lines.sort_unstable();
+        }
+        Dataset::from_parts(
+            self.users,
+            self.items,
+            self.options.event_types,
+            self.events,
+            self.report,
+        )
+    }
+
+    fn apply_k_core(&mut self) {
+        let (min_user, min_item) = (self.options.min_user_events, self.options.min_item_events);
+        if min_user <= 1 && min_item <= 1 {
+            return;
+        }
+        let mut user_counts = vec![0u32; self.users.len()];
+        let mut item_counts = vec![0u32; self.items.len()];
+        for e in &self.events {
+            user_counts[e.user as usize] += 1;
+            item_counts[e.item as usize] += 1;
+        }
+        loop {
+            let before = self.events.len();
+            let report = &mut self.report;
+            self.events.retain(|e| {
+                let reason = if user_counts[e.user as usize] < min_user {
+                    DropReason::BelowMinUserCount
+                } else if item_counts[e.item as usize] < min_item {
+                    DropReason::BelowMinItemCount
+                } else {
+                    return true;
+                };
+                report.drop_row(reason, u64::from(e.line));
+                false
+            });
+            if self.events.len() == before {
+                break;
+            }
+            user_counts.iter_mut().for_each(|c| *c = 0);
+            item_counts.iter_mut().for_each(|c| *c = 0);
+            for e in &self.events {
+                user_counts[e.user as usize] += 1;
+                item_counts[e.item as usize] += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reader::RawRow;
+
+    fn row<'a>(line: u64, fields: [&'a str; 5]) -> Record<'a> {
+        let opt = |s: &'a str| Some(s.as_bytes());
+        Record::Row(RawRow {
+            line,
+            user: fields[0].as_bytes(),
+            item: fields[1].as_bytes(),
+            kind: opt(fields[2]),
+            value: opt(fields[3]),
+            timestamp: opt(fields[4]),
+        })
+    }
+
+    #[test]
+    fn each_reason_is_counted_once_and_good_rows_kept() {
+        let options = CleaningOptions {
+            rating_scale: Some((1.0, 5.0)),
+            ..Default::default()
+        };
+        let mut cleaner = Cleaner::new(options).unwrap();
+        let rows = [
+            ["u1", "i1", "view", "", "100"],
+            ["", "i1", "view", "", "100"],
+            ["u1", "", "view", "", "100"],
+            ["u1", "i1", "teleport", "", "100"],
+            ["u1", "i1", "purchase", "abc", "100"],
+            ["u1", "i1", "rating", "", "100"],
+            ["u1", "i1", "rating", "9", "100"],
+            ["u1", "i1", "view", "", "not-a-time"],
+            ["u1", "i1", "view", "", "100"],
+            ["u2", "i2", "rating", "4", "2024-01-01T00:00:00Z"],
+        ];
+        for (k, fields) in rows.iter().enumerate() {
+            cleaner.visit(row(k as u64 + 2, *fields));
+        }
+        cleaner.visit(Record::Malformed { line: 20 });
+        let dataset = cleaner.finish();
+        let r = &dataset.report;
+        assert_eq!(r.rows, 11);
+        assert_eq!(r.kept, 2);
+        let expect = [
+            (DropReason::MissingUser, 3),
+            (DropReason::MissingItem, 4),
+            (DropReason::UnknownType, 5),
+            (DropReason::BadValue, 6),
+            (DropReason::MissingRating, 7),
+            (DropReason::RatingOutOfScale, 8),
+            (DropReason::BadTimestamp, 9),
+            (DropReason::Duplicate, 10),
+            (DropReason::MalformedRow, 20),
+        ];
+        for (reason, line) in expect {
+            assert_eq!(r.dropped[&reason], 1, "{reason:?}");
+            assert_eq!(r.examples[&reason], vec![line]);
+        }
+        assert_eq!(r.rows, r.kept + r.dropped_total());
+    }
+
+    #[test]
+    fn k_core_is_iterative() {
+        // u3 has one event; removing it leaves i3 with one event, which then goes too.
+        let options = CleaningOptions {
+            min_user_events: 2,
+            min_item_events: 2,
+            ..Default::default()
+        };
+        let mut cleaner = Cleaner::new(options).unwrap();
+        let pairs = [
+            ("u1", "i1"),
+            ("u1", "i2"),
+            ("u2", "i1"),
+            ("u2", "i2"),
+            ("u3", "i3"),
+            ("u1", "i3"),
+        ];
+        for (k, (u, i)) in pairs.iter().enumerate() {
+            cleaner.visit(row(k as u64 + 1, [u, i, "view", "", "1"]));
+        }
+        let d = cleaner.finish();
+        assert_eq!(d.report.kept, 4);
+        assert_eq!(d.report.dropped[&DropReason::BelowMinUserCount], 1);
+        assert_eq!(d.report.dropped[&DropReason::BelowMinItemCount], 1);
+    }
+
+    #[test]
+    fn latin1_ids_are_kept_and_noted() {
+        let mut cleaner = Cleaner::new(CleaningOptions::default()).unwrap();
+        cleaner.visit(Record::Row(RawRow {
+            line: 7,
+            user: b"caf\xe9",
+            item: b"i",
+            kind: None,
+            value: None,
+            timestamp: None,
+        }));
+        let d = cleaner.finish();
+        assert_eq!(d.report.kept, 1);
+        assert_eq!(d.report.latin1_fields, 1);
+        assert_eq!(d.users.id(0), "café");
+    }
+
+    #[test]
+    fn rating_scale_parsing() {
+        assert_eq!(parse_rating_scale("0.5:5"), Ok((0.5, 5.0)));
+        assert!(parse_rating_scale("5:1").is_err());
+        assert!(parse_rating_scale("x").is_err());
+    }
+}

@@ -1,0 +1,152 @@
+//! Opening an input file: transparent gzip, a byte counter for progress bars, and a peek at
+//! the head of the content for format sniffing.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use flate2::read::MultiGzDecoder;
+
+use crate::error::{DataError, Result};
+
+/// How many decompressed bytes are examined to guess a file's format.
+const HEAD_BYTES: usize = 64 * 1024;
+
+/// Counts the bytes read from the file on disk (compressed bytes for gzip), so a progress bar
+/// can compare them with the file size.
+#[derive(Debug, Clone, Default)]
+pub struct ByteCounter(Arc<AtomicU64>);
+
+impl ByteCounter {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+struct Counting<R> {
+    inner: R,
+    counter: ByteCounter,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counter.0.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// An opened input: its decompressed content as a buffered reader, the first bytes of that
+/// content (also still in the reader) for sniffing, and its size on disk.
+pub struct Input {
+    pub path: PathBuf,
+    pub reader: Box<dyn BufRead + Send>,
+    /// The first bytes of the content (UTF-8 BOM removed), at most 64 KiB.
+    pub head: Vec<u8>,
+    /// Size of the file on disk.
+    pub size: u64,
+    pub gzip: bool,
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Input")
+            .field("path", &self.path)
+            .field("size", &self.size)
+            .field("gzip", &self.gzip)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Input {
+    /// Opens `path`, decompressing gzip (recognised by its magic bytes, not its name).
+    pub fn open(path: &Path, counter: &ByteCounter) -> Result<Input> {
+        let io_error = |source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::open(path).map_err(io_error)?;
+        let size = file.metadata().map_err(io_error)?.len();
+        let mut raw = BufReader::with_capacity(
+            256 * 1024,
+            Counting {
+                inner: file,
+                counter: counter.clone(),
+            },
+        );
+        let gzip = raw.fill_buf().map_err(io_error)?.starts_with(&[0x1f, 0x8b]);
+        let mut content: Box<dyn Read + Send> = if gzip {
+            Box::new(MultiGzDecoder::new(raw))
+        } else {
+            Box::new(raw)
+        };
+
+        let mut head = Vec::with_capacity(HEAD_BYTES);
+        (&mut content)
+            .take(HEAD_BYTES as u64)
+            .read_to_end(&mut head)
+            .map_err(|source| {
+                if gzip {
+                    DataError::Truncated {
+                        path: path.to_path_buf(),
+                        line: 0,
+                        source,
+                    }
+                } else {
+                    io_error(source)
+                }
+            })?;
+        if head.starts_with(b"\xEF\xBB\xBF") {
+            head.drain(..3);
+        }
+        if head.iter().all(u8::is_ascii_whitespace) {
+            return Err(DataError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        let reader = BufReader::with_capacity(1 << 20, Cursor::new(head.clone()).chain(content));
+        Ok(Input {
+            path: path.to_path_buf(),
+            reader: Box::new(reader),
+            head,
+            size,
+            gzip,
+        })
+    }
+
+    /// The first line of the content, without its line ending.
+    pub fn first_line(&self) -> &[u8] {
+        let end = self
+            .head
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(self.head.len());
+        trim_cr(&self.head[..end])
+    }
+
+    /// Rejects content that is clearly not text: NUL bytes or many control characters in
+    /// the head.
+    pub fn check_text(&self) -> Result<()> {
+        let controls = self
+            .head
+            .iter()
+            .filter(|&&b| b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t'))
+            .count();
+        if self.head.contains(&0) || controls * 20 > self.head.len() {
+            return Err(DataError::NotText {
+                path: self.path.clone(),
+                message: "this is not a text file (binary bytes in its first 64 KiB); \
+                          expected CSV, TSV, JSON Lines or a MovieLens file, optionally gzipped"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// `line` without a trailing `\r`.
+pub fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}

@@ -1,0 +1,95 @@
+//! Turns the loose `EventsArgs` strings into validated reading and cleaning options, and loads
+//! an events file with a progress bar.
+
+use std::path::Path;
+
+use aisle_data::{
+    ByteCounter, Catalogue, Cleaner, CleaningOptions, ColumnMap, Dataset, Format, ReadOptions,
+    parse_rating_scale,
+};
+use anyhow::{Context, Result};
+
+use crate::UsageError;
+use crate::cli::EventsArgs;
+use crate::progress::FileProgress;
+
+/// Validated options for reading and cleaning.
+#[derive(Debug, Clone)]
+pub struct EventsConfig {
+    pub read: ReadOptions,
+    pub clean: CleaningOptions,
+    pub catalogue: Option<std::path::PathBuf>,
+}
+
+impl EventsConfig {
+    pub fn from_args(args: &EventsArgs) -> Result<Self, UsageError> {
+        let format: Format = args.format.parse().map_err(UsageError)?;
+        let columns: ColumnMap = match &args.map {
+            Some(text) => text.parse().map_err(UsageError)?,
+            None => ColumnMap::default(),
+        };
+        let header = match (args.header, args.no_header) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        };
+        let mut clean = CleaningOptions {
+            rating_scale: args
+                .rating_scale
+                .as_deref()
+                .map(parse_rating_scale)
+                .transpose()
+                .map_err(UsageError)?,
+            default_type: args.default_type.clone(),
+            drop_duplicates: !args.keep_duplicates,
+            min_user_events: args.min_user_events,
+            min_item_events: args.min_item_events,
+            ..CleaningOptions::default()
+        };
+        for entry in &args.weights {
+            let (name, weight) = entry.split_once('=').ok_or_else(|| {
+                UsageError(format!("--weight '{entry}' is not of the form TYPE=W"))
+            })?;
+            let weight: f32 = weight.trim().parse().map_err(|_| {
+                UsageError(format!("--weight '{entry}': '{weight}' is not a number"))
+            })?;
+            clean
+                .event_types
+                .set_weight(name.trim(), weight)
+                .map_err(UsageError)?;
+        }
+        if let Some(name) = &clean.default_type
+            && clean.event_types.lookup(name).is_none()
+        {
+            return Err(UsageError(format!(
+                "--default-type '{name}' is not a known event type (declare it with --weight {name}=W)"
+            )));
+        }
+        Ok(EventsConfig {
+            read: ReadOptions {
+                format,
+                columns,
+                header,
+            },
+            clean,
+            catalogue: args.items.clone(),
+        })
+    }
+
+    /// Reads and cleans `path`, drawing a progress bar on a terminal.
+    pub fn load(&self, path: &Path) -> Result<Dataset> {
+        let mut cleaner = Cleaner::new(self.clean.clone()).map_err(UsageError)?;
+        if let Some(items) = &self.catalogue {
+            let catalogue = Catalogue::load(items)?;
+            cleaner = cleaner.with_catalogue(&catalogue.ids);
+        }
+        let counter = ByteCounter::default();
+        let size = std::fs::metadata(path)
+            .with_context(|| format!("{}: cannot read the file", path.display()))?
+            .len();
+        let progress = FileProgress::start(path, size, counter.clone());
+        let dataset = Dataset::load_with(cleaner, path, &self.read, &counter, None);
+        progress.finish();
+        Ok(dataset?)
+    }
+}
