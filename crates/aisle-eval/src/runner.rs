@@ -23,13 +23,10 @@ use crate::metrics::{
 };
 use crate::report::{DatasetSummary, EvaluationReport, FoldResult, ModelResult};
 
-/// One train/test split. Both matrices share one user × item index space (the same id maps,
-/// hence the same shape); the test matrix may hold users and items with no training cell.
-#[derive(Debug, Clone)]
-pub struct Fold {
-    pub train: Interactions,
-    pub test: Interactions,
-}
+/// One train/test split ([`aisle_data::Split`]). Both matrices share one user × item index
+/// space (the same id maps, hence the same shape); the test matrix may hold users and items
+/// with no training cell.
+pub use aisle_data::Split as Fold;
 
 /// A model to evaluate: a registry name with `--set`-style parameters, or an algorithm built
 /// by the caller (a custom or test algorithm, or one configured in code).

@@ -18,6 +18,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Write the cleaned events of a file in Aisle's own CSV layout.
     Clean(CleanArgs),
+    /// Train models on folds of the data and compare their offline metrics.
+    Evaluate(EvaluateArgs),
 }
 
 /// How to read and clean an events file.
@@ -83,4 +85,53 @@ pub struct CleanArgs {
     /// Print the cleaning report as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// One events file, split by --protocol.
+    #[arg(long, conflicts_with_all = ["train", "test"], required_unless_present = "train")]
+    pub data: Option<PathBuf>,
+    /// Split protocol for --data: random:F, user-holdout:F, temporal:F, leave-last or kfold:K.
+    #[arg(long, default_value = "kfold:5")]
+    pub protocol: String,
+    /// A training file; repeat --train/--test pairs for several folds (e.g. u1..u5).
+    #[arg(long, requires = "test")]
+    pub train: Vec<PathBuf>,
+    /// The test file of the preceding --train.
+    #[arg(long, requires = "train")]
+    pub test: Vec<PathBuf>,
+    /// Models to compare, comma-separated (e.g. `baseline,svd,svdpp`).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub models: Vec<String>,
+    /// A hyper-parameter, `MODEL.PARAM=VALUE` (repeatable), e.g. `svd.factors=100`.
+    #[arg(long = "set", value_name = "MODEL.PARAM=VALUE")]
+    pub set: Vec<String>,
+    /// Cut-off K of the ranking metrics.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Seed of the split and of every model.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Matrix weights: auto, ratings, implicit or binary (see docs/data-formats.md).
+    #[arg(long, default_value = "auto")]
+    pub weighting: String,
+    /// Which metrics: auto (by each model's capabilities), rating, ranking or all.
+    #[arg(long, default_value = "auto")]
+    pub metrics: String,
+    /// For ranking metrics, a test cell is relevant when its weight is at least this
+    /// (default: every test cell is relevant).
+    #[arg(long)]
+    pub relevance_threshold: Option<f32>,
+    /// Write the full report as JSON.
+    #[arg(long, value_name = "OUT")]
+    pub json: Option<PathBuf>,
+    /// Write one CSV row per model and fold.
+    #[arg(long, value_name = "OUT")]
+    pub csv: Option<PathBuf>,
+    /// Write a self-contained HTML page comparing the models.
+    #[arg(long, value_name = "OUT")]
+    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub events: EventsArgs,
 }

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Clean(args) => commands::clean::run(args),
+        Command::Evaluate(args) => commands::evaluate::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

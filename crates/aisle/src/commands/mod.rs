@@ -1,4 +1,5 @@
 //! One module per subcommand.
 
 pub mod clean;
+pub mod evaluate;
 pub mod inspect;

@@ -1,0 +1,164 @@
+//! `aisle evaluate`: trains models on folds and prints, and writes, their offline metrics.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use aisle_data::{Protocol, Weighting, split};
+use aisle_eval::{
+    EvalError, EvalOptions, Fold, MetricSelection, ModelSpec, RunControl, RunProgress, Stage,
+};
+use aisle_models::{ModelError, parse_value};
+use anyhow::{Context, Result};
+use serde_json::{Map, Value};
+
+use crate::UsageError;
+use crate::cli::EvaluateArgs;
+use crate::input::EventsConfig;
+use crate::progress;
+
+pub fn run(args: EvaluateArgs) -> Result<()> {
+    let config = EventsConfig::from_args(&args.events)?;
+    let weighting: Weighting = args.weighting.parse().map_err(UsageError)?;
+    let (rating_metrics, ranking_metrics) = match args.metrics.as_str() {
+        "auto" => (MetricSelection::Auto, MetricSelection::Auto),
+        "rating" => (MetricSelection::Always, MetricSelection::Never),
+        "ranking" => (MetricSelection::Never, MetricSelection::Always),
+        "all" => (MetricSelection::Always, MetricSelection::Always),
+        other => {
+            return Err(UsageError(format!(
+                "--metrics '{other}' (expected auto, rating, ranking or all)"
+            ))
+            .into());
+        }
+    };
+    let models = model_specs(&args.models, &args.set)?;
+    if args.train.len() != args.test.len() {
+        return Err(UsageError("every --train needs a --test (and the other way round)".into()).into());
+    }
+
+    let (folds, dataset, protocol) = match &args.data {
+        Some(path) => {
+            let protocol: Protocol = args.protocol.parse().map_err(UsageError)?;
+            let data = config.load(path)?;
+            let matrix = data.interactions(weighting);
+            let folds = split(&matrix, protocol, args.seed);
+            (folds, file_name(path), format!("{protocol} (seed {})", args.seed))
+        }
+        None => {
+            let mut folds = Vec::new();
+            for (train, test) in args.train.iter().zip(&args.test) {
+                folds.push(given_fold(&config, train, test, weighting)?);
+            }
+            let name = file_name(&args.train[0]);
+            let protocol = format!("given: {} train/test pair(s)", folds.len());
+            (folds, name, protocol)
+        }
+    };
+
+    let options = EvalOptions {
+        dataset,
+        protocol,
+        k: args.k,
+        seed: args.seed,
+        rating_scale: config.clean.rating_scale,
+        relevance_threshold: args.relevance_threshold,
+        rating_metrics,
+        ranking_metrics,
+        capped_recall: false,
+    };
+    let bar = progress::steps((models.len() * folds.len()) as u64, "evaluating");
+    let bar_lock = Mutex::new(bar);
+    let on_progress = |p: &RunProgress<'_>| {
+        let bar = bar_lock.lock().expect("progress bar lock");
+        match p.stage {
+            Stage::Done => bar.inc(1),
+            Stage::Fit(fit) => bar.set_message(format!(
+                "{} fold {}/{}: fitting {}/{}",
+                p.model,
+                p.fold + 1,
+                p.folds,
+                fit.done,
+                fit.total
+            )),
+            Stage::Predict => {
+                bar.set_message(format!("{} fold {}/{}: predicting", p.model, p.fold + 1, p.folds))
+            }
+        }
+    };
+    let control = RunControl { progress: Some(&on_progress), cancel: None };
+    let report = aisle_eval::evaluate(&folds, &models, &options, &control).map_err(classify)?;
+    bar_lock.into_inner().expect("progress bar lock").finish_and_clear();
+
+    println!("{} — {}", report.dataset.name, report.protocol);
+    print!("{}", aisle_eval::text_table(&report));
+    if let Some(out) = &args.json {
+        std::fs::write(out, report.to_json()?)
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
+    if let Some(out) = &args.csv {
+        let file = std::fs::File::create(out).with_context(|| format!("writing {}", out.display()))?;
+        aisle_eval::write_csv(&report, file)?;
+    }
+    if let Some(out) = &args.report {
+        std::fs::write(out, aisle_eval::html_report(&report))
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
+    Ok(())
+}
+
+/// Reads a train/test pair into one id space and the same weighting.
+fn given_fold(config: &EventsConfig, train: &Path, test: &Path, weighting: Weighting) -> Result<Fold> {
+    let counter = aisle_data::ByteCounter::default();
+    let (train_set, test_set) = aisle_data::Dataset::load_pair(
+        train,
+        test,
+        &config.read,
+        &config.clean,
+        &counter,
+        None,
+    )?;
+    // The test file follows the training file's weighting, so ratings stay ratings.
+    let weighting = train_set.resolve(weighting);
+    Ok(Fold { train: train_set.interactions(weighting), test: test_set.interactions(weighting) })
+}
+
+/// `--models a,b` with `--set a.param=value` into specs; unknown models in `--set` are usage
+/// errors.
+fn model_specs(names: &[String], sets: &[String]) -> Result<Vec<ModelSpec>, UsageError> {
+    let mut params: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+    for entry in sets {
+        let (key, value) = entry
+            .split_once('=')
+            .ok_or_else(|| UsageError(format!("--set '{entry}' is not of the form MODEL.PARAM=VALUE")))?;
+        let (model, param) = key
+            .split_once('.')
+            .ok_or_else(|| UsageError(format!("--set '{entry}': name the model, e.g. svd.{key}={value}")))?;
+        if !names.iter().any(|n| n == model) {
+            return Err(UsageError(format!(
+                "--set '{entry}': model '{model}' is not in --models ({})",
+                names.join(",")
+            )));
+        }
+        params.entry(model).or_default().insert(param.to_string(), parse_value(value));
+    }
+    Ok(names
+        .iter()
+        .map(|name| ModelSpec::named(name.clone(), params.get(name.as_str()).cloned().unwrap_or_default()))
+        .collect())
+}
+
+/// Hyper-parameter and option mistakes are usage errors (exit code 2).
+fn classify(error: EvalError) -> anyhow::Error {
+    match &error {
+        EvalError::InvalidOption { .. }
+        | EvalError::Model(ModelError::UnknownModel { .. } | ModelError::InvalidParameter { .. }) => {
+            UsageError(error.to_string()).into()
+        }
+        _ => error.into(),
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
