@@ -142,10 +142,15 @@ fn model_specs(names: &[String], sets: &[String]) -> Result<Vec<ModelSpec>, Usag
         }
         params.entry(model).or_default().insert(param.to_string(), parse_value(value));
     }
-    Ok(names
+    names
         .iter()
-        .map(|name| ModelSpec::named(name.clone(), params.get(name.as_str()).cloned().unwrap_or_default()))
-        .collect())
+        .map(|name| {
+            let params = params.get(name.as_str()).cloned().unwrap_or_default();
+            // Build once now so a bad name or value is reported before any data is read.
+            aisle_models::algorithm(name, &params).map_err(|e| UsageError(e.to_string()))?;
+            Ok(ModelSpec::named(name.clone(), params))
+        })
+        .collect()
 }
 
 /// Hyper-parameter and option mistakes are usage errors (exit code 2).

@@ -1,0 +1,82 @@
+//! The `aisle` binary end to end: real processes, real files, exit codes and JSON output.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn aisle(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aisle")).args(args).output().expect("the aisle binary runs")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../aisle-data/tests/fixtures").join(name)
+}
+
+fn shared_data(relative: &str) -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(relative);
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!("skipping: {} is not available", path.display());
+        None
+    }
+}
+
+fn stdout_json(output: &Output) -> serde_json::Value {
+    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("stdout is one JSON object")
+}
+
+#[test]
+fn inspect_json_reports_the_dirty_fixture() {
+    let path = fixture("dirty_shop.csv");
+    let out = aisle(&["inspect", path.to_str().unwrap(), "--json", "--rating-scale", "1:5"]);
+    let report = stdout_json(&out);
+    assert_eq!(report["rows"], 15);
+    assert_eq!(report["kept"], 6);
+    assert_eq!(report["users"], 4);
+    assert_eq!(report["dropped"]["duplicate"], 1);
+    assert_eq!(report["dropped"]["rating_out_of_scale"], 1);
+    assert_eq!(report["dropped_lines"]["malformed_row"][0], 13);
+}
+
+#[test]
+fn inspect_movielens_u_data() {
+    let Some(path) = shared_data("ml-100k/u.data") else { return };
+    let out = aisle(&["inspect", path.to_str().unwrap(), "--format", "movielens", "--json"]);
+    let report = stdout_json(&out);
+    assert_eq!((report["rows"].as_u64(), report["users"].as_u64(), report["items"].as_u64()), (Some(100_000), Some(943), Some(1682)));
+}
+
+#[test]
+fn clean_writes_only_kept_rows_in_source_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("clean.csv.gz");
+    let out = aisle(&[
+        "clean",
+        fixture("dirty_shop.csv").to_str().unwrap(),
+        "--out",
+        out_path.to_str().unwrap(),
+        "--rating-scale",
+        "1:5",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Reading the cleaned (gzipped) file back keeps every row and drops nothing.
+    let again = stdout_json(&aisle(&["inspect", out_path.to_str().unwrap(), "--json"]));
+    assert_eq!(again["rows"], 6);
+    assert_eq!(again["kept"], 6);
+    assert_eq!(again["dropped"], serde_json::json!({}));
+}
+
+#[test]
+fn exit_codes_separate_usage_from_runtime_errors() {
+    let usage = aisle(&["inspect", "x.csv", "--map", "colour=1"]);
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&usage.stderr).contains("unknown role 'colour'"));
+    let missing = aisle(&["inspect", "/definitely/not/here.csv"]);
+    assert_eq!(missing.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("/definitely/not/here.csv") && !stderr.contains("panicked"), "{stderr}");
+    assert_eq!(aisle(&["no-such-command"]).status.code(), Some(2));
+    let unknown_model = aisle(&["evaluate", "--data", "x", "--models", "no-such-model"]);
+    assert_eq!(unknown_model.status.code(), Some(2));
+}
