@@ -3,6 +3,7 @@
 //! External string ids are interned to dense `u32` indices ([`IdMap`]); interactions are held
 //! as a CSR matrix ([`Interactions`]). Nothing here knows about HTTP, SQL or async.
 
+pub mod generate;
 pub mod ids;
 pub mod interactions;
 pub mod rng;
