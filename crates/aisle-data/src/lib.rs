@@ -27,6 +27,7 @@ pub mod dataset;
 pub mod error;
 pub mod event;
 pub mod export;
+pub mod generate;
 pub mod ids;
 pub mod interactions;
 pub mod reader;
