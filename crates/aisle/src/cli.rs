@@ -14,6 +14,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a synthetic shop: items.csv, users.csv and events.csv with a planted taste structure.
+    Generate(GenerateArgs),
     /// Statistics and the cleaning report of an events file.
     Inspect(InspectArgs),
     /// Write the cleaned events of a file in Aisle's own CSV layout.
@@ -134,4 +136,25 @@ pub struct EvaluateArgs {
     pub report: Option<PathBuf>,
     #[command(flatten)]
     pub events: EventsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Output folder (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 1_000)]
+    pub users: u32,
+    #[arg(long, default_value_t = 500)]
+    pub items: u32,
+    #[arg(long, default_value_t = 50_000)]
+    pub events: u64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Number of product categories.
+    #[arg(long)]
+    pub categories: Option<u32>,
+    /// Days of history the events span.
+    #[arg(long)]
+    pub days: Option<u32>,
 }

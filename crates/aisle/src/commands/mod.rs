@@ -2,4 +2,5 @@
 
 pub mod clean;
 pub mod evaluate;
+pub mod generate;
 pub mod inspect;

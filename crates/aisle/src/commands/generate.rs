@@ -1,0 +1,45 @@
+//! `aisle generate`: a synthetic shop on disk.
+
+use aisle_data::generate::{GenerateSummary, ShopConfig, generate};
+use anyhow::{Context, Result};
+
+use crate::UsageError;
+use crate::cli::GenerateArgs;
+use crate::progress;
+
+pub fn run(args: GenerateArgs) -> Result<()> {
+    let summary = write_shop(&args)?;
+    println!(
+        "wrote {} users, {} items and {} events ({} sessions: {} views, {} add_to_cart, {} purchases, {} ratings) to {}",
+        summary.users,
+        summary.items,
+        summary.events,
+        summary.sessions,
+        summary.views,
+        summary.add_to_carts,
+        summary.purchases,
+        summary.ratings,
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Generates the shop `args` describe, with a progress bar; shared with `aisle demo`.
+pub fn write_shop(args: &GenerateArgs) -> Result<GenerateSummary> {
+    let defaults = ShopConfig::default();
+    let config = ShopConfig {
+        users: args.users,
+        items: args.items,
+        events: args.events,
+        seed: args.seed,
+        categories: args.categories.unwrap_or(defaults.categories),
+        days: args.days.unwrap_or(defaults.days),
+        ..defaults
+    };
+    config.check().map_err(|e| UsageError(e.to_string()))?;
+    let bar = progress::steps(config.events, "generating events");
+    let summary = generate(&config, &args.out, |written| bar.set_position(written))
+        .with_context(|| format!("writing the shop to {}", args.out.display()))?;
+    bar.finish_and_clear();
+    Ok(summary)
+}
