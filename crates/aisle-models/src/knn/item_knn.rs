@@ -6,9 +6,11 @@
 use aisle_data::Interactions;
 use serde::{Deserialize, Serialize};
 
-use super::neighbourhood::{NeighbourhoodRatings, Orientation, RatingKnnConfig};
+use super::neighbourhood::{
+    NeighbourhoodRatings, Orientation, RatingKnnConfig, check_neighbourhood,
+    default_rating_shrinkage,
+};
 use super::similarity::{Bm25, implicit_item_neighbours};
-use super::user_knn::{check_rating_knn, default_rating_shrinkage};
 use super::{DENSE_SIMILARITY_LIMIT, Feedback, NeighbourLists, Prediction, Similarity};
 use crate::error::{ModelError, Result};
 use crate::recommender::{Algorithm, Capabilities, FitContext, Query, Recommender};
@@ -136,8 +138,8 @@ impl ItemKnnParams {
             ),
         };
         match feedback {
-            Feedback::Rating => check_rating_knn(k, self.min_k, Some(shrinkage))?,
-            Feedback::Implicit => check_rating_knn(k, 0, Some(shrinkage))?,
+            Feedback::Rating => check_neighbourhood(k, self.min_k, Some(shrinkage))?,
+            Feedback::Implicit => check_neighbourhood(k, 0, Some(shrinkage))?,
         }
         if !(self.bm25_k1.is_finite() && self.bm25_k1 >= 0.0) {
             return Err(format!(

@@ -15,10 +15,39 @@ use super::similarity::{
     Accumulator, PairStats, RatingSimilarity, SimilarityStore, rating_similarities,
     rating_similarity_row,
 };
-use super::{NeighbourLists, Prediction, retain_best, retain_best_unordered};
+use super::{NeighbourLists, Prediction, Similarity, retain_best, retain_best_unordered};
 use crate::baseline::{BaselineParams, Baselines};
 use crate::error::Result;
 use crate::recommender::FitContext;
+
+/// Surprise's defaults: shrinkage only for `pearson_baseline`.
+pub(crate) fn default_rating_shrinkage(similarity: Similarity) -> f32 {
+    if similarity == Similarity::PearsonBaseline {
+        100.0
+    } else {
+        0.0
+    }
+}
+
+/// Checks shared by the neighbourhood models' parameters (`min_k` 0 where it does not apply).
+pub(crate) fn check_neighbourhood(
+    k: usize,
+    min_k: usize,
+    shrinkage: Option<f32>,
+) -> std::result::Result<(), String> {
+    if k == 0 {
+        return Err("k must be at least 1".into());
+    }
+    if min_k > k {
+        return Err(format!("min_k ({min_k}) must not exceed k ({k})"));
+    }
+    if let Some(s) = shrinkage
+        && !(s.is_finite() && s >= 0.0)
+    {
+        return Err(format!("shrinkage must be a finite number >= 0, got {s}"));
+    }
+    Ok(())
+}
 
 /// Which entities are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,6 +295,8 @@ impl NeighbourhoodRatings {
         };
         let own_bias = residuals_of.map_or(0.0, |b| match self.orientation {
             Orientation::UserBased => b.user_bias_from_history(history),
+            // An unseen item's bias is not folded in: item-based models rank from the
+            // history's own items and never ask for an unseen item's neighbours.
             Orientation::ItemBased => 0.0,
         });
         let row = history.iter().map(|(y, r)| {

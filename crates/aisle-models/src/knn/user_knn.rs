@@ -5,7 +5,10 @@
 use aisle_data::Interactions;
 use serde::{Deserialize, Serialize};
 
-use super::neighbourhood::{NeighbourhoodRatings, Orientation, RatingKnnConfig};
+use super::neighbourhood::{
+    NeighbourhoodRatings, Orientation, RatingKnnConfig, check_neighbourhood,
+    default_rating_shrinkage,
+};
 use super::{DENSE_SIMILARITY_LIMIT, Prediction, Similarity};
 use crate::error::{ModelError, Result};
 use crate::recommender::{Algorithm, Capabilities, FitContext, Query, Recommender};
@@ -63,35 +66,6 @@ impl Default for UserKnnParams {
     }
 }
 
-/// Surprise's defaults: shrinkage only for `pearson_baseline`.
-pub(crate) fn default_rating_shrinkage(similarity: Similarity) -> f32 {
-    if similarity == Similarity::PearsonBaseline {
-        100.0
-    } else {
-        0.0
-    }
-}
-
-/// Checks shared by the rating neighbourhood parameters.
-pub(crate) fn check_rating_knn(
-    k: usize,
-    min_k: usize,
-    shrinkage: Option<f32>,
-) -> std::result::Result<(), String> {
-    if k == 0 {
-        return Err("k must be at least 1".into());
-    }
-    if min_k > k {
-        return Err(format!("min_k ({min_k}) must not exceed k ({k})"));
-    }
-    if let Some(s) = shrinkage
-        && !(s.is_finite() && s >= 0.0)
-    {
-        return Err(format!("shrinkage must be a finite number >= 0, got {s}"));
-    }
-    Ok(())
-}
-
 impl Params for UserKnnParams {
     fn check(&self) -> std::result::Result<(), String> {
         if self.similarity.for_ratings().is_none() {
@@ -101,7 +75,7 @@ impl Params for UserKnnParams {
                 self.similarity.as_str()
             ));
         }
-        check_rating_knn(self.k, self.min_k, self.shrinkage)
+        check_neighbourhood(self.k, self.min_k, self.shrinkage)
     }
 }
 
