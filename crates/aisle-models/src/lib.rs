@@ -5,7 +5,9 @@
 //! an immutable [`Recommender`]. Models see only dense indices; the caller keeps the id maps.
 //! Nothing here knows about HTTP, SQL or async.
 
+pub mod baseline;
 pub mod error;
+pub mod knn;
 pub mod recommender;
 pub mod registry;
 pub mod topk;

@@ -45,6 +45,7 @@ pub fn parse_value(text: &str) -> Value {
 pub const MODEL_NAMES: &[&str] = &[
     // <registry names: rating models>
     // <registry names: neighbourhood models>
+    "baseline", "user-knn", "item-knn",
     // <registry names: implicit models>
 ];
 
@@ -54,6 +55,11 @@ pub fn algorithm(name: &str, params: &Map<String, Value>) -> Result<Box<dyn Algo
     let algorithm: Box<dyn Algorithm> = match name {
         // <registry arms: rating models>
         // <registry arms: neighbourhood models>
+        "baseline" => Box::new(crate::baseline::Baseline {
+            params: parse_params(name, params)?,
+        }),
+        "user-knn" => Box::new(crate::knn::UserKnn::new(parse_params(name, params)?)?),
+        "item-knn" => Box::new(crate::knn::ItemKnn::new(parse_params(name, params)?)?),
         // <registry arms: implicit models>
         _ => {
             return Err(ModelError::UnknownModel {
