@@ -25,14 +25,13 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
         });
     }
     let first = text.as_bytes()[0];
-    if first.is_ascii_digit() || first == b'-' {
-        if let Ok(f) = text.parse::<f64>()
-            && f.is_finite()
-            && f.abs() < 1e11
-            && !text.contains(['e', 'E'])
-        {
-            return Some(f.floor() as i64);
-        }
+    if (first.is_ascii_digit() || first == b'-')
+        && let Ok(f) = text.parse::<f64>()
+        && f.is_finite()
+        && f.abs() < 1e11
+        && !text.contains(['e', 'E'])
+    {
+        return Some(f.floor() as i64);
     }
     if let Ok(ts) = jiff::Timestamp::from_str(text) {
         return Some(ts.as_second());

@@ -95,7 +95,7 @@ pub fn recommend(
     model.score(query, &mut scores);
     let history = query.history;
     top_k(&scores, n, |item| {
-        !(exclude_seen && history.contains(item)) && !excluded(item)
+        (!exclude_seen || !history.contains(item)) && !excluded(item)
     })
 }
 

@@ -21,7 +21,7 @@ pub enum Command {
     /// Write the cleaned events of a file in Aisle's own CSV layout.
     Clean(CleanArgs),
     /// Train models on folds of the data and compare their offline metrics.
-    Evaluate(EvaluateArgs),
+    Evaluate(Box<EvaluateArgs>),
 }
 
 /// How to read and clean an events file.

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => commands::generate::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Clean(args) => commands::clean::run(args),
-        Command::Evaluate(args) => commands::evaluate::run(args),
+        Command::Evaluate(args) => commands::evaluate::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

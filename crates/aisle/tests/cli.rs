@@ -4,15 +4,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn aisle(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aisle")).args(args).output().expect("the aisle binary runs")
+    Command::new(env!("CARGO_BIN_EXE_aisle"))
+        .args(args)
+        .output()
+        .expect("the aisle binary runs")
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../aisle-data/tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../aisle-data/tests/fixtures")
+        .join(name)
 }
 
 fn shared_data(relative: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(relative);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(relative);
     if path.exists() {
         Some(path)
     } else {
@@ -22,14 +29,24 @@ fn shared_data(relative: &str) -> Option<PathBuf> {
 }
 
 fn stdout_json(output: &Output) -> serde_json::Value {
-    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("stdout is one JSON object")
 }
 
 #[test]
 fn inspect_json_reports_the_dirty_fixture() {
     let path = fixture("dirty_shop.csv");
-    let out = aisle(&["inspect", path.to_str().unwrap(), "--json", "--rating-scale", "1:5"]);
+    let out = aisle(&[
+        "inspect",
+        path.to_str().unwrap(),
+        "--json",
+        "--rating-scale",
+        "1:5",
+    ]);
     let report = stdout_json(&out);
     assert_eq!(report["rows"], 15);
     assert_eq!(report["kept"], 6);
@@ -41,10 +58,25 @@ fn inspect_json_reports_the_dirty_fixture() {
 
 #[test]
 fn inspect_movielens_u_data() {
-    let Some(path) = shared_data("ml-100k/u.data") else { return };
-    let out = aisle(&["inspect", path.to_str().unwrap(), "--format", "movielens", "--json"]);
+    let Some(path) = shared_data("ml-100k/u.data") else {
+        return;
+    };
+    let out = aisle(&[
+        "inspect",
+        path.to_str().unwrap(),
+        "--format",
+        "movielens",
+        "--json",
+    ]);
     let report = stdout_json(&out);
-    assert_eq!((report["rows"].as_u64(), report["users"].as_u64(), report["items"].as_u64()), (Some(100_000), Some(943), Some(1682)));
+    assert_eq!(
+        (
+            report["rows"].as_u64(),
+            report["users"].as_u64(),
+            report["items"].as_u64()
+        ),
+        (Some(100_000), Some(943), Some(1682))
+    );
 }
 
 #[test]
@@ -59,7 +91,11 @@ fn clean_writes_only_kept_rows_in_source_order() {
         "--rating-scale",
         "1:5",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Reading the cleaned (gzipped) file back keeps every row and drops nothing.
     let again = stdout_json(&aisle(&["inspect", out_path.to_str().unwrap(), "--json"]));
     assert_eq!(again["rows"], 6);
@@ -75,7 +111,10 @@ fn exit_codes_separate_usage_from_runtime_errors() {
     let missing = aisle(&["inspect", "/definitely/not/here.csv"]);
     assert_eq!(missing.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&missing.stderr);
-    assert!(stderr.contains("/definitely/not/here.csv") && !stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains("/definitely/not/here.csv") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
     assert_eq!(aisle(&["no-such-command"]).status.code(), Some(2));
     let unknown_model = aisle(&["evaluate", "--data", "x", "--models", "no-such-model"]);
     assert_eq!(unknown_model.status.code(), Some(2));

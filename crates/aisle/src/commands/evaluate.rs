@@ -34,7 +34,9 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
     };
     let models = model_specs(&args.models, &args.set)?;
     if args.train.len() != args.test.len() {
-        return Err(UsageError("every --train needs a --test (and the other way round)".into()).into());
+        return Err(
+            UsageError("every --train needs a --test (and the other way round)".into()).into(),
+        );
     }
 
     let (folds, dataset, protocol) = match &args.data {
@@ -43,7 +45,11 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
             let data = config.load(path)?;
             let matrix = data.interactions(weighting);
             let folds = split(&matrix, protocol, args.seed);
-            (folds, file_name(path), format!("{protocol} (seed {})", args.seed))
+            (
+                folds,
+                file_name(path),
+                format!("{protocol} (seed {})", args.seed),
+            )
         }
         None => {
             let mut folds = Vec::new();
@@ -81,14 +87,23 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
                 fit.done,
                 fit.total
             )),
-            Stage::Predict => {
-                bar.set_message(format!("{} fold {}/{}: predicting", p.model, p.fold + 1, p.folds))
-            }
+            Stage::Predict => bar.set_message(format!(
+                "{} fold {}/{}: predicting",
+                p.model,
+                p.fold + 1,
+                p.folds
+            )),
         }
     };
-    let control = RunControl { progress: Some(&on_progress), cancel: None };
+    let control = RunControl {
+        progress: Some(&on_progress),
+        cancel: None,
+    };
     let report = aisle_eval::evaluate(&folds, &models, &options, &control).map_err(classify)?;
-    bar_lock.into_inner().expect("progress bar lock").finish_and_clear();
+    bar_lock
+        .into_inner()
+        .expect("progress bar lock")
+        .finish_and_clear();
 
     println!("{} — {}", report.dataset.name, report.protocol);
     print!("{}", aisle_eval::text_table(&report));
@@ -97,7 +112,8 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
             .with_context(|| format!("writing {}", out.display()))?;
     }
     if let Some(out) = &args.csv {
-        let file = std::fs::File::create(out).with_context(|| format!("writing {}", out.display()))?;
+        let file =
+            std::fs::File::create(out).with_context(|| format!("writing {}", out.display()))?;
         aisle_eval::write_csv(&report, file)?;
     }
     if let Some(out) = &args.report {
@@ -108,19 +124,21 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
 }
 
 /// Reads a train/test pair into one id space and the same weighting.
-fn given_fold(config: &EventsConfig, train: &Path, test: &Path, weighting: Weighting) -> Result<Fold> {
+fn given_fold(
+    config: &EventsConfig,
+    train: &Path,
+    test: &Path,
+    weighting: Weighting,
+) -> Result<Fold> {
     let counter = aisle_data::ByteCounter::default();
-    let (train_set, test_set) = aisle_data::Dataset::load_pair(
-        train,
-        test,
-        &config.read,
-        &config.clean,
-        &counter,
-        None,
-    )?;
+    let (train_set, test_set) =
+        aisle_data::Dataset::load_pair(train, test, &config.read, &config.clean, &counter, None)?;
     // The test file follows the training file's weighting, so ratings stay ratings.
     let weighting = train_set.resolve(weighting);
-    Ok(Fold { train: train_set.interactions(weighting), test: test_set.interactions(weighting) })
+    Ok(Fold {
+        train: train_set.interactions(weighting),
+        test: test_set.interactions(weighting),
+    })
 }
 
 /// `--models a,b` with `--set a.param=value` into specs; unknown models in `--set` are usage
@@ -128,19 +146,26 @@ fn given_fold(config: &EventsConfig, train: &Path, test: &Path, weighting: Weigh
 fn model_specs(names: &[String], sets: &[String]) -> Result<Vec<ModelSpec>, UsageError> {
     let mut params: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
     for entry in sets {
-        let (key, value) = entry
-            .split_once('=')
-            .ok_or_else(|| UsageError(format!("--set '{entry}' is not of the form MODEL.PARAM=VALUE")))?;
-        let (model, param) = key
-            .split_once('.')
-            .ok_or_else(|| UsageError(format!("--set '{entry}': name the model, e.g. svd.{key}={value}")))?;
+        let (key, value) = entry.split_once('=').ok_or_else(|| {
+            UsageError(format!(
+                "--set '{entry}' is not of the form MODEL.PARAM=VALUE"
+            ))
+        })?;
+        let (model, param) = key.split_once('.').ok_or_else(|| {
+            UsageError(format!(
+                "--set '{entry}': name the model, e.g. svd.{key}={value}"
+            ))
+        })?;
         if !names.iter().any(|n| n == model) {
             return Err(UsageError(format!(
                 "--set '{entry}': model '{model}' is not in --models ({})",
                 names.join(",")
             )));
         }
-        params.entry(model).or_default().insert(param.to_string(), parse_value(value));
+        params
+            .entry(model)
+            .or_default()
+            .insert(param.to_string(), parse_value(value));
     }
     names
         .iter()
@@ -165,5 +190,8 @@ fn classify(error: EvalError) -> anyhow::Error {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
