@@ -14,6 +14,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Generate a sample shop, show its cleaning report, and train and compare every model on it.
+    Demo(DemoArgs),
     /// Write a synthetic shop: items.csv, users.csv and events.csv with a planted taste structure.
     Generate(GenerateArgs),
     /// Statistics and the cleaning report of an events file.
@@ -157,4 +159,26 @@ pub struct GenerateArgs {
     /// Days of history the events span.
     #[arg(long)]
     pub days: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Folder for the sample shop and the report.
+    #[arg(long, default_value = "aisle-demo")]
+    pub dir: PathBuf,
+    #[arg(long, default_value_t = 5_000)]
+    pub users: u32,
+    #[arg(long, default_value_t = 1_000)]
+    pub items: u32,
+    #[arg(long, default_value_t = 300_000)]
+    pub events: u64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Models to compare.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "popular,item-knn,als,bpr,ease"
+    )]
+    pub models: Vec<String>,
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod clean;
+pub mod demo;
 pub mod evaluate;
 pub mod generate;
 pub mod inspect;
