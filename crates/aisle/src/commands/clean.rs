@@ -1,5 +1,6 @@
 //! `aisle clean`: writes the kept events of a file in Aisle's own CSV layout.
 
+use crate::output::outln;
 use anyhow::{Context, Result};
 
 use crate::cli::CleanArgs;
@@ -12,7 +13,7 @@ pub fn run(args: CleanArgs) -> Result<()> {
     let written = aisle_data::export::write_events(&dataset, &args.out)
         .with_context(|| format!("writing {}", args.out.display()))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&dataset.report)?);
+        outln!("{}", serde_json::to_string_pretty(&dataset.report)?);
     } else {
         eprint!("{}", cleaning_text(&dataset.report));
         eprintln!("wrote {written} events to {}", args.out.display());

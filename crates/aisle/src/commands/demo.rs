@@ -1,6 +1,7 @@
 //! `aisle demo`: the main job end to end on a sample shop — generate, clean and report,
 //! train every model, compare them on a per-user holdout.
 
+use crate::output::{out, outln};
 use aisle_data::{
     ByteCounter, CleaningOptions, Dataset, Protocol, ReadOptions, Statistics, Weighting, split,
 };
@@ -23,7 +24,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     };
     let summary = write_shop(&shop)?;
     let events = args.dir.join("events.csv");
-    println!(
+    outln!(
         "1. Generated a sample shop in {}: {} users, {} items, {} events ({} sessions).",
         args.dir.display(),
         summary.users,
@@ -40,11 +41,14 @@ pub fn run(args: DemoArgs) -> Result<()> {
         None,
     )?;
     let stats = Statistics::of(&dataset);
-    println!("\n2. Cleaned {}:\n", events.display());
-    print!("{}", cleaning_text(&dataset.report));
-    println!(
+    outln!("\n2. Cleaned {}:\n", events.display());
+    out!("{}", cleaning_text(&dataset.report));
+    outln!(
         "   {} users, {} items, {} distinct user-item pairs, popularity Gini {:.2}",
-        stats.users, stats.items, stats.pairs, stats.popularity_gini
+        stats.users,
+        stats.items,
+        stats.pairs,
+        stats.popularity_gini
     );
 
     let protocol = Protocol::UserHoldout { fraction: 0.2 };
@@ -63,15 +67,15 @@ pub fn run(args: DemoArgs) -> Result<()> {
         .iter()
         .map(|m| ModelSpec::named(m.clone(), Default::default()))
         .collect();
-    println!(
+    outln!(
         "\n3. Trained {} on 80% of each user's items and ranked the held-out 20%:\n",
         args.models.join(", ")
     );
     let report = aisle_eval::evaluate(&folds, &models, &options, &RunControl::default())?;
-    print!("{}", aisle_eval::text_table(&report));
+    out!("{}", aisle_eval::text_table(&report));
     let html = args.dir.join("report.html");
     std::fs::write(&html, aisle_eval::html_report(&report))
         .with_context(|| format!("writing {}", html.display()))?;
-    println!("\nThe comparison is also in {}.", html.display());
+    outln!("\nThe comparison is also in {}.", html.display());
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `aisle evaluate`: trains models on folds and prints, and writes, their offline metrics.
 
+use crate::output::{out, outln};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
@@ -105,8 +106,8 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         .expect("progress bar lock")
         .finish_and_clear();
 
-    println!("{} — {}", report.dataset.name, report.protocol);
-    print!("{}", aisle_eval::text_table(&report));
+    outln!("{} — {}", report.dataset.name, report.protocol);
+    out!("{}", aisle_eval::text_table(&report));
     if let Some(out) = &args.json {
         std::fs::write(out, report.to_json()?)
             .with_context(|| format!("writing {}", out.display()))?;

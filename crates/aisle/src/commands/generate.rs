@@ -1,5 +1,6 @@
 //! `aisle generate`: a synthetic shop on disk.
 
+use crate::output::outln;
 use aisle_data::generate::{GenerateSummary, ShopConfig, generate};
 use anyhow::{Context, Result};
 
@@ -9,7 +10,7 @@ use crate::progress;
 
 pub fn run(args: GenerateArgs) -> Result<()> {
     let summary = write_shop(&args)?;
-    println!(
+    outln!(
         "wrote {} users, {} items and {} events ({} sessions: {} views, {} add_to_cart, {} purchases, {} ratings) to {}",
         summary.users,
         summary.items,

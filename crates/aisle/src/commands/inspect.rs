@@ -1,5 +1,6 @@
 //! `aisle inspect`: the cleaning report and statistics of an events file.
 
+use crate::output::{out, outln};
 use std::fmt::Write as _;
 
 use aisle_data::{CleaningReport, Dataset, FileLayout, Statistics};
@@ -27,9 +28,9 @@ pub fn run(args: InspectArgs) -> Result<()> {
             "latin1_fields": report.latin1_fields,
             "statistics": stats,
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        print!(
+        out!(
             "{}",
             text_report(&args.file.display().to_string(), &dataset, &stats)
         );
