@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{DataError, Result};
 use crate::ids::IdMap;
-use crate::reader::{ByteCounter, Input, trim_cr};
+use crate::reader::{ByteCounter, Input};
 use crate::time::parse_timestamp;
 
 /// One catalogue item.
@@ -481,32 +481,14 @@ fn item_from_json(
 }
 
 fn for_each_json(
-    mut input: Input,
+    input: Input,
     mut visit: impl FnMut(u64, Option<Map<String, Value>>),
 ) -> Result<()> {
-    use std::io::BufRead;
-    let mut buffer = Vec::new();
-    let mut line = 0;
-    loop {
-        buffer.clear();
-        let n = input
-            .reader
-            .read_until(b'\n', &mut buffer)
-            .map_err(|source| DataError::Truncated {
-                path: input.path.clone(),
-                line,
-                source,
-            })?;
-        if n == 0 {
-            return Ok(());
-        }
-        line += 1;
-        let text = trim_cr(buffer.strip_suffix(b"\n").unwrap_or(&buffer));
-        if text.trim_ascii().is_empty() {
-            continue;
-        }
+    let mut lines = input.lines();
+    while let Some((line, text)) = lines.next_line()? {
         visit(line, serde_json::from_slice(text).ok());
     }
+    Ok(())
 }
 
 /// The 19 genres of MovieLens 100K, in the order of `u.item`'s flag columns.
@@ -540,28 +522,10 @@ fn is_movielens_items(first_line: &[u8]) -> bool {
         && fields[5..].iter().all(|f| *f == b"0" || *f == b"1")
 }
 
-fn read_movielens_items(mut input: Input, catalogue: &mut Catalogue) -> Result<()> {
-    use std::io::BufRead;
-    let mut buffer = Vec::new();
-    let mut line = 0;
-    loop {
-        buffer.clear();
-        let n = input
-            .reader
-            .read_until(b'\n', &mut buffer)
-            .map_err(|source| DataError::Truncated {
-                path: input.path.clone(),
-                line,
-                source,
-            })?;
-        if n == 0 {
-            return Ok(());
-        }
-        line += 1;
-        let text = latin1_or_utf8(trim_cr(buffer.strip_suffix(b"\n").unwrap_or(&buffer)));
-        if text.trim().is_empty() {
-            continue;
-        }
+fn read_movielens_items(input: Input, catalogue: &mut Catalogue) -> Result<()> {
+    let mut lines = input.lines();
+    while let Some((line, text)) = lines.next_line()? {
+        let text = latin1_or_utf8(text);
         catalogue.report.rows += 1;
         let fields: Vec<&str> = text.split('|').collect();
         if fields.len() != 5 + MOVIELENS_GENRES.len() {
@@ -604,6 +568,7 @@ fn read_movielens_items(mut input: Input, catalogue: &mut Catalogue) -> Result<(
         };
         catalogue.upsert(item, line);
     }
+    Ok(())
 }
 
 #[cfg(test)]

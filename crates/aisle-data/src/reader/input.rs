@@ -146,6 +146,57 @@ impl Input {
     }
 }
 
+/// A line-by-line view of an [`Input`], for the line-based layouts (JSON Lines, `::`, `u.item`).
+#[derive(Debug)]
+pub struct Lines {
+    input: Input,
+    buffer: Vec<u8>,
+    line: u64,
+}
+
+impl Input {
+    pub fn lines(self) -> Lines {
+        Lines {
+            input: self,
+            buffer: Vec::with_capacity(256),
+            line: 0,
+        }
+    }
+}
+
+impl Lines {
+    /// The next line that is not blank, without its line ending, and its 1-based number; `None`
+    /// at the end. A read error (e.g. a truncated gzip stream) names the last line read.
+    pub fn next_line(&mut self) -> Result<Option<(u64, &[u8])>> {
+        loop {
+            self.buffer.clear();
+            let n = self
+                .input
+                .reader
+                .read_until(b'\n', &mut self.buffer)
+                .map_err(|source| DataError::Truncated {
+                    path: self.input.path.clone(),
+                    line: self.line,
+                    source,
+                })?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            let text = trim_cr(self.buffer.strip_suffix(b"\n").unwrap_or(&self.buffer));
+            if !text.trim_ascii().is_empty() {
+                // Re-borrow: the borrow checker cannot see that `text` ends the loop.
+                let len = text.len();
+                return Ok(Some((self.line, &self.buffer[..len])));
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.input.path
+    }
+}
+
 /// `line` without a trailing `\r`.
 pub fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)

@@ -1,16 +1,14 @@
 //! JSON Lines: one JSON object per line; keys found through the column map and aliases.
 
-use std::io::BufRead;
-
 use serde_json::{Map, Value};
 
 use super::columns::{ColumnMap, ColumnRef, Role};
-use super::input::{Input, trim_cr};
+use super::input::Input;
 use super::{FileLayout, RawRow, Record, Syntax};
 use crate::error::{DataError, Result};
 
 pub(super) fn read(
-    mut input: Input,
+    input: Input,
     columns: &ColumnMap,
     cancelled: impl Fn() -> bool,
     mut visit: impl FnMut(Record<'_>),
@@ -21,8 +19,7 @@ pub(super) fn read(
                 .into(),
         ));
     }
-    let mut buffer = Vec::with_capacity(256);
-    let mut line = 0u64;
+    let mut lines = input.lines();
     // Each role's key, fixed by the first object that has one (explicit map or alias).
     let mut keys: [Option<String>; 5] = Default::default();
     for role in Role::ALL {
@@ -31,24 +28,7 @@ pub(super) fn read(
         }
     }
     let mut texts: [String; 5] = Default::default();
-    loop {
-        buffer.clear();
-        let n = input
-            .reader
-            .read_until(b'\n', &mut buffer)
-            .map_err(|source| DataError::Truncated {
-                path: input.path.clone(),
-                line,
-                source,
-            })?;
-        if n == 0 {
-            break;
-        }
-        line += 1;
-        let text = trim_cr(buffer.strip_suffix(b"\n").unwrap_or(&buffer));
-        if text.trim_ascii().is_empty() {
-            continue;
-        }
+    while let Some((line, text)) = lines.next_line()? {
         if line % 65_536 == 0 && cancelled() {
             return Err(DataError::Cancelled);
         }

@@ -1,10 +1,8 @@
 //! Delimited text tables (CSV, TSV, `;`, `|`) through the `csv` crate, and MovieLens'
 //! `::`-separated `ratings.dat` line by line.
 
-use std::io::BufRead;
-
 use super::columns::Role;
-use super::input::{Input, trim_cr};
+use super::input::Input;
 use super::{FileLayout, RawRow, ReadOptions, Record, Syntax};
 use crate::error::{DataError, Result};
 
@@ -180,34 +178,17 @@ fn read_delimited(
 }
 
 fn read_double_colon(
-    mut input: Input,
+    input: Input,
     header: bool,
     positions: Positions,
     cancelled: impl Fn() -> bool,
     visit: &mut impl FnMut(Record<'_>),
 ) -> Result<()> {
-    let mut buffer = Vec::with_capacity(256);
     let mut fields: Vec<(usize, usize)> = Vec::with_capacity(8);
-    let mut line = 0u64;
-    loop {
-        buffer.clear();
-        let n = input
-            .reader
-            .read_until(b'\n', &mut buffer)
-            .map_err(|source| DataError::Truncated {
-                path: input.path.clone(),
-                line,
-                source,
-            })?;
-        if n == 0 {
-            break;
-        }
-        line += 1;
-        if line == 1 && header {
-            continue;
-        }
-        let text = trim_cr(buffer.strip_suffix(b"\n").unwrap_or(&buffer));
-        if text.trim_ascii().is_empty() {
+    let mut lines = input.lines();
+    let mut first = true;
+    while let Some((line, text)) = lines.next_line()? {
+        if std::mem::take(&mut first) && header {
             continue;
         }
         if line % 65_536 == 0 && cancelled() {
