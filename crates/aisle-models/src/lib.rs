@@ -5,9 +5,13 @@
 //! an immutable [`Recommender`]. Models see only dense indices; the caller keeps the id maps.
 //! Nothing here knows about HTTP, SQL or async.
 
+pub mod bpmf;
 pub mod error;
+pub mod rating_mf;
 pub mod recommender;
 pub mod registry;
+pub mod svd;
+pub mod svdpp;
 pub mod topk;
 
 pub use error::{ModelError, Result};
