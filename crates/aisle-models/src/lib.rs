@@ -6,10 +6,14 @@
 //! Nothing here knows about HTTP, SQL or async.
 
 pub mod baseline;
+pub mod bpmf;
 pub mod error;
 pub mod knn;
+pub mod rating_mf;
 pub mod recommender;
 pub mod registry;
+pub mod svd;
+pub mod svdpp;
 pub mod topk;
 
 pub use error::{ModelError, Result};

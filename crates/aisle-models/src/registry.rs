@@ -44,6 +44,8 @@ pub fn parse_value(text: &str) -> Value {
 /// Every model name the registry knows, in the order the docs list them.
 pub const MODEL_NAMES: &[&str] = &[
     // <registry names: rating models>
+    "svd", "svdpp",
+    "bpmf",
     // <registry names: neighbourhood models>
     "baseline", "user-knn", "item-knn",
     // <registry names: implicit models>
@@ -54,6 +56,9 @@ pub fn algorithm(name: &str, params: &Map<String, Value>) -> Result<Box<dyn Algo
     #[allow(clippy::match_single_binding)]
     let algorithm: Box<dyn Algorithm> = match name {
         // <registry arms: rating models>
+        "svd" => Box::new(crate::svd::Svd::new(parse_params(name, params)?)?),
+        "svdpp" => Box::new(crate::svdpp::Svdpp::new(parse_params(name, params)?)?),
+        "bpmf" => Box::new(crate::bpmf::Bpmf::new(parse_params(name, params)?)?),
         // <registry arms: neighbourhood models>
         "baseline" => Box::new(crate::baseline::Baseline {
             params: parse_params(name, params)?,
