@@ -184,6 +184,10 @@ pub struct BaselineModel {
 }
 
 impl Recommender for BaselineModel {
+    fn to_payload(&self) -> crate::Result<crate::persist::Payload> {
+        crate::persist::Payload::encode("baseline", self)
+    }
+
     fn name(&self) -> &str {
         "baseline"
     }

@@ -13,6 +13,9 @@ pub enum ModelError {
     /// dense item × item model).
     #[error("model '{model}' cannot train on this data: {message}")]
     UnsuitableData { model: String, message: String },
+    /// A model file cannot be written or read (foreign, newer, truncated or corrupt).
+    #[error("model file: {0}")]
+    Artifact(String),
     /// Training was cancelled by its caller.
     #[error("training was cancelled")]
     Cancelled,

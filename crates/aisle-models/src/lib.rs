@@ -9,6 +9,7 @@ pub mod baseline;
 pub mod bpmf;
 pub mod error;
 pub mod knn;
+pub mod persist;
 pub mod rating_mf;
 pub mod recommender;
 pub mod registry;

@@ -366,6 +366,10 @@ impl RatingFactorModel {
 }
 
 impl Recommender for RatingFactorModel {
+    fn to_payload(&self) -> crate::Result<crate::persist::Payload> {
+        crate::persist::Payload::encode("rating-factors", self)
+    }
+
     fn name(&self) -> &str {
         &self.algorithm
     }

@@ -80,6 +80,15 @@ pub trait Recommender: Send + Sync + std::fmt::Debug {
         let _ = (item, n);
         Vec::new()
     }
+
+    /// The trained state for a model file ([`crate::persist`]). Models that cannot be saved
+    /// (e.g. test doubles) keep the default, an error.
+    fn to_payload(&self) -> Result<crate::persist::Payload> {
+        Err(ModelError::Artifact(format!(
+            "a '{}' model cannot be saved",
+            self.name()
+        )))
+    }
 }
 
 /// The top `n` items for a query, skipping the history when `exclude_seen` and any item for

@@ -44,9 +44,7 @@ pub fn parse_value(text: &str) -> Value {
 /// Every model name the registry knows, in the order the docs list them.
 pub const MODEL_NAMES: &[&str] = &[
     // <registry names: rating models>
-    "svd", "svdpp",
-    "bpmf",
-    // <registry names: neighbourhood models>
+    "svd", "svdpp", "bpmf", // <registry names: neighbourhood models>
     "baseline", "user-knn", "item-knn",
     // <registry names: implicit models>
 ];
@@ -74,6 +72,20 @@ pub fn algorithm(name: &str, params: &Map<String, Value>) -> Result<Box<dyn Algo
         }
     };
     Ok(algorithm)
+}
+
+/// Decodes a model file's payload by its concrete kind (see [`crate::persist`]).
+pub(crate) fn decode_model(kind: &str, bytes: &[u8]) -> Result<Box<dyn crate::Recommender>> {
+    use crate::persist::decode;
+    match kind {
+        "baseline" => decode::<crate::baseline::BaselineModel>(bytes),
+        "user-knn" => decode::<crate::knn::UserKnnModel>(bytes),
+        "item-knn" => decode::<crate::knn::ItemKnnModel>(bytes),
+        "rating-factors" => decode::<crate::rating_mf::RatingFactorModel>(bytes),
+        other => Err(ModelError::Artifact(format!(
+            "unknown model kind '{other}'"
+        ))),
+    }
 }
 
 #[cfg(test)]

@@ -283,6 +283,10 @@ impl ItemKnnModel {
 }
 
 impl Recommender for ItemKnnModel {
+    fn to_payload(&self) -> crate::Result<crate::persist::Payload> {
+        crate::persist::Payload::encode("item-knn", self)
+    }
+
     fn name(&self) -> &str {
         "item-knn"
     }

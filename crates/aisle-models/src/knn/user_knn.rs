@@ -182,6 +182,10 @@ impl UserKnnModel {
 }
 
 impl Recommender for UserKnnModel {
+    fn to_payload(&self) -> crate::Result<crate::persist::Payload> {
+        crate::persist::Payload::encode("user-knn", self)
+    }
+
     fn name(&self) -> &str {
         "user-knn"
     }

@@ -1,0 +1,183 @@
+//! Model files: a trained model written to bytes and read back, with a format version so an
+//! old or foreign file is a clear error, never a panic.
+//!
+//! Layout: the magic `AISLEMDL`, the format version (`u32`, little-endian), the length of a
+//! JSON header (`u32`), the header (`{"kind": ..., "name": ...}`), then the model's own state
+//! encoded with `postcard` (compact binary serde; floats as 4 little-endian bytes).
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ModelError, Result};
+use crate::recommender::Recommender;
+
+const MAGIC: &[u8; 8] = b"AISLEMDL";
+
+/// The model file format this build writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A model's serialised state and the concrete type it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payload {
+    /// Which concrete model type the bytes decode to (not the CLI name: `svd`, `svdpp` and
+    /// `bpmf` share one trained type).
+    pub kind: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+impl Payload {
+    /// Encodes `state` under `kind`.
+    pub fn encode<T: Serialize>(kind: &'static str, state: &T) -> Result<Payload> {
+        let bytes = postcard::to_stdvec(state)
+            .map_err(|e| ModelError::Artifact(format!("cannot encode a '{kind}' model: {e}")))?;
+        Ok(Payload { kind, bytes })
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Header {
+    kind: String,
+    name: String,
+}
+
+/// Writes `model` as a model file.
+pub fn to_bytes(model: &dyn Recommender) -> Result<Vec<u8>> {
+    let payload = model.to_payload()?;
+    let header = serde_json::to_vec(&Header {
+        kind: payload.kind.into(),
+        name: model.name().into(),
+    })
+    .map_err(|e| ModelError::Artifact(e.to_string()))?;
+    let mut out = Vec::with_capacity(16 + header.len() + payload.bytes.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&payload.bytes);
+    Ok(out)
+}
+
+/// Reads a model file written by [`to_bytes`].
+pub fn from_bytes(bytes: &[u8]) -> Result<Box<dyn Recommender>> {
+    let bad = |message: String| ModelError::Artifact(message);
+    if bytes.len() < 16 || &bytes[..8] != MAGIC {
+        return Err(bad("not an Aisle model file (no AISLEMDL header)".into()));
+    }
+    let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    let version = word(8);
+    if version > FORMAT_VERSION {
+        return Err(bad(format!(
+            "the model file has format {version}, written by a newer Aisle; this build reads up to format {FORMAT_VERSION}"
+        )));
+    }
+    let header_len = word(12) as usize;
+    let header_end = 16usize
+        .checked_add(header_len)
+        .filter(|&end| end <= bytes.len())
+        .ok_or_else(|| bad("the model file is truncated (header)".into()))?;
+    let header: Header = serde_json::from_slice(&bytes[16..header_end])
+        .map_err(|e| bad(format!("the model file's header is corrupt: {e}")))?;
+    let payload = &bytes[header_end..];
+    crate::registry::decode_model(&header.kind, payload).map_err(|e| {
+        bad(format!(
+            "the '{}' model ({}) cannot be read: {e}",
+            header.name, header.kind
+        ))
+    })
+}
+
+/// Decodes a payload into the concrete model `T`.
+pub fn decode<T: DeserializeOwned + Recommender + 'static>(
+    bytes: &[u8],
+) -> Result<Box<dyn Recommender>> {
+    let model: T = postcard::from_bytes(bytes)
+        .map_err(|e| ModelError::Artifact(format!("corrupt model state: {e}")))?;
+    Ok(Box::new(model))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{FitContext, MODEL_NAMES, Query, algorithm};
+    use aisle_data::{Cell, DuplicatePolicy, Interactions};
+
+    /// Ratings 1–5 with a planted two-group structure, timestamps increasing.
+    fn ratings() -> Interactions {
+        let cells = (0..30u32)
+            .flat_map(|u| {
+                (0..20u32)
+                    .filter(move |i| (u * 7 + i * 3) % 4 != 0)
+                    .map(move |i| Cell {
+                        user: u,
+                        item: i,
+                        weight: if (u % 2 == 0) == (i % 2 == 0) {
+                            5.0
+                        } else {
+                            1.0 + (i % 3) as f32
+                        },
+                        timestamp: i64::from(u * 100 + i),
+                    })
+            })
+            .collect();
+        Interactions::from_cells(30, 20, cells, DuplicatePolicy::Last)
+    }
+
+    #[test]
+    fn every_model_round_trips_exactly() {
+        let data = ratings();
+        let ctx = FitContext {
+            rating_scale: Some((1.0, 5.0)),
+            ..FitContext::with_seed(3)
+        };
+        for &name in MODEL_NAMES {
+            let model = algorithm(name, &Default::default())
+                .unwrap()
+                .fit(&data, &ctx)
+                .unwrap();
+            let bytes = to_bytes(model.as_ref()).unwrap();
+            let loaded = from_bytes(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(loaded.name(), model.name());
+            assert_eq!(loaded.capabilities(), model.capabilities());
+            for user in [0u32, 7, 29] {
+                let query = Query::known(user, &data);
+                let (mut a, mut b) = (vec![0f32; 20], vec![0f32; 20]);
+                model.score(&query, &mut a);
+                loaded.score(&query, &mut b);
+                assert_eq!(
+                    a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    b.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    "{name}"
+                );
+                for item in [0u32, 5, 19, 25] {
+                    let (p, q) = (model.predict(user, item), loaded.predict(user, item));
+                    assert_eq!(p.map(f32::to_bits), q.map(f32::to_bits), "{name}");
+                }
+            }
+            assert_eq!(
+                model.similar_items(3, 5),
+                loaded.similar_items(3, 5),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn foreign_newer_and_truncated_files_are_clear_errors() {
+        let message = |bytes: &[u8]| from_bytes(bytes).unwrap_err().to_string();
+        assert!(message(b"PK\x03\x04 a zip file, not a model").contains("not an Aisle model file"));
+        let data = ratings();
+        let model = algorithm("baseline", &Default::default())
+            .unwrap()
+            .fit(&data, &FitContext::default())
+            .unwrap();
+        let mut bytes = to_bytes(model.as_ref()).unwrap();
+        let truncated = &bytes[..bytes.len() - 3];
+        assert!(
+            message(truncated).contains("cannot be read"),
+            "{}",
+            message(truncated)
+        );
+        bytes[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+        assert!(message(&bytes).contains("newer Aisle"));
+    }
+}
