@@ -24,6 +24,8 @@ pub enum Command {
     Clean(CleanArgs),
     /// Train models on folds of the data and compare their offline metrics.
     Evaluate(Box<EvaluateArgs>),
+    /// Read and clean events (and optionally items and users) into a store.
+    Import(ImportArgs),
 }
 
 /// How to read and clean an events file.
@@ -181,4 +183,26 @@ pub struct DemoArgs {
         default_value = "popular,item-knn,als,bpr,ease"
     )]
     pub models: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The store (a SQLite file, created if missing).
+    #[arg(long, default_value = "aisle.db")]
+    pub db: PathBuf,
+    /// The events file to import (CSV, TSV, JSON Lines or MovieLens; optionally gzipped).
+    #[arg(long, value_name = "FILE")]
+    pub events: PathBuf,
+    /// A users file (CSV/TSV with a header, or JSON Lines) to store beside the events.
+    #[arg(long, value_name = "FILE")]
+    pub users: Option<PathBuf>,
+    /// Reading and cleaning options; `--items FILE` also stores the catalogue.
+    #[command(flatten)]
+    pub read: EventsArgs,
+    /// Events per transaction.
+    #[arg(long, default_value_t = 100_000)]
+    pub batch: usize,
+    /// Print one JSON object instead of the text report.
+    #[arg(long)]
+    pub json: bool,
 }

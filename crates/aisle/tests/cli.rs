@@ -119,3 +119,96 @@ fn exit_codes_separate_usage_from_runtime_errors() {
     let unknown_model = aisle(&["evaluate", "--data", "x", "--models", "no-such-model"]);
     assert_eq!(unknown_model.status.code(), Some(2));
 }
+
+#[test]
+fn import_stores_what_cleaning_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let shop = dir.path().join("shop");
+    let generated = aisle(&[
+        "generate",
+        "--out",
+        shop.to_str().unwrap(),
+        "--users",
+        "200",
+        "--items",
+        "80",
+        "--events",
+        "5000",
+    ]);
+    assert!(generated.status.success());
+    let db = dir.path().join("aisle.db");
+    let path = |name: &str| shop.join(name).to_str().unwrap().to_string();
+    let import = |extra: &[&str]| {
+        let mut args = vec!["import", "--db", db.to_str().unwrap(), "--json"];
+        args.extend_from_slice(extra);
+        stdout_json(&aisle(&args))
+    };
+    let report = import(&[
+        "--events",
+        &path("events.csv"),
+        "--items",
+        &path("items.csv"),
+        "--users",
+        &path("users.csv"),
+        "--batch",
+        "2000",
+    ]);
+    let kept = report["events"]["report"]["kept"].as_u64().unwrap();
+    assert_eq!(report["events"]["report"]["rows"], 5000);
+    assert_eq!(report["events"]["stored"].as_u64(), Some(kept));
+    assert_eq!(
+        report["events"]["batches"].as_u64(),
+        Some(kept.div_ceil(2000))
+    );
+    assert_eq!(report["items"]["stored"], 80);
+    assert_eq!(report["users"]["stored"], 200);
+    assert_eq!(report["store"]["events"].as_u64(), Some(kept));
+    assert_eq!(report["store"]["items"], 80);
+
+    // The dirty fixture, cleaned as `inspect` cleans it, adds exactly its kept rows.
+    let dirty = fixture("dirty_shop.csv");
+    let dirty = dirty.to_str().unwrap();
+    let report = import(&["--events", dirty, "--rating-scale", "1:5"]);
+    assert_eq!(report["events"]["stored"], 6);
+    assert_eq!(report["events"]["report"]["dropped"]["duplicate"], 1);
+    assert_eq!(report["store"]["events"].as_u64(), Some(kept + 6));
+
+    // The text report says what was cleaned and that batches are committed one by one.
+    let text = aisle(&["import", "--db", db.to_str().unwrap(), "--events", dirty]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.status.success(),
+        "{}",
+        String::from_utf8_lossy(&text.stderr)
+    );
+    assert!(
+        stdout.contains("malformed_row") && stdout.contains("committed"),
+        "{stdout}"
+    );
+
+    // The store's training snapshot holds the imported events.
+    let store = aisle_store::SqliteStore::open(&db).unwrap();
+    let snapshot = aisle_store::Store::dataset(&store, &Default::default()).unwrap();
+    assert_eq!(snapshot.report.rows, kept + 6 + 7);
+}
+
+#[test]
+fn import_refuses_a_file_that_is_not_a_store() {
+    let dirty = fixture("dirty_shop.csv");
+    let out = aisle(&[
+        "import",
+        "--db",
+        dirty.to_str().unwrap(),
+        "--events",
+        dirty.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not an Aisle store"), "{stderr}");
+    assert_eq!(
+        aisle(&["import", "--events", "x.csv", "--batch", "0"])
+            .status
+            .code(),
+        Some(2)
+    );
+}

@@ -4,4 +4,5 @@ pub mod clean;
 pub mod demo;
 pub mod evaluate;
 pub mod generate;
+pub mod import;
 pub mod inspect;

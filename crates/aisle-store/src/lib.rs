@@ -1,0 +1,38 @@
+//! Aisle's storage: the catalogue, users, events and trained model versions, kept between
+//! runs behind one [`Store`] trait.
+//!
+//! [`SqliteStore`] is the embedded default (one file, write-ahead log, migrations applied on
+//! open); a PostgreSQL backend implements the same trait for several replicas (see
+//! `docs/store.md`). Everything here is synchronous: the HTTP server calls a store from
+//! `tokio::task::spawn_blocking`. A training snapshot ([`Store::dataset`]) feeds the stored
+//! events through the data crate's cleaner, so the same rules and report apply as to a file.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use aisle_data::CleaningOptions;
+//! use aisle_store::{NewEvent, SqliteStore, Store};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("aisle.db"))?);
+//! let rating = NewEvent { value: Some(4.0), ..NewEvent::new("u1", "i1", "rating") };
+//! store.append_events(&[NewEvent::new("u1", "i2", "view"), rating])?;
+//! let dataset = store.dataset(&CleaningOptions::default())?;
+//! assert_eq!((dataset.n_users(), dataset.n_items()), (1, 2));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod error;
+pub mod ingest;
+pub mod record;
+pub mod snapshot;
+pub mod sqlite;
+pub mod store;
+
+pub use error::{ErrorClass, Result, StoreError};
+pub use ingest::append_dataset;
+pub use record::{
+    Counts, Cursor, EventId, MAX_ID_BYTES, MAX_PAGE, ModelInfo, ModelMeta, ModelVersion, NewEvent,
+    Page, ScanSummary, StoredEvent, StoredModel,
+};
+pub use sqlite::{Durability, SqliteOptions, SqliteStore};
+pub use store::Store;

@@ -1,0 +1,281 @@
+//! The values a store takes and gives back (events, pages, counts, model versions), and the
+//! checks every backend applies to them before writing, so that all backends accept and
+//! refuse exactly the same input.
+//!
+//! Items and users are the data crate's [`Item`] and [`User`]: the store keeps every field
+//! they have.
+
+use aisle_data::{Item, User};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Result, StoreError};
+
+/// Longest accepted id (user, item, recommendation) or model name, in bytes. Ids longer than
+/// this are almost certainly a client bug (a whole JSON document sent as an id).
+pub const MAX_ID_BYTES: usize = 512;
+/// Longest accepted event type name, in bytes.
+pub const MAX_TYPE_BYTES: usize = 64;
+/// Most entries one page of a listing may hold.
+pub const MAX_PAGE: usize = 10_000;
+
+/// The id of a stored event. Ids grow in the order appends commit, so "every event after
+/// id X" is a complete answer at any moment (see `docs/store.md` for PostgreSQL).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct EventId(pub i64);
+
+/// The version of a stored model. Versions grow with every save, across all model names, and
+/// are never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ModelVersion(pub i64);
+
+/// Where the next page of a listing starts. Opaque to callers: pass back what a [`Page`]
+/// returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Cursor(pub i64);
+
+/// One page of a listing, in the order entries were first stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub entries: Vec<T>,
+    /// The cursor of the next page; `None` when this page is the last.
+    pub next: Option<Cursor>,
+}
+
+/// An event to append. Borrowed, so a large import writes without copying its ids.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NewEvent<'a> {
+    pub user_id: &'a str,
+    pub item_id: &'a str,
+    /// The event type (`view`, `click`, `add_to_cart`, `purchase`, `rating` or a custom one).
+    /// Any non-empty name is stored; unknown types are dropped, and counted, when a training
+    /// snapshot is cleaned.
+    pub kind: &'a str,
+    /// The rating of a `rating`, the revenue of a `purchase`; `None` when the event has none.
+    pub value: Option<f64>,
+    /// Unix seconds; `None` when unknown.
+    pub timestamp: Option<i64>,
+    /// The recommendation list the event came from, for attributing it to a model.
+    pub recommendation_id: Option<&'a str>,
+    /// The 0-based rank of the item in that list.
+    pub position: Option<u32>,
+}
+
+impl<'a> NewEvent<'a> {
+    /// An event with no value, timestamp or attribution.
+    pub fn new(user_id: &'a str, item_id: &'a str, kind: &'a str) -> Self {
+        NewEvent {
+            user_id,
+            item_id,
+            kind,
+            value: None,
+            timestamp: None,
+            recommendation_id: None,
+            position: None,
+        }
+    }
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    pub id: EventId,
+    pub user_id: String,
+    pub item_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: Option<f64>,
+    pub timestamp: Option<i64>,
+    pub recommendation_id: Option<String>,
+    pub position: Option<u32>,
+}
+
+/// What a scan visited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ScanSummary {
+    /// Events visited.
+    pub events: u64,
+    /// The id of the last event visited: pass it as `after` to continue from there later.
+    pub last: Option<EventId>,
+}
+
+/// How much a store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Counts {
+    pub items: u64,
+    pub users: u64,
+    pub events: u64,
+    pub models: u64,
+}
+
+/// What is known about a trained model besides its bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMeta {
+    /// The algorithm's CLI name (`als`, `item-knn`, ...), or any name the caller groups
+    /// versions by.
+    pub name: String,
+    /// The hyper-parameters it was trained with.
+    pub params: Value,
+    /// Unix seconds.
+    pub trained_at: i64,
+    /// Training and validation metrics.
+    pub metrics: Value,
+    /// The version of the byte layout, set by whoever serialised the model; the store only
+    /// keeps it, so a loader can refuse a layout it does not know.
+    pub format_version: u32,
+}
+
+/// A stored model's description, without its bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub version: ModelVersion,
+    #[serde(flatten)]
+    pub meta: ModelMeta,
+    /// Size of the serialised model in bytes.
+    pub size: u64,
+    /// When the store received it, Unix seconds.
+    pub saved_at: i64,
+}
+
+/// A stored model: its description and its serialised bytes, opaque to the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredModel {
+    pub info: ModelInfo,
+    pub bytes: Vec<u8>,
+}
+
+/// Checks an id: not empty after trimming, not longer than [`MAX_ID_BYTES`].
+pub fn check_id(argument: &'static str, id: &str) -> Result<()> {
+    if id.trim().is_empty() {
+        return Err(StoreError::invalid(argument, "must not be empty"));
+    }
+    if id.len() > MAX_ID_BYTES {
+        return Err(StoreError::invalid(
+            argument,
+            format!(
+                "is {} bytes long; at most {MAX_ID_BYTES} are allowed",
+                id.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an item before it is written.
+pub fn check_item(item: &Item) -> Result<()> {
+    check_id("item id", &item.id)?;
+    if let Some(price) = item.price
+        && !(price.is_finite() && price >= 0.0)
+    {
+        return Err(StoreError::invalid(
+            "price",
+            format!("item '{}': {price} is not a finite number >= 0", item.id),
+        ));
+    }
+    if item.categories.iter().any(|c| c.trim().is_empty()) {
+        return Err(StoreError::invalid(
+            "categories",
+            format!("item '{}': a category name is empty", item.id),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a user before it is written.
+pub fn check_user(user: &User) -> Result<()> {
+    check_id("user id", &user.id)
+}
+
+/// Checks the `index`-th event of a batch before any of it is written.
+pub fn check_event(index: usize, event: &NewEvent<'_>) -> Result<()> {
+    let fail = |message: String| Err(StoreError::InvalidEvent { index, message });
+    for (what, id) in [("user_id", event.user_id), ("item_id", event.item_id)]
+        .into_iter()
+        .chain(event.recommendation_id.map(|r| ("recommendation_id", r)))
+    {
+        if let Err(StoreError::InvalidArgument { message, .. }) = check_id(what, id) {
+            return fail(format!("{what} {message}"));
+        }
+    }
+    let kind = event.kind.trim();
+    if kind.is_empty() || event.kind.len() > MAX_TYPE_BYTES {
+        return fail(format!(
+            "type must be a name of 1 to {MAX_TYPE_BYTES} bytes, not '{}'",
+            event.kind
+        ));
+    }
+    if let Some(value) = event.value
+        && !value.is_finite()
+    {
+        return fail(format!("value {value} is not a finite number"));
+    }
+    Ok(())
+}
+
+/// Checks a page size.
+pub fn check_limit(limit: usize) -> Result<()> {
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(StoreError::invalid(
+            "limit",
+            format!("{limit} is not between 1 and {MAX_PAGE}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a model's description before it is saved.
+pub fn check_model_meta(meta: &ModelMeta) -> Result<()> {
+    check_id("model name", &meta.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_checked_field_by_field() {
+        let good = NewEvent::new("u", "i", "view");
+        assert!(check_event(0, &good).is_ok());
+        let cases = [
+            NewEvent::new(" ", "i", "view"),
+            NewEvent::new("u", "", "view"),
+            NewEvent::new("u", "i", ""),
+            NewEvent {
+                value: Some(f64::NAN),
+                ..good
+            },
+            NewEvent {
+                recommendation_id: Some(""),
+                ..good
+            },
+        ];
+        for (k, event) in cases.iter().enumerate() {
+            match check_event(k, event) {
+                Err(StoreError::InvalidEvent { index, .. }) => assert_eq!(index, k),
+                other => panic!("case {k}: {other:?}"),
+            }
+        }
+        let long = "x".repeat(MAX_ID_BYTES + 1);
+        assert!(check_event(0, &NewEvent::new(&long, "i", "view")).is_err());
+    }
+
+    #[test]
+    fn items_and_limits_are_checked() {
+        let mut item = Item {
+            id: "i1".into(),
+            price: Some(-1.0),
+            ..Item::default()
+        };
+        assert_eq!(check_item(&item).unwrap_err().code(), "invalid_argument");
+        item.price = Some(2.5);
+        assert!(check_item(&item).is_ok());
+        assert!(check_limit(0).is_err());
+        assert!(check_limit(MAX_PAGE + 1).is_err());
+        assert!(check_limit(1).is_ok());
+    }
+}

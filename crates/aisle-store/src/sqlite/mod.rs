@@ -1,0 +1,640 @@
+//! The embedded default backend: one SQLite file in write-ahead-log mode.
+//!
+//! # Connections
+//! All writes go through one connection behind a mutex. SQLite admits one writer at a time
+//! anyway; serialising our own writers in-process means they queue on the mutex instead of
+//! spinning on `SQLITE_BUSY`, and the busy timeout only matters against other processes
+//! (an `aisle import` next to a running `aisle serve`). Reads use a small pool of separate
+//! connections: in WAL mode readers never block the writer nor each other, and each read
+//! sees a consistent snapshot. The pool opens a new connection whenever all are busy (it
+//! never blocks, so a scan whose visitor calls the store again cannot deadlock) and keeps at
+//! most [`SqliteOptions::max_idle_readers`] idle ones.
+//!
+//! # Durability
+//! In WAL mode a commit appends the transaction to the `-wal` file with `write(2)` before
+//! returning. With [`Durability::Process`] (`synchronous = NORMAL`, the default) that is all:
+//! the data is in the operating system's page cache, so it survives the process being
+//! killed (SIGKILL, OOM killer, panic), but an operating-system crash or power loss may lose
+//! the last transactions before a checkpoint (never corrupting the file). With
+//! [`Durability::PowerLoss`] (`synchronous = FULL`) every commit also waits for `fsync` of
+//! the WAL, which survives power loss at the price of one disk flush per commit.
+
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use aisle_data::{Item, User};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags, Row, TransactionBehavior, params};
+use serde_json::{Map, Value};
+
+pub use schema::{APPLICATION_ID, MIGRATIONS, Migration, latest_version};
+
+use crate::error::{Result, StoreError};
+use crate::record::{
+    Counts, Cursor, EventId, ModelInfo, ModelMeta, ModelVersion, NewEvent, Page, ScanSummary,
+    StoredEvent, StoredModel, check_event, check_id, check_item, check_limit, check_model_meta,
+    check_user,
+};
+use crate::store::Store;
+
+/// What an acknowledged write survives; see the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous = NORMAL`: survives the process being killed; an OS crash or power loss
+    /// may lose the last commits.
+    #[default]
+    Process,
+    /// `synchronous = FULL`: every commit is flushed to disk; survives power loss.
+    PowerLoss,
+}
+
+/// How to open a SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub durability: Durability,
+    /// How long a write waits for another process holding the write lock before failing.
+    pub busy_timeout: Duration,
+    /// Idle read connections kept open for reuse.
+    pub max_idle_readers: usize,
+    /// Page cache per connection, in MiB. The writer's cache holds the upper levels of the
+    /// events index, which bulk appends insert into at random places.
+    pub cache_mib: u32,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            durability: Durability::Process,
+            busy_timeout: Duration::from_secs(5),
+            max_idle_readers: 4,
+            cache_mib: 64,
+        }
+    }
+}
+
+/// A store in one SQLite file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    options: SqliteOptions,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    migrated_from: i64,
+}
+
+const ITEM_COLUMNS: &str = "seq, id, title, categories, price, available, created_at, attributes";
+const EVENT_COLUMNS: &str =
+    "id, user_id, item_id, type, value, timestamp, recommendation_id, position";
+const MODEL_INFO_COLUMNS: &str =
+    "version, name, params, trained_at, metrics, format_version, size, saved_at";
+
+impl SqliteStore {
+    /// Opens the store at `path` with default options, creating it if the file does not
+    /// exist (or is empty) and migrating an older schema.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// Opens the store at `path`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotAStore`] for a file that is not an Aisle store (it is left
+    /// untouched), [`StoreError::NewerSchema`] for a store written by a newer Aisle,
+    /// [`StoreError::Open`] when the file cannot be opened or created.
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore> {
+        let path = path.as_ref().to_path_buf();
+        let open_error = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        let mut writer = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_error)?;
+        writer
+            .busy_timeout(options.busy_timeout)
+            .map_err(open_error)?;
+        let migrated_from = schema::prepare(&mut writer, &path, MIGRATIONS)?;
+        configure(&writer, &options, false).map_err(open_error)?;
+        Ok(SqliteStore {
+            path,
+            options,
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+            migrated_from,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version the file had before this open migrated it (0: a new store).
+    pub fn migrated_from(&self) -> i64 {
+        self.migrated_from
+    }
+
+    /// Runs `work` with the write connection.
+    fn write<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        // A panic while writing cannot leave a transaction open (dropping it rolls back), so
+        // the connection behind a poisoned lock is still sound.
+        let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        work(&mut conn)
+    }
+
+    /// Runs `work` with a read connection from the pool (a new one if none is idle).
+    fn read<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = self.idle_readers().pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => self.open_reader()?,
+        };
+        let result = work(&conn);
+        let mut idle = self.idle_readers();
+        if idle.len() < self.options.max_idle_readers {
+            idle.push(conn);
+        }
+        result
+    }
+
+    fn idle_readers(&self) -> MutexGuard<'_, Vec<Connection>> {
+        self.readers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn open_reader(&self) -> Result<Connection> {
+        let open_error = |source| StoreError::Open {
+            path: self.path.clone(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_error)?;
+        conn.busy_timeout(self.options.busy_timeout)
+            .map_err(open_error)?;
+        configure(&conn, &self.options, true).map_err(open_error)?;
+        Ok(conn)
+    }
+}
+
+fn configure(conn: &Connection, options: &SqliteOptions, read_only: bool) -> rusqlite::Result<()> {
+    let synchronous = match options.durability {
+        Durability::Process => "NORMAL",
+        Durability::PowerLoss => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    conn.pragma_update(None, "cache_size", -i64::from(options.cache_mib) * 1024)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    if read_only {
+        conn.pragma_update(None, "query_only", true)?;
+    }
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(())
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str, id: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what} of '{id}': {e}")))
+}
+
+fn read_item(row: &Row<'_>) -> Result<(i64, Item)> {
+    let id: String = row.get(1)?;
+    let categories: String = row.get(3)?;
+    let attributes: String = row.get(7)?;
+    let item = Item {
+        title: row.get(2)?,
+        categories: from_json(&categories, "categories", &id)?,
+        price: row.get(4)?,
+        available: row.get(5)?,
+        created_at: row.get(6)?,
+        attributes: from_json::<Map<String, Value>>(&attributes, "attributes", &id)?,
+        id,
+    };
+    Ok((row.get(0)?, item))
+}
+
+fn read_user(row: &Row<'_>) -> Result<(i64, User)> {
+    let id: String = row.get(1)?;
+    let attributes: String = row.get(2)?;
+    let attributes = from_json(&attributes, "attributes", &id)?;
+    Ok((row.get(0)?, User { id, attributes }))
+}
+
+/// Copies a text column into `target`, reusing its allocation.
+fn copy_text(target: &mut String, value: ValueRef<'_>) -> Result<()> {
+    target.clear();
+    target.push_str(value.as_str().map_err(rusqlite::Error::from)?);
+    Ok(())
+}
+
+/// Reads an event row into `event`, reusing its strings, so a scan allocates nothing per row.
+fn fill_event(row: &Row<'_>, event: &mut StoredEvent) -> Result<()> {
+    event.id = EventId(row.get(0)?);
+    copy_text(&mut event.user_id, row.get_ref(1)?)?;
+    copy_text(&mut event.item_id, row.get_ref(2)?)?;
+    copy_text(&mut event.kind, row.get_ref(3)?)?;
+    event.value = row.get(4)?;
+    event.timestamp = row.get(5)?;
+    match row.get_ref(6)? {
+        ValueRef::Null => event.recommendation_id = None,
+        text => copy_text(event.recommendation_id.get_or_insert_default(), text)?,
+    }
+    event.position = match row.get::<_, Option<i64>>(7)? {
+        None => None,
+        Some(p) => Some(u32::try_from(p).map_err(|_| {
+            StoreError::Corrupt(format!("event {}: position {p} out of range", event.id.0))
+        })?),
+    };
+    Ok(())
+}
+
+fn read_model_info(row: &Row<'_>) -> Result<ModelInfo> {
+    let version: i64 = row.get(0)?;
+    let name: String = row.get(1)?;
+    let label = format!("{name} v{version}");
+    let params: String = row.get(2)?;
+    let metrics: String = row.get(4)?;
+    let format_version: i64 = row.get(5)?;
+    let size: i64 = row.get(6)?;
+    Ok(ModelInfo {
+        version: ModelVersion(version),
+        meta: ModelMeta {
+            params: from_json(&params, "params", &label)?,
+            trained_at: row.get(3)?,
+            metrics: from_json(&metrics, "metrics", &label)?,
+            format_version: u32::try_from(format_version).map_err(|_| {
+                StoreError::Corrupt(format!("{label}: format version {format_version}"))
+            })?,
+            name,
+        },
+        size: u64::try_from(size)
+            .map_err(|_| StoreError::Corrupt(format!("{label}: size {size}")))?,
+        saved_at: row.get(7)?,
+    })
+}
+
+/// Runs a listing query with `?1` = cursor and `?2` = limit + 1, and cuts the page.
+fn page<T>(
+    conn: &Connection,
+    sql: &str,
+    after: Option<Cursor>,
+    limit: usize,
+    read: impl Fn(&Row<'_>) -> Result<(i64, T)>,
+) -> Result<Page<T>> {
+    check_limit(limit)?;
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params![after.map_or(0, |c| c.0), limit as i64 + 1])?;
+    let mut entries = Vec::with_capacity(limit.min(1024));
+    let mut last = 0;
+    let mut more = false;
+    while let Some(row) = rows.next()? {
+        if entries.len() == limit {
+            more = true;
+            break;
+        }
+        let (seq, entry) = read(row)?;
+        last = seq;
+        entries.push(entry);
+    }
+    Ok(Page {
+        entries,
+        next: more.then_some(Cursor(last)),
+    })
+}
+
+fn load_model(
+    conn: &Connection,
+    condition: &str,
+    key: &dyn rusqlite::ToSql,
+) -> Result<Option<StoredModel>> {
+    let sql = format!(
+        "SELECT {MODEL_INFO_COLUMNS}, bytes FROM models WHERE {condition} ORDER BY version DESC LIMIT 1"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query([key])?;
+    let Some(row) = rows.next()? else {
+        return Ok(None);
+    };
+    let info = read_model_info(row)?;
+    let bytes: Vec<u8> = row.get(8)?;
+    if bytes.len() as u64 != info.size {
+        return Err(StoreError::Corrupt(format!(
+            "model {} v{}: {} bytes stored, {} recorded",
+            info.meta.name,
+            info.version.0,
+            bytes.len(),
+            info.size
+        )));
+    }
+    Ok(Some(StoredModel { info, bytes }))
+}
+
+impl Store for SqliteStore {
+    fn location(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
+    fn upsert_items(&self, items: &[Item]) -> Result<u64> {
+        let mut encoded = Vec::with_capacity(items.len());
+        for item in items {
+            check_item(item)?;
+            encoded.push((to_json(&item.categories)?, to_json(&item.attributes)?));
+        }
+        let updated_at = now();
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO items
+                        (id, title, categories, price, available, created_at, attributes, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (id) DO UPDATE SET
+                        title = excluded.title, categories = excluded.categories,
+                        price = excluded.price, available = excluded.available,
+                        created_at = excluded.created_at, attributes = excluded.attributes,
+                        updated_at = excluded.updated_at",
+                )?;
+                for (item, (categories, attributes)) in items.iter().zip(&encoded) {
+                    stmt.execute(params![
+                        item.id,
+                        item.title,
+                        categories,
+                        item.price,
+                        item.available,
+                        item.created_at,
+                        attributes,
+                        updated_at
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(items.len() as u64)
+        })
+    }
+
+    fn item(&self, id: &str) -> Result<Option<Item>> {
+        Ok(self.get_items(&[id])?.pop())
+    }
+
+    fn get_items(&self, ids: &[&str]) -> Result<Vec<Item>> {
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare_cached(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = ?1"))?;
+            let mut found = Vec::with_capacity(ids.len());
+            for id in ids {
+                let mut rows = stmt.query([id])?;
+                if let Some(row) = rows.next()? {
+                    found.push(read_item(row)?.1);
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    fn delete_item(&self, id: &str) -> Result<()> {
+        let deleted =
+            self.write(|conn| Ok(conn.execute("DELETE FROM items WHERE id = ?1", [id])?))?;
+        if deleted == 0 {
+            return Err(StoreError::UnknownItem(id.to_string()));
+        }
+        Ok(())
+    }
+
+    fn list_items(&self, after: Option<Cursor>, limit: usize) -> Result<Page<Item>> {
+        self.read(|conn| {
+            page(
+                conn,
+                &format!("SELECT {ITEM_COLUMNS} FROM items WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
+                after,
+                limit,
+                read_item,
+            )
+        })
+    }
+
+    fn upsert_users(&self, users: &[User]) -> Result<u64> {
+        let mut encoded = Vec::with_capacity(users.len());
+        for user in users {
+            check_user(user)?;
+            encoded.push(to_json(&user.attributes)?);
+        }
+        let updated_at = now();
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO users (id, attributes, updated_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (id) DO UPDATE SET
+                        attributes = excluded.attributes, updated_at = excluded.updated_at",
+                )?;
+                for (user, attributes) in users.iter().zip(&encoded) {
+                    stmt.execute(params![user.id, attributes, updated_at])?;
+                }
+            }
+            tx.commit()?;
+            Ok(users.len() as u64)
+        })
+    }
+
+    fn user(&self, id: &str) -> Result<Option<User>> {
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT seq, id, attributes FROM users WHERE id = ?1")?;
+            let mut rows = stmt.query([id])?;
+            match rows.next()? {
+                Some(row) => Ok(Some(read_user(row)?.1)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn delete_user(&self, id: &str) -> Result<()> {
+        let deleted =
+            self.write(|conn| Ok(conn.execute("DELETE FROM users WHERE id = ?1", [id])?))?;
+        if deleted == 0 {
+            return Err(StoreError::UnknownUser(id.to_string()));
+        }
+        Ok(())
+    }
+
+    fn list_users(&self, after: Option<Cursor>, limit: usize) -> Result<Page<User>> {
+        self.read(|conn| {
+            page(
+                conn,
+                "SELECT seq, id, attributes FROM users WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                after,
+                limit,
+                read_user,
+            )
+        })
+    }
+
+    fn append_events(&self, events: &[NewEvent<'_>]) -> Result<u64> {
+        for (index, event) in events.iter().enumerate() {
+            check_event(index, event)?;
+        }
+        if events.is_empty() {
+            return Ok(0);
+        }
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO events
+                        (user_id, item_id, type, value, timestamp, recommendation_id, position)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?;
+                for e in events {
+                    stmt.execute(params![
+                        e.user_id,
+                        e.item_id,
+                        e.kind,
+                        e.value,
+                        e.timestamp,
+                        e.recommendation_id,
+                        e.position
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(events.len() as u64)
+        })
+    }
+
+    fn scan_events(
+        &self,
+        after: Option<EventId>,
+        visit: &mut dyn FnMut(&StoredEvent),
+    ) -> Result<ScanSummary> {
+        self.read(|conn| {
+            // One statement is one read transaction: the scan sees a single snapshot.
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE id > ?1 ORDER BY id"
+            ))?;
+            let mut rows = stmt.query([after.map_or(0, |a| a.0)])?;
+            let mut event = StoredEvent::default();
+            let mut summary = ScanSummary::default();
+            while let Some(row) = rows.next()? {
+                fill_event(row, &mut event)?;
+                visit(&event);
+                summary.events += 1;
+                summary.last = Some(event.id);
+            }
+            Ok(summary)
+        })
+    }
+
+    fn user_events(&self, user_id: &str, limit: usize) -> Result<Vec<StoredEvent>> {
+        check_limit(limit)?;
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE user_id = ?1
+                 ORDER BY timestamp DESC, id DESC LIMIT ?2"
+            ))?;
+            let mut rows = stmt.query(params![user_id, limit as i64])?;
+            let mut events = Vec::new();
+            while let Some(row) = rows.next()? {
+                let mut event = StoredEvent::default();
+                fill_event(row, &mut event)?;
+                events.push(event);
+            }
+            events.reverse();
+            Ok(events)
+        })
+    }
+
+    fn delete_user_events(&self, user_id: &str) -> Result<u64> {
+        check_id("user id", user_id)?;
+        self.write(|conn| {
+            Ok(conn.execute("DELETE FROM events WHERE user_id = ?1", [user_id])? as u64)
+        })
+    }
+
+    fn counts(&self) -> Result<Counts> {
+        self.read(|conn| {
+            let count = |n: i64| u64::try_from(n).unwrap_or(0);
+            Ok(conn.query_row(
+                "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM users),
+                        (SELECT count(*) FROM events), (SELECT count(*) FROM models)",
+                [],
+                |r| {
+                    Ok(Counts {
+                        items: count(r.get(0)?),
+                        users: count(r.get(1)?),
+                        events: count(r.get(2)?),
+                        models: count(r.get(3)?),
+                    })
+                },
+            )?)
+        })
+    }
+
+    fn save_model(&self, meta: &ModelMeta, bytes: &[u8]) -> Result<ModelVersion> {
+        check_model_meta(meta)?;
+        let params = to_json(&meta.params)?;
+        let metrics = to_json(&meta.metrics)?;
+        let saved_at = now();
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "INSERT INTO models
+                    (name, params, trained_at, metrics, format_version, size, saved_at, bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    meta.name,
+                    params,
+                    meta.trained_at,
+                    metrics,
+                    meta.format_version,
+                    bytes.len() as i64,
+                    saved_at,
+                    bytes
+                ],
+            )?;
+            let version = tx.last_insert_rowid();
+            tx.commit()?;
+            Ok(ModelVersion(version))
+        })
+    }
+
+    fn latest_model(&self, name: &str) -> Result<Option<StoredModel>> {
+        self.read(|conn| load_model(conn, "name = ?1", &name))
+    }
+
+    fn model(&self, version: ModelVersion) -> Result<Option<StoredModel>> {
+        self.read(|conn| load_model(conn, "version = ?1", &version.0))
+    }
+
+    fn list_models(&self) -> Result<Vec<ModelInfo>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {MODEL_INFO_COLUMNS} FROM models ORDER BY version"
+            ))?;
+            let mut rows = stmt.query([])?;
+            let mut infos = Vec::new();
+            while let Some(row) = rows.next()? {
+                infos.push(read_model_info(row)?);
+            }
+            Ok(infos)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,103 @@
+//! The [`Store`] trait: everything Aisle keeps between runs (catalogue, users, events, model
+//! versions), independent of where it is kept.
+//!
+//! The trait is synchronous and object-safe, used as `Arc<dyn Store>`; the HTTP server calls
+//! it from `tokio::task::spawn_blocking`. Every method is one short unit of work that either
+//! happens completely or not at all, so a caller never sees half a batch. A backend applies
+//! the checks of [`crate::record`] before writing, so every backend refuses the same input
+//! with the same error.
+
+use aisle_data::{CleaningOptions, Dataset, Item, User};
+
+use crate::error::Result;
+use crate::record::{
+    Counts, Cursor, EventId, ModelInfo, ModelMeta, ModelVersion, NewEvent, Page, ScanSummary,
+    StoredEvent, StoredModel,
+};
+use crate::snapshot;
+
+/// A place where Aisle keeps its data. See `docs/store.md` for the contract each backend
+/// keeps (ordering, durability, versioning).
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Where the data is, for logs and messages (e.g. `sqlite:/var/lib/aisle/aisle.db`).
+    fn location(&self) -> String;
+
+    // ---- catalogue ----
+
+    /// Inserts or replaces items by id, all in one transaction; returns how many were written.
+    /// A replaced item keeps its place in listings.
+    fn upsert_items(&self, items: &[Item]) -> Result<u64>;
+    /// The item with this id, if any.
+    fn item(&self, id: &str) -> Result<Option<Item>>;
+    /// The items with these ids that exist, in the order asked (unknown ids are skipped).
+    fn get_items(&self, ids: &[&str]) -> Result<Vec<Item>>;
+    /// Removes an item ([`StoreError::UnknownItem`](crate::StoreError::UnknownItem) if there is
+    /// none). Its events stay: they are history.
+    fn delete_item(&self, id: &str) -> Result<()>;
+    /// Up to `limit` items (1 to [`MAX_PAGE`](crate::MAX_PAGE)) after `after`, in the order
+    /// they were first stored.
+    fn list_items(&self, after: Option<Cursor>, limit: usize) -> Result<Page<Item>>;
+
+    // ---- users ----
+
+    /// Inserts or replaces users by id, all in one transaction; returns how many were written.
+    fn upsert_users(&self, users: &[User]) -> Result<u64>;
+    /// The user with this id, if any.
+    fn user(&self, id: &str) -> Result<Option<User>>;
+    /// Removes a user record ([`StoreError::UnknownUser`](crate::StoreError::UnknownUser) if
+    /// there is none). The user's events stay; erase them with
+    /// [`delete_user_events`](Store::delete_user_events).
+    fn delete_user(&self, id: &str) -> Result<()>;
+    /// Up to `limit` users after `after`, in the order they were first stored.
+    fn list_users(&self, after: Option<Cursor>, limit: usize) -> Result<Page<User>>;
+
+    // ---- events ----
+
+    /// Appends events in one transaction and returns how many were stored. When this returns
+    /// `Ok`, the events survive the process being killed. An invalid event rejects the whole
+    /// batch ([`StoreError::InvalidEvent`](crate::StoreError::InvalidEvent) names it).
+    fn append_events(&self, events: &[NewEvent<'_>]) -> Result<u64>;
+    /// Calls `visit` for every event with an id above `after` (all when `None`), in id order,
+    /// from one consistent snapshot: events appended meanwhile are not visited (continue from
+    /// the returned [`ScanSummary::last`] to get them).
+    fn scan_events(
+        &self,
+        after: Option<EventId>,
+        visit: &mut dyn FnMut(&StoredEvent),
+    ) -> Result<ScanSummary>;
+    /// A user's `limit` most recent events (by timestamp, then id; events without a timestamp
+    /// count as the oldest), oldest first: the history a model folds in.
+    fn user_events(&self, user_id: &str, limit: usize) -> Result<Vec<StoredEvent>>;
+    /// Erases every event of a user (e.g. on a request to be forgotten); returns how many.
+    fn delete_user_events(&self, user_id: &str) -> Result<u64>;
+
+    /// How many items, users, events and model versions the store holds.
+    fn counts(&self) -> Result<Counts>;
+
+    // ---- models ----
+
+    /// Stores a serialised model under a new version, larger than every earlier one.
+    fn save_model(&self, meta: &ModelMeta, bytes: &[u8]) -> Result<ModelVersion>;
+    /// The newest version of the model called `name`, if any.
+    fn latest_model(&self, name: &str) -> Result<Option<StoredModel>>;
+    /// One version, if it exists.
+    fn model(&self, version: ModelVersion) -> Result<Option<StoredModel>>;
+    /// Every stored version's description (without bytes), oldest first.
+    fn list_models(&self) -> Result<Vec<ModelInfo>>;
+
+    // ---- training snapshots ----
+
+    /// Every stored event, cleaned by the data crate's [`Cleaner`](aisle_data::Cleaner) with
+    /// `options`, as a [`Dataset`]: the same rules and report as for a file. The report's
+    /// "lines" are event ids.
+    fn dataset(&self, options: &CleaningOptions) -> Result<Dataset> {
+        snapshot::dataset(self, options, false)
+    }
+
+    /// Like [`dataset`](Store::dataset), restricted to the stored catalogue: events for items
+    /// not in it are dropped as `unknown_item`, and every catalogue item has an index (in
+    /// listing order) even without events, so new items can be recommended by content.
+    fn catalogue_dataset(&self, options: &CleaningOptions) -> Result<Dataset> {
+        snapshot::dataset(self, options, true)
+    }
+}
