@@ -6,6 +6,7 @@ import sys
 import time
 
 from surprise import SVD, SVDpp, BaselineOnly, KNNBaseline, Dataset, Reader, accuracy
+from surprise.model_selection import PredefinedKFold
 
 lo, hi, sep = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
 paths = sys.argv[4:]
@@ -28,7 +29,7 @@ for name, make in models.items():
     if only and name.split(" ")[0] not in only:
         continue
     per_fold = []
-    for trainset, testset in data.folds():
+    for trainset, testset in PredefinedKFold().split(data):
         algo = make()
         t0 = time.perf_counter()
         algo.fit(trainset)
