@@ -1,12 +1,17 @@
 //! Model files: a trained model written to bytes and read back, with a format version so an
 //! old or foreign file is a clear error, never a panic.
 //!
+//! A model file holds a [`TrainedModel`]: the model and what it needs to answer in the shop's
+//! own ids (the id maps it was trained with, and item popularity for fallbacks).
+//!
 //! Layout: the magic `AISLEMDL`, the format version (`u32`, little-endian), the length of a
-//! JSON header (`u32`), the header (`{"kind": ..., "name": ...}`), then the model's own state
-//! encoded with `postcard` (compact binary serde; floats as 4 little-endian bytes).
+//! JSON header (`u32`), the header (`{"kind": ..., "name": ...}`), the length (`u64`) of the
+//! context (id maps and popularity), the context, then the model's own state. Context and
+//! state are encoded with `postcard` (compact binary serde; floats as 4 little-endian bytes).
 
-use serde::Serialize;
+use aisle_data::IdMap;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
 use crate::recommender::Recommender;
@@ -34,56 +39,109 @@ impl Payload {
     }
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct Header {
     kind: String,
     name: String,
 }
 
-/// Writes `model` as a model file.
-pub fn to_bytes(model: &dyn Recommender) -> Result<Vec<u8>> {
-    let payload = model.to_payload()?;
-    let header = serde_json::to_vec(&Header {
-        kind: payload.kind.into(),
-        name: model.name().into(),
-    })
-    .map_err(|e| ModelError::Artifact(e.to_string()))?;
-    let mut out = Vec::with_capacity(16 + header.len() + payload.bytes.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&(header.len() as u32).to_le_bytes());
-    out.extend_from_slice(&header);
-    out.extend_from_slice(&payload.bytes);
-    Ok(out)
+/// A trained model with the id maps it was trained with: what a model file holds.
+#[derive(Debug)]
+pub struct TrainedModel {
+    pub model: Box<dyn Recommender>,
+    pub users: IdMap,
+    pub items: IdMap,
+    /// Training interactions per item index, for popularity fallbacks.
+    pub item_popularity: Vec<u32>,
 }
 
-/// Reads a model file written by [`to_bytes`].
-pub fn from_bytes(bytes: &[u8]) -> Result<Box<dyn Recommender>> {
-    let bad = |message: String| ModelError::Artifact(message);
-    if bytes.len() < 16 || &bytes[..8] != MAGIC {
-        return Err(bad("not an Aisle model file (no AISLEMDL header)".into()));
+#[derive(Serialize, Deserialize)]
+struct Context {
+    users: IdMap,
+    items: IdMap,
+    item_popularity: Vec<u32>,
+}
+
+impl TrainedModel {
+    /// Writes the model file.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let encoding = |e: &dyn std::fmt::Display| ModelError::Artifact(e.to_string());
+        let payload = self.model.to_payload()?;
+        let header = serde_json::to_vec(&Header {
+            kind: payload.kind.into(),
+            name: self.model.name().into(),
+        })
+        .map_err(|e| encoding(&e))?;
+        let context = postcard::to_stdvec(&Context {
+            users: self.users.clone(),
+            items: self.items.clone(),
+            item_popularity: self.item_popularity.clone(),
+        })
+        .map_err(|e| encoding(&e))?;
+        let mut out = Vec::with_capacity(24 + header.len() + context.len() + payload.bytes.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&(context.len() as u64).to_le_bytes());
+        out.extend_from_slice(&context);
+        out.extend_from_slice(&payload.bytes);
+        Ok(out)
     }
-    let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
-    let version = word(8);
-    if version > FORMAT_VERSION {
-        return Err(bad(format!(
-            "the model file has format {version}, written by a newer Aisle; this build reads up to format {FORMAT_VERSION}"
-        )));
+
+    /// Reads a model file written by [`TrainedModel::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<TrainedModel> {
+        let bad = |message: String| ModelError::Artifact(message);
+        if bytes.len() < 16 || &bytes[..8] != MAGIC {
+            return Err(bad("not an Aisle model file (no AISLEMDL header)".into()));
+        }
+        let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        let version = word(8);
+        if version > FORMAT_VERSION {
+            return Err(bad(format!(
+                "the model file has format {version}, written by a newer Aisle; this build reads up to format {FORMAT_VERSION}"
+            )));
+        }
+        let section_end = |start: usize, len: usize, what: &str| {
+            start
+                .checked_add(len)
+                .filter(|&end| end <= bytes.len())
+                .ok_or_else(|| bad(format!("the model file is truncated ({what})")))
+        };
+        let header_end = section_end(16, word(12) as usize, "header")?;
+        let header: Header = serde_json::from_slice(&bytes[16..header_end])
+            .map_err(|e| bad(format!("the model file's header is corrupt: {e}")))?;
+        let length_end = section_end(header_end, 8, "context length")?;
+        let context_len =
+            u64::from_le_bytes(bytes[header_end..length_end].try_into().expect("8 bytes"));
+        let context_end = section_end(
+            length_end,
+            usize::try_from(context_len).unwrap_or(usize::MAX),
+            "context",
+        )?;
+        let context: Context = postcard::from_bytes(&bytes[length_end..context_end])
+            .map_err(|e| bad(format!("the model file's id maps are corrupt: {e}")))?;
+        let model =
+            crate::registry::decode_model(&header.kind, &bytes[context_end..]).map_err(|e| {
+                bad(format!(
+                    "the '{}' model ({}) cannot be read: {e}",
+                    header.name, header.kind
+                ))
+            })?;
+        if model.n_items() > context.items.len() {
+            return Err(bad(format!(
+                "the model scores {} items but its file maps only {} item ids",
+                model.n_items(),
+                context.items.len()
+            )));
+        }
+        Ok(TrainedModel {
+            model,
+            users: context.users,
+            items: context.items,
+            item_popularity: context.item_popularity,
+        })
     }
-    let header_len = word(12) as usize;
-    let header_end = 16usize
-        .checked_add(header_len)
-        .filter(|&end| end <= bytes.len())
-        .ok_or_else(|| bad("the model file is truncated (header)".into()))?;
-    let header: Header = serde_json::from_slice(&bytes[16..header_end])
-        .map_err(|e| bad(format!("the model file's header is corrupt: {e}")))?;
-    let payload = &bytes[header_end..];
-    crate::registry::decode_model(&header.kind, payload).map_err(|e| {
-        bad(format!(
-            "the '{}' model ({}) cannot be read: {e}",
-            header.name, header.kind
-        ))
-    })
 }
 
 /// Decodes a payload into the concrete model `T`.
@@ -122,6 +180,19 @@ mod tests {
         Interactions::from_cells(30, 20, cells, DuplicatePolicy::Last)
     }
 
+    fn round_trip(model: Box<dyn Recommender>) -> TrainedModel {
+        let data = ratings();
+        let trained = TrainedModel {
+            model,
+            users: (0..30).map(|u| format!("u{u}")).collect::<Vec<_>>().into(),
+            items: (0..20).map(|i| format!("i{i}")).collect::<Vec<_>>().into(),
+            item_popularity: data.column_counts(),
+        };
+        let name = trained.model.name().to_string();
+        TrainedModel::from_bytes(&trained.to_bytes().unwrap())
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
     #[test]
     fn every_model_round_trips_exactly() {
         let data = ratings();
@@ -134,8 +205,18 @@ mod tests {
                 .unwrap()
                 .fit(&data, &ctx)
                 .unwrap();
-            let bytes = to_bytes(model.as_ref()).unwrap();
-            let loaded = from_bytes(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let trained = TrainedModel {
+                model,
+                users: (0..30).map(|u| format!("u{u}")).collect::<Vec<_>>().into(),
+                items: (0..20).map(|i| format!("i{i}")).collect::<Vec<_>>().into(),
+                item_popularity: data.column_counts(),
+            };
+            let bytes = trained.to_bytes().unwrap();
+            let loaded = TrainedModel::from_bytes(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(loaded.users.id(3), "u3");
+            assert_eq!(loaded.items.get("i19"), Some(19));
+            assert_eq!(loaded.item_popularity, data.column_counts());
+            let (model, loaded) = (trained.model, loaded.model);
             assert_eq!(loaded.name(), model.name());
             assert_eq!(loaded.capabilities(), model.capabilities());
             for user in [0u32, 7, 29] {
@@ -163,14 +244,20 @@ mod tests {
 
     #[test]
     fn foreign_newer_and_truncated_files_are_clear_errors() {
-        let message = |bytes: &[u8]| from_bytes(bytes).unwrap_err().to_string();
+        let message = |bytes: &[u8]| TrainedModel::from_bytes(bytes).unwrap_err().to_string();
         assert!(message(b"PK\x03\x04 a zip file, not a model").contains("not an Aisle model file"));
         let data = ratings();
         let model = algorithm("baseline", &Default::default())
             .unwrap()
             .fit(&data, &FitContext::default())
             .unwrap();
-        let mut bytes = to_bytes(model.as_ref()).unwrap();
+        let trained = TrainedModel {
+            model,
+            users: IdMap::new(),
+            items: (0..20).map(|i| i.to_string()).collect::<Vec<_>>().into(),
+            item_popularity: Vec::new(),
+        };
+        let mut bytes = trained.to_bytes().unwrap();
         let truncated = &bytes[..bytes.len() - 3];
         assert!(
             message(truncated).contains("cannot be read"),
