@@ -180,19 +180,6 @@ mod tests {
         Interactions::from_cells(30, 20, cells, DuplicatePolicy::Last)
     }
 
-    fn round_trip(model: Box<dyn Recommender>) -> TrainedModel {
-        let data = ratings();
-        let trained = TrainedModel {
-            model,
-            users: (0..30).map(|u| format!("u{u}")).collect::<Vec<_>>().into(),
-            items: (0..20).map(|i| format!("i{i}")).collect::<Vec<_>>().into(),
-            item_popularity: data.column_counts(),
-        };
-        let name = trained.model.name().to_string();
-        TrainedModel::from_bytes(&trained.to_bytes().unwrap())
-            .unwrap_or_else(|e| panic!("{name}: {e}"))
-    }
-
     #[test]
     fn every_model_round_trips_exactly() {
         let data = ratings();

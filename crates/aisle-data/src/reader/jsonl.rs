@@ -29,7 +29,7 @@ pub(super) fn read(
     }
     let mut texts: [String; 5] = Default::default();
     while let Some((line, text)) = lines.next_line()? {
-        if line % 65_536 == 0 && cancelled() {
+        if line.is_multiple_of(65_536) && cancelled() {
             return Err(DataError::Cancelled);
         }
         let Ok(object) = serde_json::from_slice::<Map<String, Value>>(text) else {

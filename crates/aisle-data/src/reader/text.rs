@@ -169,7 +169,7 @@ fn read_delimited(
         if record.len() == 1 && record[0].trim_ascii().is_empty() {
             continue; // a blank line is not a row
         }
-        if line % 65_536 == 0 && cancelled() {
+        if line.is_multiple_of(65_536) && cancelled() {
             return Err(DataError::Cancelled);
         }
         visit(pick(line, &positions, |p| record.get(p).map(trim_field)));
@@ -191,7 +191,7 @@ fn read_double_colon(
         if std::mem::take(&mut first) && header {
             continue;
         }
-        if line % 65_536 == 0 && cancelled() {
+        if line.is_multiple_of(65_536) && cancelled() {
             return Err(DataError::Cancelled);
         }
         fields.clear();
