@@ -343,7 +343,7 @@ fn noisy_folds() -> Vec<Fold> {
     for user in 0..40u32 {
         for item in 0..30u32 {
             let h = pair_hash(1, user, item);
-            if h % 4 == 0 {
+            if h.is_multiple_of(4) {
                 cells.push((user, item, 1.0 + (h >> 32) as f32 % 5.0, (h >> 8) % 2));
             }
         }

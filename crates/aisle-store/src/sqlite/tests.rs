@@ -35,11 +35,15 @@ fn event(n: usize) -> NewEvent<'static> {
     NewEvent {
         user_id: USERS[n % 3],
         item_id: ITEMS[n % 4],
-        kind: if n % 5 == 0 { "purchase" } else { "view" },
-        value: (n % 5 == 0).then_some(n as f64 + 0.25),
-        timestamp: (n % 7 != 0).then_some(1_700_000_000 + n as i64),
-        recommendation_id: (n % 2 == 0).then_some("rec-1"),
-        position: (n % 2 == 0).then_some(n as u32),
+        kind: if n.is_multiple_of(5) {
+            "purchase"
+        } else {
+            "view"
+        },
+        value: (n.is_multiple_of(5)).then_some(n as f64 + 0.25),
+        timestamp: (!n.is_multiple_of(7)).then_some(1_700_000_000 + n as i64),
+        recommendation_id: (n.is_multiple_of(2)).then_some("rec-1"),
+        position: (n.is_multiple_of(2)).then_some(n as u32),
     }
 }
 
