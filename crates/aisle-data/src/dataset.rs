@@ -55,6 +55,27 @@ impl std::str::FromStr for Weighting {
     }
 }
 
+impl Weighting {
+    /// The matrix weight of one event of `kind` with `value` under this (resolved) weighting,
+    /// or `None` when the event does not count (a non-rating event under `Ratings`).
+    pub fn weight(self, kind: Kind, value: f32, types: &EventTypes) -> Option<f32> {
+        match self {
+            Weighting::Ratings => (kind == RATING).then_some(value),
+            Weighting::Binary => Some(1.0),
+            Weighting::Implicit | Weighting::Auto => Some(types.weight(kind)),
+        }
+    }
+
+    /// How repeated events of one (user, item) pair merge under this (resolved) weighting.
+    pub fn duplicate_policy(self) -> DuplicatePolicy {
+        match self {
+            Weighting::Ratings => DuplicatePolicy::Last,
+            Weighting::Binary => DuplicatePolicy::Max,
+            Weighting::Implicit | Weighting::Auto => DuplicatePolicy::Sum,
+        }
+    }
+}
+
 /// A cleaned events file.
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -181,27 +202,16 @@ impl Dataset {
         let cells: Vec<Cell> = self
             .events
             .iter()
-            .filter(|e| weighting != Weighting::Ratings || e.kind == RATING)
-            .map(|e| Cell {
-                user: e.user,
-                item: e.item,
-                weight: match weighting {
-                    Weighting::Ratings => e.value,
-                    Weighting::Binary => 1.0,
-                    _ => types.weight(e.kind),
-                },
-                timestamp: e.timestamp,
+            .filter_map(|e| {
+                Some(Cell {
+                    user: e.user,
+                    item: e.item,
+                    weight: weighting.weight(e.kind, e.value, types)?,
+                    timestamp: e.timestamp,
+                })
             })
             .collect();
-        let policy = policy.unwrap_or_else(|| default_policy(weighting));
+        let policy = policy.unwrap_or_else(|| weighting.duplicate_policy());
         Interactions::from_cells(self.n_users(), self.n_items(), cells, policy)
-    }
-}
-
-fn default_policy(weighting: Weighting) -> DuplicatePolicy {
-    match weighting {
-        Weighting::Ratings => DuplicatePolicy::Last,
-        Weighting::Binary => DuplicatePolicy::Max,
-        _ => DuplicatePolicy::Sum,
     }
 }

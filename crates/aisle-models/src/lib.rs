@@ -18,6 +18,7 @@ pub mod svdpp;
 pub mod topk;
 
 pub use error::{ModelError, Result};
+pub use persist::TrainedModel;
 pub use recommender::{
     Algorithm, Capabilities, FitContext, Progress, Query, Recommender, recommend,
 };

@@ -9,7 +9,7 @@
 //! context (id maps and popularity), the context, then the model's own state. Context and
 //! state are encoded with `postcard` (compact binary serde; floats as 4 little-endian bytes).
 
-use aisle_data::IdMap;
+use aisle_data::{EventTypes, IdMap, Weighting};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +53,10 @@ pub struct TrainedModel {
     pub items: IdMap,
     /// Training interactions per item index, for popularity fallbacks.
     pub item_popularity: Vec<u32>,
+    /// How events became matrix weights at training time (resolved, never `Auto`), so a new
+    /// history is weighted the same way for fold-in.
+    pub weighting: Weighting,
+    pub event_types: EventTypes,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -60,6 +64,8 @@ struct Context {
     users: IdMap,
     items: IdMap,
     item_popularity: Vec<u32>,
+    weighting: Weighting,
+    event_types: EventTypes,
 }
 
 impl TrainedModel {
@@ -76,6 +82,8 @@ impl TrainedModel {
             users: self.users.clone(),
             items: self.items.clone(),
             item_popularity: self.item_popularity.clone(),
+            weighting: self.weighting,
+            event_types: self.event_types.clone(),
         })
         .map_err(|e| encoding(&e))?;
         let mut out = Vec::with_capacity(24 + header.len() + context.len() + payload.bytes.len());
@@ -140,6 +148,8 @@ impl TrainedModel {
             users: context.users,
             items: context.items,
             item_popularity: context.item_popularity,
+            weighting: context.weighting,
+            event_types: context.event_types,
         })
     }
 }
@@ -197,12 +207,15 @@ mod tests {
                 users: (0..30).map(|u| format!("u{u}")).collect::<Vec<_>>().into(),
                 items: (0..20).map(|i| format!("i{i}")).collect::<Vec<_>>().into(),
                 item_popularity: data.column_counts(),
+                weighting: Weighting::Ratings,
+                event_types: EventTypes::default(),
             };
             let bytes = trained.to_bytes().unwrap();
             let loaded = TrainedModel::from_bytes(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(loaded.users.id(3), "u3");
             assert_eq!(loaded.items.get("i19"), Some(19));
             assert_eq!(loaded.item_popularity, data.column_counts());
+            assert_eq!(loaded.weighting, Weighting::Ratings);
             let (model, loaded) = (trained.model, loaded.model);
             assert_eq!(loaded.name(), model.name());
             assert_eq!(loaded.capabilities(), model.capabilities());
@@ -243,6 +256,8 @@ mod tests {
             users: IdMap::new(),
             items: (0..20).map(|i| i.to_string()).collect::<Vec<_>>().into(),
             item_popularity: Vec::new(),
+            weighting: Weighting::Implicit,
+            event_types: EventTypes::default(),
         };
         let mut bytes = trained.to_bytes().unwrap();
         let truncated = &bytes[..bytes.len() - 3];

@@ -22,6 +22,12 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Write the cleaned events of a file in Aisle's own CSV layout.
     Clean(CleanArgs),
+    /// Train a model on everything in a store and save it there as a new version.
+    Train(TrainArgs),
+    /// Recommendations for a user, from the store's latest model.
+    Recommend(RecommendArgs),
+    /// Items similar to an item, from the store's latest model.
+    Similar(SimilarArgs),
     /// Train models on folds of the data and compare their offline metrics.
     Evaluate(Box<EvaluateArgs>),
     /// Read and clean events (and optionally items and users) into a store.
@@ -205,4 +211,66 @@ pub struct ImportArgs {
     /// Print one JSON object instead of the text report.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The store.
+    #[arg(long, default_value = "aisle.db")]
+    pub db: PathBuf,
+    /// The algorithm (see `docs/models.md`).
+    #[arg(long, default_value = "als")]
+    pub model: String,
+    /// A hyper-parameter, `PARAM=VALUE` (repeatable), e.g. `factors=64`.
+    #[arg(long = "set", value_name = "PARAM=VALUE")]
+    pub set: Vec<String>,
+    /// Matrix weights: auto, ratings, implicit or binary.
+    #[arg(long, default_value = "auto")]
+    pub weighting: String,
+    /// Weight of an event type, e.g. `purchase=5`; declares a custom type (repeatable).
+    #[arg(long = "weight", value_name = "TYPE=W")]
+    pub weights: Vec<String>,
+    /// Drop users with fewer events from the training snapshot (iteratively with items).
+    #[arg(long, default_value_t = 0)]
+    pub min_user_events: u32,
+    /// Drop items with fewer events from the training snapshot (iteratively with users).
+    #[arg(long, default_value_t = 0)]
+    pub min_item_events: u32,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+/// Which stored model answers.
+#[derive(Debug, Clone, Args)]
+pub struct ModelChoice {
+    /// The store.
+    #[arg(long, default_value = "aisle.db")]
+    pub db: PathBuf,
+    /// The algorithm whose latest version answers (default: the latest model of any kind).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// How many items.
+    #[arg(short = 'n', long = "n", default_value_t = 10)]
+    pub n: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RecommendArgs {
+    /// The shop's user id.
+    #[arg(long)]
+    pub user: String,
+    #[command(flatten)]
+    pub choice: ModelChoice,
+}
+
+#[derive(Debug, Args)]
+pub struct SimilarArgs {
+    /// The shop's item id.
+    #[arg(long)]
+    pub item: String,
+    #[command(flatten)]
+    pub choice: ModelChoice,
 }

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use aisle_data::{
-    ByteCounter, Catalogue, Cleaner, CleaningOptions, ColumnMap, Dataset, Format, ReadOptions,
-    parse_rating_scale,
+    ByteCounter, Catalogue, Cleaner, CleaningOptions, ColumnMap, Dataset, EventTypes, Format,
+    ReadOptions, parse_rating_scale,
 };
 use anyhow::{Context, Result};
 
@@ -46,18 +46,7 @@ impl EventsConfig {
             min_item_events: args.min_item_events,
             ..CleaningOptions::default()
         };
-        for entry in &args.weights {
-            let (name, weight) = entry.split_once('=').ok_or_else(|| {
-                UsageError(format!("--weight '{entry}' is not of the form TYPE=W"))
-            })?;
-            let weight: f32 = weight.trim().parse().map_err(|_| {
-                UsageError(format!("--weight '{entry}': '{weight}' is not a number"))
-            })?;
-            clean
-                .event_types
-                .set_weight(name.trim(), weight)
-                .map_err(UsageError)?;
-        }
+        apply_weights(&args.weights, &mut clean.event_types)?;
         if let Some(name) = &clean.default_type
             && clean.event_types.lookup(name).is_none()
         {
@@ -92,4 +81,19 @@ impl EventsConfig {
         progress.finish();
         Ok(dataset?)
     }
+}
+
+/// Applies `--weight TYPE=W` entries to an event-type table.
+pub fn apply_weights(entries: &[String], types: &mut EventTypes) -> Result<(), UsageError> {
+    for entry in entries {
+        let (name, weight) = entry
+            .split_once('=')
+            .ok_or_else(|| UsageError(format!("--weight '{entry}' is not of the form TYPE=W")))?;
+        let weight: f32 = weight
+            .trim()
+            .parse()
+            .map_err(|_| UsageError(format!("--weight '{entry}': '{weight}' is not a number")))?;
+        types.set_weight(name.trim(), weight).map_err(UsageError)?;
+    }
+    Ok(())
 }

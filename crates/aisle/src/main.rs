@@ -25,6 +25,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => commands::demo::run(args),
         Command::Generate(args) => commands::generate::run(args),
+        Command::Train(args) => commands::train::run(args),
+        Command::Recommend(args) => commands::recommend::recommend(args),
+        Command::Similar(args) => commands::recommend::similar(args),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Clean(args) => commands::clean::run(args),
         Command::Evaluate(args) => commands::evaluate::run(*args),

@@ -212,3 +212,124 @@ fn import_refuses_a_file_that_is_not_a_store() {
         Some(2)
     );
 }
+
+#[test]
+fn train_then_recommend_and_similar_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        let out = aisle(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    run(&[
+        "generate",
+        "--out",
+        &path("shop"),
+        "--users",
+        "300",
+        "--items",
+        "80",
+        "--events",
+        "8000",
+    ]);
+    let db = path("shop.db");
+    run(&[
+        "import",
+        "--db",
+        &db,
+        "--events",
+        &path("shop/events.csv"),
+        "--items",
+        &path("shop/items.csv"),
+    ]);
+    // No model yet: a clear runtime error.
+    let none = aisle(&["recommend", "--db", &db, "--user", "u1"]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("aisle train"));
+    run(&["train", "--db", &db, "--model", "item-knn", "--set", "k=20"]);
+
+    // A known user: a full list, none of it already in their history.
+    let list = stdout_json(&run(&[
+        "recommend",
+        "--db",
+        &db,
+        "--user",
+        "u1",
+        "-n",
+        "5",
+        "--json",
+    ]));
+    assert_eq!(list["fallback"], false);
+    assert_eq!(list["model"], "item-knn");
+    let items: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(items.len(), 5);
+    let events = std::fs::read_to_string(path("shop/events.csv")).unwrap();
+    for line in events.lines().filter(|l| l.starts_with("u1,")) {
+        let item = line.split(',').nth(1).unwrap();
+        assert!(!items.contains(&item), "{item} is in u1's history");
+    }
+    assert!(
+        list["items"][0]["title"].is_string(),
+        "titles come from the stored catalogue"
+    );
+
+    // Someone nobody has seen: the popular fallback, flagged.
+    let fallback = stdout_json(&run(&[
+        "recommend",
+        "--db",
+        &db,
+        "--user",
+        "stranger",
+        "--json",
+    ]));
+    assert_eq!(fallback["fallback"], true);
+    assert_eq!(fallback["items"].as_array().unwrap().len(), 10);
+
+    // A user the model never saw but who has events in the store is folded in, not a fallback,
+    // and what they just bought is not recommended back.
+    std::fs::write(
+        path("late.csv"),
+        "user_id,item_id,type\nnewbie,i3,purchase\nnewbie,i4,view\n",
+    )
+    .unwrap();
+    run(&["import", "--db", &db, "--events", &path("late.csv")]);
+    let folded = stdout_json(&run(&[
+        "recommend",
+        "--db",
+        &db,
+        "--user",
+        "newbie",
+        "--json",
+    ]));
+    assert_eq!(folded["fallback"], false);
+    let folded_ids: Vec<&str> = folded["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item_id"].as_str().unwrap())
+        .collect();
+    assert!(!folded_ids.is_empty() && !folded_ids.contains(&"i3") && !folded_ids.contains(&"i4"));
+
+    let similar = stdout_json(&run(&[
+        "similar", "--db", &db, "--item", "i3", "-n", "4", "--json",
+    ]));
+    let similar_ids: Vec<&str> = similar["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item_id"].as_str().unwrap())
+        .collect();
+    assert!(!similar_ids.is_empty() && !similar_ids.contains(&"i3"));
+    let unknown = aisle(&["similar", "--db", &db, "--item", "no-such-item"]);
+    assert_eq!(unknown.status.code(), Some(1));
+}

@@ -6,3 +6,5 @@ pub mod evaluate;
 pub mod generate;
 pub mod import;
 pub mod inspect;
+pub mod recommend;
+pub mod train;
