@@ -5,7 +5,14 @@
 //! an immutable [`Recommender`]. Models see only dense indices; the caller keeps the id maps.
 //! Nothing here knows about HTTP, SQL or async.
 
+pub mod als;
+pub mod bpr;
+pub mod ease;
 pub mod error;
+pub mod factors;
+pub mod linalg;
+pub mod next_item;
+pub mod popular;
 pub mod recommender;
 pub mod registry;
 pub mod topk;

@@ -46,6 +46,11 @@ pub const MODEL_NAMES: &[&str] = &[
     // <registry names: rating models>
     // <registry names: neighbourhood models>
     // <registry names: implicit models>
+    "popular",
+    "als",
+    "bpr",
+    "ease",
+    "next-item",
 ];
 
 /// The algorithm called `name` configured with `params`.
@@ -55,6 +60,11 @@ pub fn algorithm(name: &str, params: &Map<String, Value>) -> Result<Box<dyn Algo
         // <registry arms: rating models>
         // <registry arms: neighbourhood models>
         // <registry arms: implicit models>
+        "popular" => Box::new(crate::popular::Popular::new(parse_params(name, params)?)),
+        "als" => Box::new(crate::als::Als::new(parse_params(name, params)?)),
+        "bpr" => Box::new(crate::bpr::Bpr::new(parse_params(name, params)?)),
+        "ease" => Box::new(crate::ease::Ease::new(parse_params(name, params)?)),
+        "next-item" => Box::new(crate::next_item::NextItem::new(parse_params(name, params)?)),
         _ => {
             return Err(ModelError::UnknownModel {
                 name: name.to_string(),
