@@ -5,11 +5,18 @@
 //! an immutable [`Recommender`]. Models see only dense indices; the caller keeps the id maps.
 //! Nothing here knows about HTTP, SQL or async.
 
+pub mod als;
 pub mod baseline;
 pub mod bpmf;
+pub mod bpr;
+pub mod ease;
 pub mod error;
+pub mod factors;
 pub mod knn;
+pub mod linalg;
+pub mod next_item;
 pub mod persist;
+pub mod popular;
 pub mod rating_mf;
 pub mod recommender;
 pub mod registry;

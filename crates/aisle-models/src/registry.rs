@@ -44,26 +44,41 @@ pub fn parse_value(text: &str) -> Value {
 /// Every model name the registry knows, in the order the docs list them.
 pub const MODEL_NAMES: &[&str] = &[
     // <registry names: rating models>
-    "svd", "svdpp", "bpmf", // <registry names: neighbourhood models>
-    "baseline", "user-knn", "item-knn",
-    // <registry names: implicit models>
+    // rating models
+    "baseline",
+    "svd",
+    "svdpp",
+    "bpmf",
+    // neighbourhood models
+    "user-knn",
+    "item-knn",
+    // implicit-feedback models
+    "popular",
+    "als",
+    "bpr",
+    "ease",
+    "next-item",
 ];
 
 /// The algorithm called `name` configured with `params`.
 pub fn algorithm(name: &str, params: &Map<String, Value>) -> Result<Box<dyn Algorithm>> {
-    #[allow(clippy::match_single_binding)]
     let algorithm: Box<dyn Algorithm> = match name {
-        // <registry arms: rating models>
+        // rating models
         "svd" => Box::new(crate::svd::Svd::new(parse_params(name, params)?)?),
         "svdpp" => Box::new(crate::svdpp::Svdpp::new(parse_params(name, params)?)?),
         "bpmf" => Box::new(crate::bpmf::Bpmf::new(parse_params(name, params)?)?),
-        // <registry arms: neighbourhood models>
+        // neighbourhood models
         "baseline" => Box::new(crate::baseline::Baseline {
             params: parse_params(name, params)?,
         }),
         "user-knn" => Box::new(crate::knn::UserKnn::new(parse_params(name, params)?)?),
         "item-knn" => Box::new(crate::knn::ItemKnn::new(parse_params(name, params)?)?),
-        // <registry arms: implicit models>
+        // implicit-feedback models
+        "popular" => Box::new(crate::popular::Popular::new(parse_params(name, params)?)),
+        "als" => Box::new(crate::als::Als::new(parse_params(name, params)?)),
+        "bpr" => Box::new(crate::bpr::Bpr::new(parse_params(name, params)?)),
+        "ease" => Box::new(crate::ease::Ease::new(parse_params(name, params)?)),
+        "next-item" => Box::new(crate::next_item::NextItem::new(parse_params(name, params)?)),
         _ => {
             return Err(ModelError::UnknownModel {
                 name: name.to_string(),
@@ -82,6 +97,11 @@ pub(crate) fn decode_model(kind: &str, bytes: &[u8]) -> Result<Box<dyn crate::Re
         "user-knn" => decode::<crate::knn::UserKnnModel>(bytes),
         "item-knn" => decode::<crate::knn::ItemKnnModel>(bytes),
         "rating-factors" => decode::<crate::rating_mf::RatingFactorModel>(bytes),
+        "popular" => decode::<crate::popular::PopularModel>(bytes),
+        "als" => decode::<crate::als::AlsModel>(bytes),
+        "bpr" => decode::<crate::bpr::BprModel>(bytes),
+        "ease" => decode::<crate::ease::EaseModel>(bytes),
+        "next-item" => decode::<crate::next_item::NextItemModel>(bytes),
         other => Err(ModelError::Artifact(format!(
             "unknown model kind '{other}'"
         ))),

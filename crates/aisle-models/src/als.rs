@@ -1,0 +1,814 @@
+//! Implicit-feedback matrix factorisation by alternating least squares (Hu, Koren and
+//! Volinsky 2008), with the conjugate-gradient solver of Takács, Pilászy and Tikk (2011).
+//!
+//! Every (user, item) pair is a training example: an observed cell with weight `w > 0` has
+//! preference 1 and confidence `c = 1 + alpha·w` (the paper's form; implicit's library uses
+//! `alpha·w`, so its `alpha = a` on 0/1 data is this model's `alpha = a − 1`); every other
+//! pair has preference 0 and confidence 1. The loss
+//! `Σ c·(p − xᵤ·yᵢ)² + λ(Σ‖xᵤ‖² + Σ‖yᵢ‖²)` is minimised by solving for all users with the
+//! items fixed, then for all items with the users fixed. Each row's system
+//! `(YᵀY + λI + Σᵢ (cᵢ−1)·yᵢyᵢᵀ)·x = Σᵢ cᵢ·yᵢ` costs only the row's own cells plus one
+//! shared `YᵀY`, computed once per half-iteration.
+//!
+//! The default solver runs a few conjugate-gradient steps per row warm-started from the
+//! previous factors (never forming the `f × f` matrix); `solver = "cholesky"` solves each
+//! system exactly. Rows are solved in parallel with per-thread scratch space; the item side
+//! reads a lean item × user transpose (indices and weights, no timestamps).
+//!
+//! Fold-in: an unseen user's factors are the exact solution of their least-squares problem
+//! with the item factors fixed, so a history is scored without retraining.
+
+use serde::{Deserialize, Serialize};
+
+use aisle_data::rng::pair_hash;
+use aisle_data::{Interactions, Rng, Row};
+use rayon::prelude::*;
+
+use crate::error::{ModelError, Result};
+use crate::factors::{RankedItems, cosine_neighbours, row_norms, score_items, top_n_for_users};
+use crate::linalg::{SparseRows, axpy, cholesky, cholesky_solve, dot, gram};
+use crate::recommender::{Algorithm, Capabilities, FitContext, Query, Recommender};
+use crate::registry::Params;
+use crate::topk::Scored;
+
+const NAME: &str = "als";
+
+/// Half-width of the uniform initial factors. Small, as in implicit: the first half-iteration
+/// then mostly solves from scratch.
+const INITIAL_SCALE: f32 = 0.01;
+
+/// How each row's least-squares system is solved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlsSolver {
+    /// `cg_steps` conjugate-gradient steps from the previous factors: `O(f² + nnz·f)` per
+    /// row.
+    #[default]
+    Cg,
+    /// Forms and factors each `f × f` system: `O(f³ + nnz·f²)` per row, exact.
+    Cholesky,
+}
+
+/// Hyper-parameters of [`Als`].
+///
+/// Defaults were chosen on validation splits carved out of the training files only (20% of
+/// each user's `splits/ml-100k/holdout.train.tsv` rows by a hash with another seed, and each
+/// user's last event of `loo.train.tsv`), and checked on ml-latest-small: see the crate
+/// docs' model notes. `iterations` and `cg_steps` balance fit time against a loss that has
+/// stopped falling.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlsParams {
+    /// Latent dimensions `f`.
+    pub factors: usize,
+    /// Alternations (users then items).
+    pub iterations: usize,
+    /// `λ`, the weight of the squared norm of a factor vector (of a typical row; see
+    /// `regularization_exponent`).
+    pub regularization: f32,
+    /// `ν` of frequency-scaled regularisation (Rendle et al. 2022, "Revisiting the iALS
+    /// algorithm"): a row's penalty is `λ·(Cᵣ/C̄)^ν`, `Cᵣ` being the row's total confidence
+    /// over all pairs and `C̄` its mean over the rows of that side. `0` is a flat `λ`.
+    pub regularization_exponent: f32,
+    /// Confidence slope: an observed cell of weight `w` has confidence `1 + alpha·w`.
+    pub alpha: f32,
+    /// `cg` (default) or `cholesky`.
+    pub solver: AlsSolver,
+    /// Conjugate-gradient steps per row and half-iteration (solver `cg`).
+    pub cg_steps: usize,
+}
+
+impl Default for AlsParams {
+    fn default() -> Self {
+        AlsParams {
+            factors: 64,
+            iterations: 15,
+            regularization: 30.0,
+            regularization_exponent: 0.0,
+            alpha: 3.0,
+            solver: AlsSolver::Cg,
+            cg_steps: 3,
+        }
+    }
+}
+
+impl Params for AlsParams {
+    fn check(&self) -> std::result::Result<(), String> {
+        if self.factors == 0 || self.factors > 4096 {
+            return Err(format!("factors must be in 1..=4096, got {}", self.factors));
+        }
+        if self.iterations == 0 {
+            return Err("iterations must be at least 1".into());
+        }
+        if !(self.regularization.is_finite() && self.regularization > 0.0) {
+            return Err(format!(
+                "regularization must be a finite number > 0, got {}",
+                self.regularization
+            ));
+        }
+        if !(0.0..=4.0).contains(&self.regularization_exponent) {
+            return Err(format!(
+                "regularization_exponent must be in [0, 4], got {}",
+                self.regularization_exponent
+            ));
+        }
+        if !(self.alpha.is_finite() && self.alpha >= 0.0) {
+            return Err(format!(
+                "alpha must be a finite number >= 0, got {}",
+                self.alpha
+            ));
+        }
+        if self.solver == AlsSolver::Cg && self.cg_steps == 0 {
+            return Err("cg_steps must be at least 1 with solver cg".into());
+        }
+        Ok(())
+    }
+}
+
+/// Trains [`AlsModel`]s.
+#[derive(Debug, Clone, Default)]
+pub struct Als {
+    params: AlsParams,
+}
+
+impl Als {
+    pub fn new(params: AlsParams) -> Self {
+        Als { params }
+    }
+
+    /// Trains and returns the concrete model (the [`Algorithm`] impl boxes it).
+    pub fn fit_model(&self, train: &Interactions, ctx: &FitContext<'_>) -> Result<AlsModel> {
+        self.fit_tracked(train, ctx, |_| {})
+    }
+
+    /// Trains, calling `after_iteration` with the model so far after every iteration
+    /// (tests use it to follow the loss).
+    fn fit_tracked(
+        &self,
+        train: &Interactions,
+        ctx: &FitContext<'_>,
+        mut after_iteration: impl FnMut(&AlsModel),
+    ) -> Result<AlsModel> {
+        let p = &self.params;
+        if train.nnz() == 0 {
+            return Err(ModelError::unsuitable(
+                NAME,
+                "the training data has no interactions",
+            ));
+        }
+        let f = p.factors;
+        let items_of_user = |u: usize| {
+            let row = train.row(u as u32);
+            (row.items, row.weights)
+        };
+        let by_item = SparseRows::transpose_of(train);
+        let users_of_item = |i: usize| by_item.row(i);
+        let positive_weight: f64 = train.weights().iter().map(|&w| f64::from(w.max(0.0))).sum();
+        let penalty = |n_rows: usize, n_fixed: usize| RowPenalty {
+            base: p.regularization,
+            exponent: p.regularization_exponent,
+            alpha: p.alpha,
+            n_fixed: n_fixed as f32,
+            mean_total: (n_fixed as f64
+                + f64::from(p.alpha) * positive_weight / n_rows.max(1) as f64)
+                as f32,
+        };
+        let user_penalty = penalty(train.n_users(), train.n_items());
+        let item_penalty = penalty(train.n_items(), train.n_users());
+        let mut model = AlsModel {
+            factors: f,
+            alpha: p.alpha,
+            user_penalty,
+            item_penalty,
+            user_factors: initial_factors(train.n_users(), f, INITIAL_SCALE, ctx.seed, 0),
+            item_factors: initial_factors(train.n_items(), f, INITIAL_SCALE, ctx.seed, 1),
+            item_gram: Vec::new(),
+            item_norms: Vec::new(),
+        };
+        let solver = |penalty| RowSolver {
+            f,
+            alpha: p.alpha,
+            penalty,
+            solver: p.solver,
+            cg_steps: p.cg_steps,
+        };
+        for iteration in 0..p.iterations {
+            let item_gram = gram(&model.item_factors, f);
+            solver(user_penalty).solve_side(
+                items_of_user,
+                &model.item_factors,
+                &item_gram,
+                &mut model.user_factors,
+            );
+            let user_gram = gram(&model.user_factors, f);
+            solver(item_penalty).solve_side(
+                users_of_item,
+                &model.user_factors,
+                &user_gram,
+                &mut model.item_factors,
+            );
+            after_iteration(&model);
+            ctx.step(iteration as u64 + 1, p.iterations as u64)?;
+        }
+        model.item_gram = gram(&model.item_factors, f);
+        model.item_norms = row_norms(&model.item_factors, f);
+        Ok(model)
+    }
+}
+
+impl Algorithm for Als {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(&self.params).expect("params serialise")
+    }
+
+    fn fit(&self, train: &Interactions, ctx: &FitContext<'_>) -> Result<Box<dyn Recommender>> {
+        Ok(Box::new(self.fit_model(train, ctx)?))
+    }
+}
+
+/// Random factors uniform in `[−scale, scale)`, generated in fixed-size chunks each with its
+/// own seeded stream, so the result depends on the seed alone (not on the thread count).
+pub(crate) fn initial_factors(rows: usize, f: usize, scale: f32, seed: u64, side: u32) -> Vec<f32> {
+    const CHUNK_ROWS: usize = 4096;
+    let mut out = vec![0f32; rows * f];
+    out.par_chunks_mut((CHUNK_ROWS * f).max(1))
+        .enumerate()
+        .for_each(|(chunk, values)| {
+            let mut rng = Rng::new(pair_hash(seed, side, chunk as u32));
+            for v in values {
+                *v = (rng.f32() - 0.5) * 2.0 * scale;
+            }
+        });
+    out
+}
+
+/// The penalty `λᵣ` on the squared norm of one row's factors.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct RowPenalty {
+    base: f32,
+    exponent: f32,
+    alpha: f32,
+    /// Rows of the other side: every one is a pair of confidence at least 1.
+    n_fixed: f32,
+    /// Mean total confidence of a row of this side.
+    mean_total: f32,
+}
+
+impl RowPenalty {
+    #[inline]
+    fn for_row(&self, weights: &[f32]) -> f32 {
+        if self.exponent == 0.0 {
+            return self.base;
+        }
+        let total = self.n_fixed + self.alpha * weights.iter().map(|w| w.max(0.0)).sum::<f32>();
+        self.base * (total / self.mean_total).powf(self.exponent)
+    }
+}
+
+/// Confidence and preference of a cell of weight `w`; cells with `w <= 0` count as
+/// unobserved.
+#[inline]
+fn confidence(alpha: f32, w: f32) -> (f32, f32) {
+    if w > 0.0 {
+        (1.0 + alpha * w, 1.0)
+    } else {
+        (1.0, 0.0)
+    }
+}
+
+/// Per-thread work space of a row solve.
+struct Scratch {
+    residual: Vec<f32>,
+    direction: Vec<f32>,
+    product: Vec<f32>,
+    system: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(f: usize) -> Self {
+        Scratch {
+            residual: vec![0.0; f],
+            direction: vec![0.0; f],
+            product: vec![0.0; f],
+            system: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RowSolver {
+    f: usize,
+    alpha: f32,
+    penalty: RowPenalty,
+    solver: AlsSolver,
+    cg_steps: usize,
+}
+
+impl RowSolver {
+    /// Re-solves every row of `target` against the fixed factors `fixed`, `gram` being
+    /// `fixedᵀ·fixed`; `cells(r)` gives the columns of the fixed side row `r` has
+    /// cells in, with their weights.
+    fn solve_side<'a>(
+        &self,
+        cells: impl Fn(usize) -> (&'a [u32], &'a [f32]) + Sync,
+        fixed: &[f32],
+        gram: &[f32],
+        target: &mut [f32],
+    ) {
+        let f = self.f;
+        target.par_chunks_mut(f).enumerate().for_each_init(
+            || Scratch::new(f),
+            |scratch, (r, x)| {
+                let (columns, weights) = cells(r);
+                match self.solver {
+                    AlsSolver::Cg => {
+                        self.conjugate_gradient(x, columns, weights, fixed, gram, scratch)
+                    }
+                    AlsSolver::Cholesky => {
+                        self.exact(x, columns, weights, fixed, gram, &mut scratch.system)
+                    }
+                }
+            },
+        );
+    }
+
+    /// `cg_steps` steps of conjugate gradient on the row's system, from `x`'s current value.
+    /// CG never increases the row's quadratic loss, so neither does a half-iteration.
+    fn conjugate_gradient(
+        &self,
+        x: &mut [f32],
+        columns: &[u32],
+        weights: &[f32],
+        fixed: &[f32],
+        gram: &[f32],
+        scratch: &mut Scratch,
+    ) {
+        let f = self.f;
+        let Scratch {
+            residual: r,
+            direction: p,
+            product: ap,
+            ..
+        } = scratch;
+        if columns.is_empty() {
+            // The system is (YᵀY + λI)x = 0.
+            x.fill(0.0);
+            return;
+        }
+        let lambda = self.penalty.for_row(weights);
+        // r = b − A·x without forming A.
+        symmetric_times(gram, lambda, x, r);
+        r.iter_mut().for_each(|v| *v = -*v);
+        for (&c, &w) in columns.iter().zip(weights) {
+            let y = &fixed[c as usize * f..(c as usize + 1) * f];
+            let (conf, pref) = confidence(self.alpha, w);
+            axpy(conf * pref - (conf - 1.0) * dot(y, x), y, r);
+        }
+        p.copy_from_slice(r);
+        let mut rs_old = dot(r, r);
+        for _ in 0..self.cg_steps {
+            if rs_old < 1e-20 {
+                break;
+            }
+            symmetric_times(gram, lambda, p, ap);
+            for (&c, &w) in columns.iter().zip(weights) {
+                let y = &fixed[c as usize * f..(c as usize + 1) * f];
+                let (conf, _) = confidence(self.alpha, w);
+                if conf != 1.0 {
+                    axpy((conf - 1.0) * dot(y, p), y, ap);
+                }
+            }
+            let curvature = dot(p, ap);
+            if !(curvature.is_finite() && curvature > 0.0) {
+                break;
+            }
+            let step = rs_old / curvature;
+            axpy(step, p, x);
+            axpy(-step, ap, r);
+            let rs_new = dot(r, r);
+            let beta = rs_new / rs_old;
+            for (p, r) in p.iter_mut().zip(r.iter()) {
+                *p = r + beta * *p;
+            }
+            rs_old = rs_new;
+        }
+    }
+
+    /// The exact solution of the row's system by Cholesky.
+    fn exact(
+        &self,
+        x: &mut [f32],
+        columns: &[u32],
+        weights: &[f32],
+        fixed: &[f32],
+        gram: &[f32],
+        system: &mut Vec<f32>,
+    ) {
+        let lambda = self.penalty.for_row(weights);
+        exact_row(
+            self.f, self.alpha, lambda, x, columns, weights, fixed, gram, system,
+        );
+    }
+}
+
+/// Solves `(G + λI + Σ (cᵢ−1)·yᵢyᵢᵀ)·x = Σ cᵢpᵢ·yᵢ` exactly (used by the Cholesky solver
+/// and by fold-in). `G + λI` is positive definite and the added terms positive
+/// semi-definite, so the factorisation cannot fail unless the factors are not finite; then
+/// `x` is zeroed.
+#[allow(clippy::too_many_arguments)]
+fn exact_row(
+    f: usize,
+    alpha: f32,
+    lambda: f32,
+    x: &mut [f32],
+    columns: &[u32],
+    weights: &[f32],
+    fixed: &[f32],
+    gram: &[f32],
+    system: &mut Vec<f32>,
+) {
+    system.clear();
+    system.extend_from_slice(gram);
+    for d in 0..f {
+        system[d * f + d] += lambda;
+    }
+    x.fill(0.0);
+    for (&c, &w) in columns.iter().zip(weights) {
+        let y = &fixed[c as usize * f..(c as usize + 1) * f];
+        let (conf, pref) = confidence(alpha, w);
+        axpy(conf * pref, y, x);
+        if conf != 1.0 {
+            // Lower triangle only: Cholesky reads nothing else.
+            for a in 0..f {
+                let scale = (conf - 1.0) * y[a];
+                axpy(scale, &y[..=a], &mut system[a * f..a * f + a + 1]);
+            }
+        }
+    }
+    if cholesky(system, f).is_err() {
+        x.fill(0.0);
+        return;
+    }
+    cholesky_solve(system, f, x);
+}
+
+/// `out = (G + λI)·v` for a full symmetric `G`.
+#[inline]
+fn symmetric_times(g: &[f32], lambda: f32, v: &[f32], out: &mut [f32]) {
+    let f = v.len();
+    for ((o, row), &vi) in out.iter_mut().zip(g.chunks_exact(f)).zip(v) {
+        *o = dot(row, v) + lambda * vi;
+    }
+}
+
+/// A trained ALS model: user and item factors, row-major `f32`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlsModel {
+    factors: usize,
+    alpha: f32,
+    user_penalty: RowPenalty,
+    item_penalty: RowPenalty,
+    user_factors: Vec<f32>,
+    item_factors: Vec<f32>,
+    /// `YᵀY`, kept for fold-in.
+    item_gram: Vec<f32>,
+    /// `‖yᵢ‖`, kept for cosine similar items.
+    item_norms: Vec<f32>,
+}
+
+impl AlsModel {
+    pub fn factors(&self) -> usize {
+        self.factors
+    }
+
+    pub fn n_users(&self) -> usize {
+        self.user_factors.len() / self.factors
+    }
+
+    /// Row `u` of the user factors.
+    pub fn user_factors(&self, user: u32) -> &[f32] {
+        let f = self.factors;
+        &self.user_factors[user as usize * f..(user as usize + 1) * f]
+    }
+
+    pub fn item_factors(&self) -> &[f32] {
+        &self.item_factors
+    }
+
+    /// The factors of a user known only by their history: the exact least-squares solution
+    /// with the item factors fixed. Items the model does not know are ignored.
+    pub fn fold_in(&self, history: &Row<'_>) -> Vec<f32> {
+        let f = self.factors;
+        let n_items = self.n_items() as u32;
+        let (columns, weights): (Vec<u32>, Vec<f32>) =
+            history.iter().filter(|&(i, _)| i < n_items).unzip();
+        let mut x = vec![0f32; f];
+        let mut system = Vec::with_capacity(f * f);
+        exact_row(
+            f,
+            self.alpha,
+            self.user_penalty.for_row(&weights),
+            &mut x,
+            &columns,
+            &weights,
+            &self.item_factors,
+            &self.item_gram,
+            &mut system,
+        );
+        x
+    }
+
+    /// The top `n` unseen items for each of `users` (all known to the model), skipping the
+    /// items of their rows in `train`: batched, much faster than one query at a time.
+    pub fn recommend_users(
+        &self,
+        users: &[u32],
+        train: &Interactions,
+        n: usize,
+    ) -> Vec<Vec<Scored>> {
+        let ranked = RankedItems::new(&self.item_factors, None, self.factors);
+        top_n_for_users(&ranked, &self.user_factors, users, n, |u| {
+            if (u as usize) < train.n_users() {
+                train.row(u).items
+            } else {
+                &[]
+            }
+        })
+    }
+
+    /// The training loss `Σ c·(p − x·y)² + Σᵤ λᵤ‖xᵤ‖² + Σᵢ λᵢ‖yᵢ‖²` over all pairs, in `f64`.
+    pub fn loss(&self, train: &Interactions) -> f64 {
+        let f = self.factors;
+        let unregularized: Vec<f64> = gram(&self.item_factors, f)
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect();
+        // Σ over all pairs of (x·y)² is Σᵤ xᵤᵀ(YᵀY)xᵤ; observed cells then correct their term.
+        let per_user: f64 = (0..self.n_users())
+            .into_par_iter()
+            .map(|u| {
+                let x = self.user_factors(u as u32);
+                let mut all_pairs = 0f64;
+                for a in 0..f {
+                    for b in 0..f {
+                        all_pairs += f64::from(x[a]) * unregularized[a * f + b] * f64::from(x[b]);
+                    }
+                }
+                let row = train.row(u as u32);
+                let penalty = f64::from(self.user_penalty.for_row(row.weights))
+                    * x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>();
+                let observed: f64 = row
+                    .iter()
+                    .map(|(i, w)| {
+                        let y = &self.item_factors[i as usize * f..(i as usize + 1) * f];
+                        let s = f64::from(dot(x, y));
+                        let (c, p) = confidence(self.alpha, w);
+                        f64::from(c) * (f64::from(p) - s).powi(2) - s * s
+                    })
+                    .sum();
+                all_pairs + observed + penalty
+            })
+            .sum();
+        let by_item = SparseRows::transpose_of(train);
+        let per_item: f64 = (0..self.n_items())
+            .map(|i| {
+                let y = &self.item_factors[i * f..(i + 1) * f];
+                f64::from(self.item_penalty.for_row(by_item.row(i).1))
+                    * y.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>()
+            })
+            .sum();
+        per_user + per_item
+    }
+}
+
+impl Recommender for AlsModel {
+    fn to_payload(&self) -> crate::Result<crate::persist::Payload> {
+        crate::persist::Payload::encode("als", self)
+    }
+
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            ranking: true,
+            similar_items: true,
+            fold_in: true,
+            ..Capabilities::default()
+        }
+    }
+
+    fn n_items(&self) -> usize {
+        self.item_factors.len() / self.factors
+    }
+
+    fn score(&self, query: &Query<'_>, scores: &mut [f32]) {
+        match query.user {
+            Some(u) if (u as usize) < self.n_users() => {
+                score_items(self.user_factors(u), &self.item_factors, None, scores)
+            }
+            _ => {
+                let x = self.fold_in(&query.history);
+                score_items(&x, &self.item_factors, None, scores)
+            }
+        }
+    }
+
+    fn similar_items(&self, item: u32, n: usize) -> Vec<Scored> {
+        cosine_neighbours(&self.item_factors, &self.item_norms, self.factors, item, n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recommender::recommend;
+    use aisle_data::{Cell, DuplicatePolicy};
+
+    /// Users in `groups` blocks, each interacting with a random half of its block's items
+    /// (plus a little noise elsewhere): a planted low-rank structure.
+    fn planted(n_users: usize, n_items: usize, groups: usize, seed: u64) -> Interactions {
+        let mut rng = Rng::new(seed);
+        let mut cells = Vec::new();
+        for u in 0..n_users {
+            let g = u % groups;
+            for i in 0..n_items {
+                let in_block = i % groups == g;
+                let p = if in_block { 0.5 } else { 0.02 };
+                if rng.chance(p) {
+                    cells.push(Cell {
+                        user: u as u32,
+                        item: i as u32,
+                        weight: 1.0 + rng.index(3) as f32,
+                        timestamp: 0,
+                    });
+                }
+            }
+        }
+        Interactions::from_cells(n_users, n_items, cells, DuplicatePolicy::Sum)
+    }
+
+    fn params(solver: AlsSolver) -> AlsParams {
+        AlsParams {
+            factors: 8,
+            iterations: 6,
+            regularization: 0.5,
+            regularization_exponent: 0.0,
+            alpha: 2.0,
+            solver,
+            cg_steps: 3,
+        }
+    }
+
+    #[test]
+    fn loss_falls_every_iteration_with_both_solvers() {
+        let train = planted(120, 80, 4, 1);
+        for (solver, exponent) in [
+            (AlsSolver::Cg, 0.0),
+            (AlsSolver::Cholesky, 0.0),
+            (AlsSolver::Cg, 1.0),
+        ] {
+            let mut losses = Vec::new();
+            let params = AlsParams {
+                regularization_exponent: exponent,
+                ..params(solver)
+            };
+            Als::new(params)
+                .fit_tracked(&train, &FitContext::with_seed(3), |m| {
+                    losses.push(m.loss(&train))
+                })
+                .unwrap();
+            for pair in losses.windows(2) {
+                assert!(pair[1] <= pair[0] * (1.0 + 1e-6), "{solver:?}: {losses:?}");
+            }
+            assert!(losses.last().unwrap() < &(losses[0] * 0.999));
+        }
+    }
+
+    #[test]
+    fn conjugate_gradient_converges_to_the_exact_solution() {
+        let train = planted(60, 50, 3, 2);
+        let model = Als::new(AlsParams {
+            regularization_exponent: 0.5,
+            ..params(AlsSolver::Cholesky)
+        })
+        .fit_model(&train, &FitContext::with_seed(1))
+        .unwrap();
+        let f = model.factors;
+        let gram = gram(&model.item_factors, f);
+        let mut scratch = Scratch::new(f);
+        for u in 0..train.n_users() as u32 {
+            let row = train.row(u);
+            let mut exact = vec![0f32; f];
+            exact_row(
+                f,
+                model.alpha,
+                model.user_penalty.for_row(row.weights),
+                &mut exact,
+                row.items,
+                row.weights,
+                &model.item_factors,
+                &gram,
+                &mut scratch.system,
+            );
+            // From a cold start, f steps of CG solve an f-dimensional system exactly (up to
+            // rounding).
+            let solver = RowSolver {
+                f,
+                alpha: model.alpha,
+                penalty: model.user_penalty,
+                solver: AlsSolver::Cg,
+                cg_steps: f,
+            };
+            let mut x = vec![0f32; f];
+            solver.conjugate_gradient(
+                &mut x,
+                row.items,
+                row.weights,
+                &model.item_factors,
+                &gram,
+                &mut scratch,
+            );
+            for (a, b) in x.iter().zip(&exact) {
+                assert!((a - b).abs() < 1e-3, "user {u}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn fold_in_of_a_training_history_ranks_like_the_trained_user() {
+        let train = planted(200, 100, 4, 3);
+        let model = Als::new(AlsParams {
+            solver: AlsSolver::Cholesky,
+            iterations: 10,
+            ..params(AlsSolver::Cholesky)
+        })
+        .fit_model(&train, &FitContext::with_seed(5))
+        .unwrap();
+        let mut overlap = 0;
+        let mut total = 0;
+        for u in 0..20 {
+            let known = recommend(&model, &Query::known(u, &train), 10, true, |_| false);
+            let anonymous = recommend(&model, &Query::anonymous(train.row(u)), 10, true, |_| false);
+            let known: Vec<u32> = known.iter().map(|s| s.item).collect();
+            overlap += anonymous.iter().filter(|s| known.contains(&s.item)).count();
+            total += known.len();
+        }
+        // After the last half-iteration the user factors are a step behind the items, so
+        // the lists are nearly, not exactly, equal.
+        assert!(overlap * 10 >= total * 9, "{overlap}/{total}");
+    }
+
+    #[test]
+    fn same_seed_same_model_and_planted_blocks_are_recovered() {
+        let train = planted(120, 80, 4, 4);
+        let fit = |seed| {
+            Als::new(params(AlsSolver::Cg))
+                .fit_model(&train, &FitContext::with_seed(seed))
+                .unwrap()
+        };
+        let (a, b) = (fit(9), fit(9));
+        assert_eq!(a.user_factors, b.user_factors);
+        assert_eq!(a.item_factors, b.item_factors);
+        assert_ne!(fit(10).item_factors, a.item_factors);
+        // Recommendations stay inside the user's planted block.
+        let users: Vec<u32> = (0..train.n_users() as u32).collect();
+        let lists = a.recommend_users(&users, &train, 5);
+        let in_block = lists
+            .iter()
+            .enumerate()
+            .flat_map(|(u, list)| {
+                list.iter()
+                    .map(move |s| (s.item as usize % 4 == u % 4) as usize)
+            })
+            .sum::<usize>();
+        let all = lists.iter().map(Vec::len).sum::<usize>();
+        assert!(in_block * 10 >= all * 9, "{in_block}/{all}");
+        let similar = a.similar_items(0, 5);
+        assert!(similar.iter().all(|s| s.item % 4 == 0 && s.item != 0));
+    }
+
+    #[test]
+    fn bad_parameters_are_explained() {
+        let bad = AlsParams {
+            regularization: 0.0,
+            ..AlsParams::default()
+        };
+        assert!(bad.check().unwrap_err().contains("regularization"));
+        let bad = AlsParams {
+            cg_steps: 0,
+            ..AlsParams::default()
+        };
+        assert!(bad.check().unwrap_err().contains("cg_steps"));
+        assert!(
+            Als::default()
+                .fit(&Interactions::empty(3, 3), &FitContext::default())
+                .is_err()
+        );
+    }
+}
