@@ -199,19 +199,17 @@ impl Dataset {
     ) -> Interactions {
         let weighting = self.resolve(weighting);
         let types = &self.event_types;
-        let cells: Vec<Cell> = self
-            .events
-            .iter()
-            .filter_map(|e| {
-                Some(Cell {
-                    user: e.user,
-                    item: e.item,
-                    weight: weighting.weight(e.kind, e.value, types)?,
-                    timestamp: e.timestamp,
-                })
+        // Events are sorted by (user, item, timestamp) (`Cleaner::finish`), so the matrix is
+        // built in one pass with no copy of the cells.
+        let cells = self.events.iter().filter_map(|e| {
+            Some(Cell {
+                user: e.user,
+                item: e.item,
+                weight: weighting.weight(e.kind, e.value, types)?,
+                timestamp: e.timestamp,
             })
-            .collect();
+        });
         let policy = policy.unwrap_or_else(|| weighting.duplicate_policy());
-        Interactions::from_cells(self.n_users(), self.n_items(), cells, policy)
+        Interactions::from_sorted_cells(self.n_users(), self.n_items(), cells, policy)
     }
 }
