@@ -5,10 +5,11 @@
 //! preference 1 and confidence `c = 1 + alpha·w` (the paper's form; implicit's library uses
 //! `alpha·w`, so its `alpha = a` on 0/1 data is this model's `alpha = a − 1`); every other
 //! pair has preference 0 and confidence 1. The loss
-//! `Σ c·(p − xᵤ·yᵢ)² + λ(Σ‖xᵤ‖² + Σ‖yᵢ‖²)` is minimised by solving for all users with the
-//! items fixed, then for all items with the users fixed. Each row's system
-//! `(YᵀY + λI + Σᵢ (cᵢ−1)·yᵢyᵢᵀ)·x = Σᵢ cᵢ·yᵢ` costs only the row's own cells plus one
-//! shared `YᵀY`, computed once per half-iteration.
+//! `Σ c·(p − xᵤ·yᵢ)² + Σᵤ λᵤ‖xᵤ‖² + Σᵢ λᵢ‖yᵢ‖²` (`λ` optionally scaled per row by how much
+//! data the row has, see [`AlsParams::regularization_exponent`]) is minimised by solving for
+//! all users with the items fixed, then for all items with the users fixed. Each row's
+//! system `(YᵀY + λI + Σᵢ (cᵢ−1)·yᵢyᵢᵀ)·x = Σᵢ cᵢ·yᵢ` costs only the row's own cells plus
+//! one shared `YᵀY`, computed once per half-iteration.
 //!
 //! The default solver runs a few conjugate-gradient steps per row warm-started from the
 //! previous factors (never forming the `f × f` matrix); `solver = "cholesky"` solves each
@@ -33,9 +34,10 @@ use crate::topk::Scored;
 
 const NAME: &str = "als";
 
-/// Rows with at most this many cells have their fixed-side factors gathered into per-thread
-/// scratch space for the CG steps (bounding that space to a few MiB per thread).
-const GATHER_LIMIT: usize = 16_384;
+/// Rows whose fixed-side factors take at most this many bytes have them gathered into
+/// per-thread scratch space for the CG steps; longer rows (the few most popular items) are
+/// read in place, bounding the scratch space per thread.
+const GATHER_BYTES: usize = 16 << 20;
 
 /// How many cells ahead the first pass over a row touches the factors it will need.
 const LOOK_AHEAD: usize = 8;
@@ -381,7 +383,7 @@ impl RowSolver {
         // r = b − A·x without forming A.
         symmetric_times(gram, lambda, x, r);
         r.iter_mut().for_each(|v| *v = -*v);
-        let gather = columns.len() <= GATHER_LIMIT;
+        let gather = columns.len() * f * std::mem::size_of::<f32>() <= GATHER_BYTES;
         gathered.clear();
         extra_confidence.clear();
         let mut touched = 0f32;
@@ -827,6 +829,32 @@ mod tests {
         assert!(in_block * 10 >= all * 9, "{in_block}/{all}");
         let similar = a.similar_items(0, 5);
         assert!(similar.iter().all(|s| s.item % 4 == 0 && s.item != 0));
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        // Enough users for the Gram matrix to be summed from several parallel chunks.
+        let train = planted(5000, 40, 4, 6);
+        let params = AlsParams {
+            factors: 4,
+            iterations: 2,
+            regularization_exponent: 1.0,
+            ..params(AlsSolver::Cg)
+        };
+        let fit_with = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| {
+                    Als::new(params.clone())
+                        .fit_model(&train, &FitContext::with_seed(1))
+                        .unwrap()
+                })
+        };
+        let (one, three) = (fit_with(1), fit_with(3));
+        assert_eq!(one.user_factors, three.user_factors);
+        assert_eq!(one.item_factors, three.item_factors);
     }
 
     #[test]

@@ -211,13 +211,14 @@ pub fn gram(y: &[f32], f: usize) -> Vec<f32> {
         gemm_nt(&mut g, f, &t, n, &t, n, (f, f, n), 1.0);
         g
     };
-    y.par_chunks(CHUNK * f).map(partial).reduce(
-        || vec![0f32; f * f],
-        |mut a, b| {
-            a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-            a
-        },
-    )
+    // Partial sums are added in chunk order, not in whatever order rayon's workers finish:
+    // the result must not depend on scheduling.
+    let partials: Vec<Vec<f32>> = y.par_chunks(CHUNK * f).map(partial).collect();
+    let mut total = vec![0f32; f * f];
+    for p in &partials {
+        total.iter_mut().zip(p).for_each(|(t, p)| *t += p);
+    }
+    total
 }
 
 /// A compressed-sparse-row matrix with weights but no timestamps: the item × user view ALS
@@ -262,7 +263,9 @@ impl SparseRows {
     /// The matrix with `n_rows` rows holding the `(row, column, weight)` entries, in any
     /// order; repeated `(row, column)` pairs add up. Rows must be below `n_rows`.
     pub fn from_entries(n_rows: usize, mut entries: Vec<(u32, u32, f32)>) -> Self {
-        entries.par_sort_unstable_by_key(|&(r, c, _)| (r, c));
+        // The weight in the key makes equal entries interchangeable, so the sums below do
+        // not depend on how the parallel sort ordered them.
+        entries.par_sort_unstable_by_key(|&(r, c, w)| (r, c, w.to_bits()));
         let mut indptr = vec![0usize; n_rows + 1];
         let mut indices: Vec<u32> = Vec::with_capacity(entries.len());
         let mut weights: Vec<f32> = Vec::with_capacity(entries.len());
