@@ -265,6 +265,7 @@ mod tests {
         let train = matrix(&[&[0, 1], &[0, 1], &[1, 2]], 3);
         let model = Ease::new(EaseParams {
             lambda: 1.0,
+            dropout: 0.0,
             ..EaseParams::default()
         })
         .fit_model(&train, &FitContext::default())
