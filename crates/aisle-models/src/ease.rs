@@ -30,9 +30,11 @@ const NAME: &str = "ease";
 
 /// Hyper-parameters of [`Ease`].
 ///
-/// `lambda` and `dropout` were chosen on validation splits carved out of the training files
-/// only (20% of each user's rows of `splits/ml-100k/holdout.train.tsv` by a hash with another
-/// seed; each user's last event of `loo.train.tsv`), and checked on ml-latest-small.
+/// `lambda` and `dropout` were chosen by grid search (λ 100–1000, dropout 0–0.5) on
+/// validation splits carved out of training data only: 20% of each user's rows of
+/// `splits/ml-100k/holdout.train.tsv` and of `splits/ml-latest-small/holdout.train.tsv`
+/// (hashed with seed 7); λ 500 with dropout 0.25 had the best summed NDCG@10 (the dropout
+/// emphasis is worth only a little, about 0.002).
 /// `max_items` bounds the dense model: 20,000 items is a 1.6 GB matrix (twice that while
 /// training) and minutes of inversion on two cores.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,7 +52,7 @@ impl Default for EaseParams {
     fn default() -> Self {
         EaseParams {
             lambda: 500.0,
-            dropout: 0.0,
+            dropout: 0.25,
             max_items: 20_000,
         }
     }
@@ -267,6 +269,7 @@ mod tests {
         let train = matrix(&[&[0, 1], &[0, 1], &[1, 2]], 3);
         let model = Ease::new(EaseParams {
             lambda: 1.0,
+            dropout: 0.0,
             ..EaseParams::default()
         })
         .fit_model(&train, &FitContext::default())

@@ -19,15 +19,18 @@ use aisle_data::Interactions;
 /// and a multiple of every SIMD width the compiler might use.
 const LANES: usize = 8;
 
-/// Rows of `A` handled together by the [`gemm_nt`] micro-kernel (each row of `B` is loaded
-/// once for all of them).
+/// Rows of `A` handled together by the [`gemm_nt`] micro-kernel (each panel value of `B`
+/// is loaded once for all of them). `MR × W` accumulators fill the SIMD registers.
 const MR: usize = 4;
+
+/// Rows of `B` in a packed panel of [`gemm_nt`].
+const W: usize = 8;
 
 /// Length of the slice of the inner dimension processed at a time by [`gemm_nt`], so that
 /// the rows of `B` in use stay in the L2 cache.
 const KC: usize = 256;
 
-/// Rows of `B` kept in cache together by [`gemm_nt`].
+/// Rows of `B` packed (and kept in cache) together by [`gemm_nt`]; a multiple of `W`.
 const NC: usize = 64;
 
 /// Tile size of the blocked factorisation and inversion.
@@ -82,34 +85,56 @@ fn reduce(acc: [f32; LANES]) -> f32 {
     (a[0] + a[2]) + (a[1] + a[3])
 }
 
-/// The dot products of `MR` rows with one row, sharing the loads of the latter.
+/// `MR × W` dot products between `MR` rows of `A` and a panel of `W` rows of `B` packed
+/// k-major (`panel[p·W + s] = B[s][p]`): each step broadcasts one value of each row of `A`
+/// against `W` contiguous values of the panel, the form the compiler vectorises cleanly.
 #[inline(always)]
-fn dots<const R: usize>(a: [&[f32]; R], b: &[f32]) -> [f32; R] {
-    let k = b.len();
-    let a: [&[f32]; R] = std::array::from_fn(|r| &a[r][..k]);
-    let mut acc = [[0f32; LANES]; R];
-    let chunks = k / LANES;
-    for c in 0..chunks {
-        let off = c * LANES;
-        let bv: &[f32; LANES] = b[off..off + LANES].try_into().expect("chunk of LANES");
+fn micro_kernel<const R: usize>(a: [&[f32]; R], panel: &[f32]) -> [[f32; W]; R] {
+    let kc = panel.len() / W;
+    let a: [&[f32]; R] = std::array::from_fn(|r| &a[r][..kc]);
+    let mut acc = [[0f32; W]; R];
+    for (p, b) in panel.chunks_exact(W).enumerate() {
+        let b: &[f32; W] = b.try_into().expect("a panel step holds W values");
         for r in 0..R {
-            let av: &[f32; LANES] = a[r][off..off + LANES].try_into().expect("chunk of LANES");
-            for l in 0..LANES {
-                acc[r][l] += av[l] * bv[l];
+            let x = a[r][p];
+            for l in 0..W {
+                acc[r][l] += x * b[l];
             }
         }
     }
-    std::array::from_fn(|r| {
-        let mut sum = reduce(acc[r]);
-        for p in chunks * LANES..k {
-            sum += a[r][p] * b[p];
+    acc
+}
+
+/// Adds `alpha ×` the micro-kernel's `R` rows of results to `C`, for the first `width`
+/// columns (the panel may be padded).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn micro_tile<const R: usize>(
+    c: &mut [f32],
+    ldc: usize,
+    a: &[f32],
+    lda: usize,
+    (i, j): (usize, usize),
+    k0: usize,
+    panel: &[f32],
+    width: usize,
+    alpha: f32,
+) {
+    let rows: [&[f32]; R] = std::array::from_fn(|r| &a[(i + r) * lda + k0..]);
+    let acc = micro_kernel::<R>(rows, panel);
+    for (r, acc) in acc.iter().enumerate() {
+        let out = &mut c[(i + r) * ldc + j..(i + r) * ldc + j + width];
+        for (o, v) in out.iter_mut().zip(acc) {
+            *o += alpha * v;
         }
-        sum
-    })
+    }
 }
 
 /// `C += alpha·A·Bᵀ` for an `m × k` matrix `A` and an `n × k` matrix `B`, all row-major with
 /// leading dimensions (row strides) `lda`, `ldb`, `ldc`. `C` is `m × n`.
+///
+/// `B` is packed, a block of rows at a time, into k-major panels of `W` rows, which stay in
+/// L2 while every group of `MR` rows of `A` passes over them.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_nt(
     c: &mut [f32],
@@ -124,28 +149,44 @@ pub fn gemm_nt(
     if m == 0 || n == 0 || k == 0 {
         return;
     }
+    let mut packed = vec![0f32; KC.min(k) * NC.min(n.next_multiple_of(W))];
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
-        let b_row = |j: usize| &b[j * ldb + k0..j * ldb + k0 + kc];
-        // A block of rows of B, reused by every group of rows of A while it is in L2.
         for j0 in (0..n).step_by(NC) {
-            let j1 = (j0 + NC).min(n);
-            let mut i = 0;
-            while i + MR <= m {
-                let rows: [&[f32]; MR] = std::array::from_fn(|r| &a[(i + r) * lda + k0..]);
-                for j in j0..j1 {
-                    let t = dots::<MR>(rows, b_row(j));
-                    for (r, t) in t.iter().enumerate() {
-                        c[(i + r) * ldc + j] += alpha * t;
+            let nb = NC.min(n - j0);
+            let panels = nb.div_ceil(W);
+            for q in 0..panels {
+                let panel = &mut packed[q * kc * W..(q + 1) * kc * W];
+                for s in 0..W {
+                    let j = j0 + q * W + s;
+                    if j < n {
+                        let row = &b[j * ldb + k0..j * ldb + k0 + kc];
+                        for (p, &v) in row.iter().enumerate() {
+                            panel[p * W + s] = v;
+                        }
+                    } else {
+                        for p in 0..kc {
+                            panel[p * W + s] = 0.0;
+                        }
                     }
                 }
-                i += MR;
             }
-            for i in i..m {
-                let row = &a[i * lda + k0..i * lda + k0 + kc];
-                for j in j0..j1 {
-                    c[i * ldc + j] += alpha * dot(row, b_row(j));
+            let mut i = 0;
+            while i < m {
+                let rows = MR.min(m - i);
+                for q in 0..panels {
+                    let panel = &packed[q * kc * W..(q + 1) * kc * W];
+                    let j = j0 + q * W;
+                    let width = W.min(n - j);
+                    let at = (i, j);
+                    match rows {
+                        4 => micro_tile::<4>(c, ldc, a, lda, at, k0, panel, width, alpha),
+                        3 => micro_tile::<3>(c, ldc, a, lda, at, k0, panel, width, alpha),
+                        2 => micro_tile::<2>(c, ldc, a, lda, at, k0, panel, width, alpha),
+                        _ => micro_tile::<1>(c, ldc, a, lda, at, k0, panel, width, alpha),
+                    }
                 }
+                i += rows;
             }
         }
     }
@@ -170,13 +211,14 @@ pub fn gram(y: &[f32], f: usize) -> Vec<f32> {
         gemm_nt(&mut g, f, &t, n, &t, n, (f, f, n), 1.0);
         g
     };
-    y.par_chunks(CHUNK * f).map(partial).reduce(
-        || vec![0f32; f * f],
-        |mut a, b| {
-            a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-            a
-        },
-    )
+    // Partial sums are added in chunk order, not in whatever order rayon's workers finish:
+    // the result must not depend on scheduling.
+    let partials: Vec<Vec<f32>> = y.par_chunks(CHUNK * f).map(partial).collect();
+    let mut total = vec![0f32; f * f];
+    for p in &partials {
+        total.iter_mut().zip(p).for_each(|(t, p)| *t += p);
+    }
+    total
 }
 
 /// A compressed-sparse-row matrix with weights but no timestamps: the item × user view ALS
@@ -221,7 +263,9 @@ impl SparseRows {
     /// The matrix with `n_rows` rows holding the `(row, column, weight)` entries, in any
     /// order; repeated `(row, column)` pairs add up. Rows must be below `n_rows`.
     pub fn from_entries(n_rows: usize, mut entries: Vec<(u32, u32, f32)>) -> Self {
-        entries.par_sort_unstable_by_key(|&(r, c, _)| (r, c));
+        // The weight in the key makes equal entries interchangeable, so the sums below do
+        // not depend on how the parallel sort ordered them.
+        entries.par_sort_unstable_by_key(|&(r, c, w)| (r, c, w.to_bits()));
         let mut indptr = vec![0usize; n_rows + 1];
         let mut indices: Vec<u32> = Vec::with_capacity(entries.len());
         let mut weights: Vec<f32> = Vec::with_capacity(entries.len());

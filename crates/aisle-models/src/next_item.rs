@@ -34,9 +34,13 @@ const NAME: &str = "next-item";
 
 /// Hyper-parameters of [`NextItem`].
 ///
-/// Defaults were chosen on validation splits carved out of the training files only: each
-/// user's last event of `splits/ml-100k/loo.train.tsv` and of
-/// `splits/ml-latest-small/loo.train.tsv` held out (the test files were not read).
+/// Defaults were chosen on validation splits carved out of training files only: each user's
+/// last event of `splits/ml-100k/loo.train.tsv` and of `splits/ml-latest-small/loo.train.tsv`
+/// held out (the test files were not read). A grid over λ 100–500, recency 0.8–0.95,
+/// transition_recency 0.3–0.9, transition_weight 0.25–1 and window 1–5 was scored by HR@10;
+/// the defaults maximise the sum over the two sets (differences between neighbouring
+/// settings are within noise; every setting with transitions beat recency-weighted EASE
+/// alone, which beat plain EASE by half again).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NextItemParams {
@@ -60,10 +64,10 @@ pub struct NextItemParams {
 impl Default for NextItemParams {
     fn default() -> Self {
         NextItemParams {
-            lambda: 200.0,
+            lambda: 300.0,
             recency: 0.9,
-            transition_weight: 0.5,
-            transition_recency: 0.7,
+            transition_weight: 1.0,
+            transition_recency: 0.5,
             window: 3,
             max_items: EaseParams::default().max_items,
         }
