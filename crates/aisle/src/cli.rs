@@ -128,6 +128,10 @@ pub struct EvaluateArgs {
     /// Matrix weights: auto, ratings, implicit or binary (see docs/data-formats.md).
     #[arg(long, default_value = "auto")]
     pub weighting: String,
+    /// How several events of one user-item pair merge into a matrix cell: last, sum or max
+    /// (default: last for ratings, sum for implicit weights, max for binary).
+    #[arg(long, value_name = "POLICY")]
+    pub duplicates: Option<String>,
     /// Which metrics: auto (by each model's capabilities), rating, ranking or all.
     #[arg(long, default_value = "auto")]
     pub metrics: String,
@@ -227,6 +231,10 @@ pub struct TrainArgs {
     /// Matrix weights: auto, ratings, implicit or binary.
     #[arg(long, default_value = "auto")]
     pub weighting: String,
+    /// How several events of one user-item pair merge into a matrix cell: last, sum or max
+    /// (default: last for ratings, sum for implicit weights, max for binary).
+    #[arg(long, value_name = "POLICY")]
+    pub duplicates: Option<String>,
     /// Weight of an event type, e.g. `purchase=5`; declares a custom type (repeatable).
     #[arg(long = "weight", value_name = "TYPE=W")]
     pub weights: Vec<String>,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use aisle_data::{Protocol, Weighting, split};
+use aisle_data::{DuplicatePolicy, Protocol, Weighting, split};
 use aisle_eval::{
     EvalError, EvalOptions, Fold, MetricSelection, ModelSpec, RunControl, RunProgress, Stage,
 };
@@ -21,6 +21,12 @@ use crate::progress;
 pub fn run(args: EvaluateArgs) -> Result<()> {
     let config = EventsConfig::from_args(&args.events)?;
     let weighting: Weighting = args.weighting.parse().map_err(UsageError)?;
+    let duplicates: Option<DuplicatePolicy> = args
+        .duplicates
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(UsageError)?;
     let (rating_metrics, ranking_metrics) = match args.metrics.as_str() {
         "auto" => (MetricSelection::Auto, MetricSelection::Auto),
         "rating" => (MetricSelection::Always, MetricSelection::Never),
@@ -44,7 +50,7 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         Some(path) => {
             let protocol: Protocol = args.protocol.parse().map_err(UsageError)?;
             let data = config.load(path)?;
-            let matrix = data.interactions(weighting);
+            let matrix = data.interactions_with(weighting, duplicates);
             let folds = split(&matrix, protocol, args.seed);
             (
                 folds,
@@ -55,7 +61,7 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         None => {
             let mut folds = Vec::new();
             for (train, test) in args.train.iter().zip(&args.test) {
-                folds.push(given_fold(&config, train, test, weighting)?);
+                folds.push(given_fold(&config, train, test, weighting, duplicates)?);
             }
             let name = file_name(&args.train[0]);
             let protocol = format!("given: {} train/test pair(s)", folds.len());
@@ -130,6 +136,7 @@ fn given_fold(
     train: &Path,
     test: &Path,
     weighting: Weighting,
+    duplicates: Option<DuplicatePolicy>,
 ) -> Result<Fold> {
     let counter = aisle_data::ByteCounter::default();
     let (train_set, test_set) =
@@ -137,8 +144,8 @@ fn given_fold(
     // The test file follows the training file's weighting, so ratings stay ratings.
     let weighting = train_set.resolve(weighting);
     Ok(Fold {
-        train: train_set.interactions(weighting),
-        test: test_set.interactions(weighting),
+        train: train_set.interactions_with(weighting, duplicates),
+        test: test_set.interactions_with(weighting, duplicates),
     })
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use aisle_data::{CleaningOptions, Weighting};
+use aisle_data::{CleaningOptions, DuplicatePolicy, Weighting};
 use aisle_models::persist::FORMAT_VERSION;
 use aisle_models::{FitContext, Progress, TrainedModel, algorithm, parse_value};
 use aisle_store::{ModelMeta, SqliteStore, Store};
@@ -28,6 +28,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let trainer = algorithm(&args.model, &params).map_err(|e| UsageError(e.to_string()))?;
     let weighting: Weighting = args.weighting.parse().map_err(UsageError)?;
+    let duplicates: Option<DuplicatePolicy> = args
+        .duplicates
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(UsageError)?;
     let mut clean = CleaningOptions {
         min_user_events: args.min_user_events,
         min_item_events: args.min_item_events,
@@ -46,7 +52,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
     }
     let weighting = dataset.resolve(weighting);
-    let matrix = dataset.interactions(weighting);
+    let matrix = dataset.interactions_with(weighting, duplicates);
 
     let bar = Mutex::new(progress::steps(1, format!("training {}", args.model)));
     let on_progress = |p: Progress| {
