@@ -228,13 +228,17 @@ pub fn html_report(report: &EvaluationReport) -> String {
     let _ = write!(
         page,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{}</title>\n<style>\n\
          body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}\n\
          table {{ border-collapse: collapse; margin: 1em 0; }}\n\
-         th, td {{ padding: 0.25em 0.75em; border-bottom: 1px solid #ddd; }}\n\
+         th, td {{ padding: 0.25em 0.5em; border-bottom: 1px solid #ddd; white-space: nowrap; }}\n\
+         .wide {{ overflow-x: auto; max-width: 100%; }}\n\
          td.number {{ text-align: right; font-variant-numeric: tabular-nums; }}\n\
          .charts {{ display: flex; flex-wrap: wrap; gap: 1.5em; }}\n\
-         figure {{ margin: 0; }}\n\
+         figure {{ margin: 0; max-width: 100%; }}\n\
+         svg {{ max-width: 100%; height: auto; }}\n\
+         @media (max-width: 600px) {{ body {{ margin: 1em; }} }}\n\
          figcaption {{ font-weight: 600; margin-bottom: 0.25em; }}\n\
          svg text {{ font-size: 12px; font-family: system-ui, sans-serif; }}\n\
          code {{ font-size: 0.9em; }}\n\
@@ -255,7 +259,7 @@ pub fn html_report(report: &EvaluationReport) -> String {
         dataset.test
     );
 
-    page.push_str("<h2>Means over folds</h2>\n<table>\n<tr><th>model</th>");
+    page.push_str("<h2>Means over folds</h2>\n<div class=\"wide\">\n<table>\n<tr><th>model</th>");
     for key in &keys {
         let _ = write!(page, "<th>{}</th>", escape(key));
     }
@@ -276,7 +280,7 @@ pub fn html_report(report: &EvaluationReport) -> String {
             format_seconds(result.predict_seconds)
         );
     }
-    page.push_str("</table>\n<h2>Comparison</h2>\n<div class=\"charts\">\n");
+    page.push_str("</table>\n</div>\n<h2>Comparison</h2>\n<div class=\"charts\">\n");
     for key in &keys {
         let bars: Vec<(&str, Option<f64>)> = report
             .results
@@ -308,7 +312,7 @@ pub fn html_report(report: &EvaluationReport) -> String {
             .collect();
         page.push_str(&bar_chart(label, &bars, 3));
     }
-    page.push_str("</div>\n<h2>Parameters</h2>\n<table>\n");
+    page.push_str("</div>\n<h2>Parameters</h2>\n<div class=\"wide\">\n<table>\n");
     for result in &report.results {
         let params = serde_json::to_string(&result.params).unwrap_or_default();
         let _ = writeln!(
@@ -318,7 +322,7 @@ pub fn html_report(report: &EvaluationReport) -> String {
             escape(&params)
         );
     }
-    page.push_str("</table>\n</body>\n</html>\n");
+    page.push_str("</table>\n</div>\n</body>\n</html>\n");
     page
 }
 

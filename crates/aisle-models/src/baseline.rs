@@ -161,7 +161,7 @@ impl Algorithm for Baseline {
     }
 
     fn params(&self) -> serde_json::Value {
-        serde_json::to_value(&self.params).expect("parameters serialise")
+        crate::registry::params_json(&self.params)
     }
 
     fn fit(&self, train: &Interactions, ctx: &FitContext<'_>) -> Result<Box<dyn Recommender>> {

@@ -800,7 +800,7 @@ impl Algorithm for Bpmf {
     }
 
     fn params(&self) -> serde_json::Value {
-        serde_json::to_value(&self.params).expect("plain numbers serialise")
+        crate::registry::params_json(&self.params)
     }
 
     fn fit(&self, train: &Interactions, ctx: &FitContext<'_>) -> Result<Box<dyn Recommender>> {

@@ -68,7 +68,7 @@ impl Algorithm for Popular {
     }
 
     fn params(&self) -> serde_json::Value {
-        serde_json::to_value(&self.params).expect("params serialise")
+        crate::registry::params_json(&self.params)
     }
 
     fn fit(&self, train: &Interactions, ctx: &FitContext<'_>) -> Result<Box<dyn Recommender>> {

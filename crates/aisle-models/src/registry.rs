@@ -23,6 +23,31 @@ pub fn parse_params<P: Params>(model: &str, params: &Map<String, Value>) -> Resu
     Ok(parsed)
 }
 
+/// Hyper-parameters as JSON for reports, with `f32` values written as the short decimal
+/// they were given as (`0.01`, not `0.009999999776482582`).
+pub fn params_json<P: Serialize>(params: &P) -> Value {
+    fn tidy(value: Value) -> Value {
+        match value {
+            Value::Number(n) if n.is_f64() => {
+                let wide = n.as_f64().expect("checked is_f64");
+                let narrow = wide as f32;
+                let short = if f64::from(narrow) == wide {
+                    narrow.to_string().parse::<f64>().unwrap_or(wide)
+                } else {
+                    wide
+                };
+                serde_json::Number::from_f64(short).map_or(Value::Number(n), Value::Number)
+            }
+            Value::Array(items) => Value::Array(items.into_iter().map(tidy).collect()),
+            Value::Object(map) => {
+                Value::Object(map.into_iter().map(|(k, v)| (k, tidy(v))).collect())
+            }
+            other => other,
+        }
+    }
+    tidy(serde_json::to_value(params).expect("hyper-parameters are plain data"))
+}
+
 /// Reads a `--set` value: numbers and booleans become JSON numbers and booleans, anything
 /// else a string.
 pub fn parse_value(text: &str) -> Value {
@@ -111,6 +136,25 @@ pub(crate) fn decode_model(kind: &str, bytes: &[u8]) -> Result<Box<dyn crate::Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn params_json_writes_f32_values_as_given() {
+        #[derive(Serialize)]
+        struct P {
+            rate: f32,
+            wide: f64,
+            n: usize,
+        }
+        let json = params_json(&P {
+            rate: 0.01,
+            wide: 0.1 + 0.2,
+            n: 3,
+        });
+        assert_eq!(
+            json.to_string(),
+            r#"{"n":3,"rate":0.01,"wide":0.30000000000000004}"#
+        );
+    }
 
     #[test]
     fn set_values_are_typed() {

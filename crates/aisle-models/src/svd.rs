@@ -453,7 +453,7 @@ impl Algorithm for Svd {
     }
 
     fn params(&self) -> serde_json::Value {
-        serde_json::to_value(&self.params).expect("plain numbers serialise")
+        crate::registry::params_json(&self.params)
     }
 
     fn fit(&self, train: &Interactions, ctx: &FitContext<'_>) -> Result<Box<dyn Recommender>> {

@@ -130,7 +130,7 @@ impl Algorithm for UserKnn {
     }
 
     fn params(&self) -> serde_json::Value {
-        serde_json::to_value(&self.params).expect("parameters serialise")
+        crate::registry::params_json(&self.params)
     }
 
     fn fit(&self, train: &Interactions, ctx: &FitContext<'_>) -> Result<Box<dyn Recommender>> {
