@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use aisle_data::Interactions;
-use aisle_models::{Algorithm, FitContext, ModelError, Progress, Query, Recommender, recommend};
+use aisle_models::{Algorithm, FitContext, ModelError, Progress, Recommender};
 use rayon::prelude::*;
 use serde_json::{Map, Value};
 
@@ -515,19 +515,18 @@ impl<'a> FoldEvaluator<'a> {
         model: &dyn Recommender,
         cancel: Option<&AtomicBool>,
     ) -> Result<Vec<Vec<u32>>> {
-        let k = self.options.k;
-        let train = &self.fold.train;
-        self.ranked_users
-            .par_iter()
-            .map(|&user| {
-                if cancelled(cancel) {
-                    return Err(EvalError::Cancelled);
-                }
-                let query = Query::known(user, train);
-                let list = recommend(model, &query, k, true, |_| false);
-                Ok(list.into_iter().map(|scored| scored.item).collect())
-            })
-            .collect()
+        if cancelled(cancel) {
+            return Err(EvalError::Cancelled);
+        }
+        let lists =
+            model.recommend_known_users(&self.ranked_users, &self.fold.train, self.options.k);
+        if cancelled(cancel) {
+            return Err(EvalError::Cancelled);
+        }
+        Ok(lists
+            .into_iter()
+            .map(|list| list.into_iter().map(|scored| scored.item).collect())
+            .collect())
     }
 
     fn ranking_metrics(&self, lists: &[Vec<u32>]) -> Result<RankingMetrics> {
@@ -565,7 +564,7 @@ fn weight_range(matrix: &Interactions) -> Option<(f32, f32)> {
 mod tests {
     use super::*;
     use aisle_data::{Cell, DuplicatePolicy};
-    use aisle_models::Capabilities;
+    use aisle_models::{Capabilities, Query};
 
     fn matrix(n_users: usize, n_items: usize, cells: &[(u32, u32, f32)]) -> Interactions {
         let cells = cells

@@ -628,6 +628,15 @@ impl AlsModel {
 }
 
 impl Recommender for AlsModel {
+    fn recommend_known_users(
+        &self,
+        users: &[u32],
+        train: &Interactions,
+        n: usize,
+    ) -> Vec<Vec<Scored>> {
+        self.recommend_users(users, train, n)
+    }
+
     fn to_payload(&self) -> crate::Result<crate::persist::Payload> {
         crate::persist::Payload::encode("als", self)
     }

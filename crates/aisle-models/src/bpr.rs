@@ -301,6 +301,15 @@ impl BprModel {
 }
 
 impl Recommender for BprModel {
+    fn recommend_known_users(
+        &self,
+        users: &[u32],
+        train: &Interactions,
+        n: usize,
+    ) -> Vec<Vec<Scored>> {
+        self.recommend_users(users, train, n)
+    }
+
     fn to_payload(&self) -> crate::Result<crate::persist::Payload> {
         crate::persist::Payload::encode("bpr", self)
     }
