@@ -22,6 +22,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Write the cleaned events of a file in Aisle's own CSV layout.
     Clean(CleanArgs),
+    /// Read and clean events (and optionally items and users) into a store.
+    Import(ImportArgs),
     /// Train a model on everything in a store and save it there as a new version.
     Train(TrainArgs),
     /// Recommendations for a user, from the store's latest model.
@@ -30,8 +32,6 @@ pub enum Command {
     Similar(SimilarArgs),
     /// Train models on folds of the data and compare their offline metrics.
     Evaluate(Box<EvaluateArgs>),
-    /// Read and clean events (and optionally items and users) into a store.
-    Import(ImportArgs),
 }
 
 /// How to read and clean an events file.
