@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{DataError, Result};
 use crate::ids::IdMap;
-use crate::reader::{ByteCounter, Input};
+use crate::reader::{ByteCounter, Input, normalize_column_name};
 use crate::time::parse_timestamp;
 
 /// One catalogue item.
@@ -227,13 +227,6 @@ const ITEM_COLUMNS: [&[&str]; 6] = [
 
 const USER_COLUMNS: [&[&str]; 1] = [&["userid", "user", "id", "customerid", "visitorid"]];
 
-fn normalize(name: &str) -> String {
-    name.chars()
-        .filter(|c| !matches!(c, '_' | '-' | ' '))
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
 /// A delimited table with a header, its known columns located.
 struct HeaderTable {
     path: std::path::PathBuf,
@@ -271,7 +264,7 @@ impl HeaderTable {
             .map(|aliases| {
                 header
                     .iter()
-                    .position(|h| aliases.contains(&normalize(h).as_str()))
+                    .position(|h| aliases.contains(&normalize_column_name(h).as_str()))
             })
             .collect();
         if known[0].is_none() {

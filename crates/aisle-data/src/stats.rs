@@ -110,6 +110,8 @@ impl Statistics {
             ..Default::default()
         };
         let mut rating_sum = 0f64;
+        // Counted by bit pattern in the loop; turned into text once per distinct value after.
+        let mut rating_counts: rustc_hash::FxHashMap<u32, u64> = Default::default();
         for e in &dataset.events {
             per_user[e.user as usize] += 1;
             per_item[e.item as usize] += 1;
@@ -127,8 +129,14 @@ impl Statistics {
                 rating_sum += f64::from(e.value);
                 ratings.min = ratings.min.min(e.value);
                 ratings.max = ratings.max.max(e.value);
-                *ratings.histogram.entry(e.value.to_string()).or_default() += 1;
+                *rating_counts.entry(e.value.to_bits()).or_default() += 1;
             }
+        }
+        for (bits, count) in rating_counts {
+            *ratings
+                .histogram
+                .entry(f32::from_bits(bits).to_string())
+                .or_default() += count;
         }
         per_user.retain(|&c| c > 0);
         per_item.retain(|&c| c > 0);

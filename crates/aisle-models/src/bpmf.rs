@@ -25,9 +25,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
+use crate::linalg::{axpy, cholesky_in_place_f64, factor_dot};
 use crate::rating_mf::{
-    FoldInPenalty, ImplicitFactors, RatingFactorModel, axpy, checked_global_mean,
-    cholesky_in_place, clear_untrained_rows, dot, normal_matrix,
+    FoldInPenalty, ImplicitFactors, RatingFactorModel, checked_global_mean, clear_untrained_rows,
+    normal_matrix,
 };
 use crate::recommender::{Algorithm, FitContext, Recommender};
 use crate::registry::Params;
@@ -241,7 +242,7 @@ impl SidePrior {
         let dof = d as f64 + n;
         let posterior_mean: Vec<f64> = mean.iter().map(|m| n * m / beta).collect();
         // Scale = C⁻ᵀ C⁻¹ with C the Cholesky factor of Scale⁻¹; Bartlett: Λ = C⁻ᵀ A Aᵀ C⁻¹.
-        if !cholesky_in_place(&mut scale_inv, d) {
+        if !cholesky_in_place_f64(&mut scale_inv, d) {
             return SidePrior::standard(d);
         }
         let mut c_inv = scale_inv;
@@ -276,7 +277,7 @@ impl SidePrior {
         // mean ~ N(posterior_mean, (β Λ)⁻¹): with β Λ = L Lᵀ, add L⁻ᵀ z.
         let mut chol = precision.iter().map(|p| p * beta).collect::<Vec<_>>();
         let mut draw: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
-        if cholesky_in_place(&mut chol, d) {
+        if cholesky_in_place_f64(&mut chol, d) {
             solve_upper_transposed(&chol, &mut draw, d);
         } else {
             draw.fill(0.0);
@@ -317,7 +318,7 @@ impl Scratch {
     /// Replaces `rhs` by a draw from `N(gram⁻¹ rhs, gram⁻¹)` (`gram` is destroyed); `false`
     /// when `gram` is not positive definite.
     fn draw(&mut self, d: usize, rng: &mut Rng) -> bool {
-        if !cholesky_in_place(&mut self.gram, d) {
+        if !cholesky_in_place_f64(&mut self.gram, d) {
             return false;
         }
         // mean = G⁻¹ h = L⁻ᵀ L⁻¹ h; a draw adds L⁻ᵀ z.
@@ -428,7 +429,7 @@ fn sample_side(
                         *x = f64::from(v);
                     }
                     s.x[k] = 1.0;
-                    let target = r - global_mean - other.bias(j, k) - dot(features, term);
+                    let target = r - global_mean - other.bias(j, k) - factor_dot(features, term);
                     let target = f64::from(target) * noise_precision;
                     for a in 0..d {
                         let xa = s.x[a] * noise_precision;
@@ -485,7 +486,7 @@ fn sample_implicit(
             for (b, r) in a_matrix.row(a as u32).iter() {
                 let b = b as usize;
                 let w = &b_side.effective[b * k..(b + 1) * k];
-                let e = r - global_mean - a_bias - b_side.bias(b, k) - dot(a_eff, w);
+                let e = r - global_mean - a_bias - b_side.bias(b, k) - factor_dot(a_eff, w);
                 axpy(e, w, residual);
                 for (row, &wx) in gram.chunks_exact_mut(k).zip(w) {
                     axpy(wx, w, row);
@@ -528,7 +529,7 @@ fn sample_implicit(
                 .zip(rhs.iter_mut().zip(&residual_sums[a * k..(a + 1) * k]))
             {
                 axpy(weight, g_row, p_row);
-                *h += alpha * sa * (g0 + dot(g_row, &direction));
+                *h += alpha * sa * (g0 + factor_dot(g_row, &direction));
             }
         }
         for ((g, &p), &prior_p) in s.gram.iter_mut().zip(&precision).zip(&prior.precision) {
@@ -785,7 +786,7 @@ fn squared_error(
                 .map(|(i, r)| {
                     let i = i as usize;
                     let w = &items.effective[i * k..(i + 1) * k];
-                    let estimate = global_mean + b_u + items.bias(i, k) + dot(v, w);
+                    let estimate = global_mean + b_u + items.bias(i, k) + factor_dot(v, w);
                     f64::from(r - estimate).powi(2)
                 })
                 .sum::<f64>()

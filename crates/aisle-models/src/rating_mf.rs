@@ -1,71 +1,18 @@
 //! What the rating matrix-factorization models (`svd`, `svdpp`, `bpmf`) share: the trained
 //! model they all produce ([`RatingFactorModel`]: global mean, biases, user and item factor
-//! rows), the small dense kernels their inner loops are built from, and the ridge fold-in
-//! that gives a user unseen at training time a factor vector from their history.
+//! rows), their shared checks and initialisation, and the ridge fold-in that gives a user
+//! unseen at training time a factor vector from their history.
 //!
 //! Factor matrices are `f32`, row-major and contiguous (`row * factors .. (row + 1) * factors`);
-//! the kernels work on 16 independent lanes so the compiler vectorises them without
-//! fast-math, and they allocate nothing.
+//! the dense kernels (`factor_dot`, `axpy`, the `f64` Cholesky) live in [`crate::linalg`].
 
 use aisle_data::Interactions;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
+use crate::linalg::{axpy, cholesky_solve_f64, factor_dot};
 use crate::recommender::{Capabilities, Query, Recommender};
 use crate::topk::{Scored, top_k};
-
-/// Independent accumulators per dot product: two AVX registers or four SSE ones, so the adds
-/// pipeline instead of waiting on one another.
-const LANES: usize = 16;
-
-/// `a · b` over the common length, summed in a fixed order (results do not depend on the
-/// machine's vector width).
-// Always inlined: callers' loops are short (10–100 factors), where a call costs as much
-// as the arithmetic.
-#[inline(always)]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0f32; LANES];
-    let chunks_a = a.chunks_exact(LANES);
-    let chunks_b = b.chunks_exact(LANES);
-    let (rest_a, rest_b) = (chunks_a.remainder(), chunks_b.remainder());
-    for (x, y) in chunks_a.zip(chunks_b) {
-        let x: &[f32; LANES] = x.try_into().expect("chunks_exact gives full chunks");
-        let y: &[f32; LANES] = y.try_into().expect("chunks_exact gives full chunks");
-        for k in 0..LANES {
-            acc[k] += x[k] * y[k];
-        }
-    }
-    // Short vectors (10 or 20 factors are common) still get one vector register's worth.
-    let mut quad = [0f32; 4];
-    let quads_a = rest_a.chunks_exact(4);
-    let quads_b = rest_b.chunks_exact(4);
-    let (tail_a, tail_b) = (quads_a.remainder(), quads_b.remainder());
-    for (x, y) in quads_a.zip(quads_b) {
-        for k in 0..4 {
-            quad[k] += x[k] * y[k];
-        }
-    }
-    let mut tail = 0f32;
-    for (x, y) in tail_a.iter().zip(tail_b) {
-        tail += x * y;
-    }
-    // Pairs within each group of four, then the groups in order: a short dependency chain
-    // (a plain left-to-right sum of 16 lanes costs 16 dependent adds on every call) in a
-    // shape LLVM still keeps 4-wide (other trees made it split the lanes into 2-wide
-    // halves, loop included).
-    let pairwise = |c: &[f32]| (c[0] + c[1]) + (c[2] + c[3]);
-    acc.chunks_exact(4).map(pairwise).sum::<f32>() + pairwise(&quad) + tail
-}
-
-/// `y += alpha * x`.
-#[inline]
-pub(crate) fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-    for (y, x) in y.iter_mut().zip(x) {
-        *y += alpha * x;
-    }
-}
 
 /// Mean rating, checking that the matrix can train a rating model at all.
 pub(crate) fn checked_global_mean(model: &str, train: &Interactions) -> Result<f32> {
@@ -140,56 +87,6 @@ pub(crate) fn clear_untrained_rows(
             matrix[row * factors..(row + 1) * factors].fill(0.0);
         }
     }
-}
-
-/// Solves `a x = b` in place for a symmetric positive-definite `a` (`n × n`, row-major) by
-/// Cholesky; `a` is overwritten by its factor. Returns `false` when `a` is not positive
-/// definite (then `b` is unspecified).
-pub(crate) fn cholesky_solve(a: &mut [f64], b: &mut [f64], n: usize) -> bool {
-    if !cholesky_in_place(a, n) {
-        return false;
-    }
-    // L y = b
-    for i in 0..n {
-        let mut s = b[i];
-        for k in 0..i {
-            s -= a[i * n + k] * b[k];
-        }
-        b[i] = s / a[i * n + i];
-    }
-    // Lᵀ x = y
-    for i in (0..n).rev() {
-        let mut s = b[i];
-        for k in i + 1..n {
-            s -= a[k * n + i] * b[k];
-        }
-        b[i] = s / a[i * n + i];
-    }
-    true
-}
-
-/// Overwrites the lower triangle of `a` with `L` where `a = L Lᵀ`; the upper triangle is
-/// left as it was. Returns `false` when `a` is not positive definite.
-pub(crate) fn cholesky_in_place(a: &mut [f64], n: usize) -> bool {
-    for j in 0..n {
-        let mut d = a[j * n + j];
-        for k in 0..j {
-            d -= a[j * n + k] * a[j * n + k];
-        }
-        if d <= 0.0 || !d.is_finite() {
-            return false;
-        }
-        let d = d.sqrt();
-        a[j * n + j] = d;
-        for i in j + 1..n {
-            let mut s = a[i * n + j];
-            for k in 0..j {
-                s -= a[i * n + k] * a[j * n + k];
-            }
-            a[i * n + j] = s / d;
-        }
-    }
-    true
 }
 
 /// How a model with user-side implicit feedback (SVD++) folds a history into the user
@@ -313,7 +210,7 @@ impl RatingFactorModel {
         for &(i, r) in &known {
             let q = self.item_row(i);
             let target =
-                f64::from(r - self.global_mean - self.item_bias[i] - dot(q, &implicit_term));
+                f64::from(r - self.global_mean - self.item_bias[i] - factor_dot(q, &implicit_term));
             x[0] = 1.0;
             for (xk, &qk) in x[1..].iter_mut().zip(q) {
                 *xk = f64::from(qk);
@@ -341,7 +238,7 @@ impl RatingFactorModel {
                 gram[a * n + b] = gram[b * n + a];
             }
         }
-        if !cholesky_solve(&mut gram, &mut rhs, n) {
+        if !cholesky_solve_f64(&mut gram, &mut rhs, n) {
             return (0.0, implicit_term);
         }
         let bias = rhs[0] as f32;
@@ -357,7 +254,7 @@ impl RatingFactorModel {
     fn score_with(&self, user_bias: f32, user: &[f32], scores: &mut [f32]) {
         let base = self.global_mean + user_bias;
         for (item, score) in scores.iter_mut().enumerate().take(self.item_bias.len()) {
-            *score = base + self.item_bias[item] + dot(self.item_row(item), user);
+            *score = base + self.item_bias[item] + factor_dot(self.item_row(item), user);
         }
         for score in scores.iter_mut().skip(self.item_bias.len()) {
             *score = base;
@@ -398,7 +295,7 @@ impl Recommender for RatingFactorModel {
             estimate += self.item_bias[i];
         }
         if let (Some(u), Some(i)) = (user, item) {
-            estimate += dot(self.user_row(u), self.item_row(i));
+            estimate += factor_dot(self.user_row(u), self.item_row(i));
         }
         Some(estimate)
     }
@@ -419,7 +316,7 @@ impl Recommender for RatingFactorModel {
             return Vec::new();
         };
         let norms: Vec<f32> = (0..self.item_bias.len())
-            .map(|i| dot(self.item_row(i), self.item_row(i)).sqrt())
+            .map(|i| factor_dot(self.item_row(i), self.item_row(i)).sqrt())
             .collect();
         if norms[target] == 0.0 {
             return Vec::new();
@@ -430,7 +327,7 @@ impl Recommender for RatingFactorModel {
                 if norms[i] == 0.0 || self.item_counts[i] == 0 {
                     f32::NEG_INFINITY
                 } else {
-                    dot(query, self.item_row(i)) / (norms[i] * norms[target])
+                    factor_dot(query, self.item_row(i)) / (norms[i] * norms[target])
                 }
             })
             .collect();
@@ -441,16 +338,6 @@ impl Recommender for RatingFactorModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dot_matches_a_plain_sum_for_every_length() {
-        for n in 0..40 {
-            let a: Vec<f32> = (0..n).map(|k| (k as f32 * 0.37).sin()).collect();
-            let b: Vec<f32> = (0..n).map(|k| (k as f32 * 0.11).cos()).collect();
-            let plain: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(x * y)).sum();
-            assert!((f64::from(dot(&a, &b)) - plain).abs() < 1e-4, "n = {n}");
-        }
-    }
 
     #[test]
     fn normal_matrix_has_the_asked_spread() {
@@ -495,16 +382,5 @@ mod tests {
         assert!(bias_equation.abs() < 1e-5 && factor_equation.abs() < 1e-5);
         let (b0, p0) = model.fold_in(&[], &[]);
         assert_eq!((b0, p0), (0.0, vec![0.0]));
-    }
-
-    #[test]
-    fn cholesky_solves_a_hand_computed_system() {
-        // [[4, 2], [2, 3]] x = [2, 1]  →  x = [0.5, 0]
-        let mut a = vec![4.0, 2.0, 2.0, 3.0];
-        let mut b = vec![2.0, 1.0];
-        assert!(cholesky_solve(&mut a, &mut b, 2));
-        assert!((b[0] - 0.5).abs() < 1e-12 && b[1].abs() < 1e-12);
-        let mut singular = vec![1.0, 1.0, 1.0, 1.0];
-        assert!(!cholesky_solve(&mut singular, &mut [1.0, 1.0], 2));
     }
 }

@@ -188,7 +188,7 @@ pub(crate) fn sgd_step(
     rates: SgdRates,
 ) -> f32 {
     let error =
-        rating - (global_mean + *user_bias + *item_bias + crate::rating_mf::dot(user, item));
+        rating - (global_mean + *user_bias + *item_bias + crate::linalg::factor_dot(user, item));
     let lr = rates.learning_rate;
     let bias_keep = 1.0 - lr * rates.bias_regularization;
     *user_bias = bias_keep * *user_bias + lr * error;

@@ -12,9 +12,10 @@ use aisle_data::{Interactions, Rng};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
+use crate::linalg::{axpy, factor_dot};
 use crate::rating_mf::{
-    FoldInPenalty, ImplicitFactors, RatingFactorModel, axpy, check_finite, checked_global_mean,
-    clear_untrained_rows, dot, normal_matrix,
+    FoldInPenalty, ImplicitFactors, RatingFactorModel, check_finite, checked_global_mean,
+    clear_untrained_rows, normal_matrix,
 };
 use crate::recommender::{Algorithm, FitContext, Recommender};
 use crate::registry::Params;
@@ -110,7 +111,8 @@ pub(crate) fn svdpp_step(
     implicit_gradient: &mut [f32],
     rates: SgdRates,
 ) -> f32 {
-    let error = rating - (global_mean + *user_bias + *item_bias + dot(user_with_implicit, item));
+    let error =
+        rating - (global_mean + *user_bias + *item_bias + factor_dot(user_with_implicit, item));
     let lr = rates.learning_rate;
     let bias_keep = 1.0 - lr * rates.bias_regularization;
     *user_bias = bias_keep * *user_bias + lr * error;

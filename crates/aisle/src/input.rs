@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use aisle_data::{
-    ByteCounter, Catalogue, Cleaner, CleaningOptions, ColumnMap, Dataset, EventTypes, Format,
-    ReadOptions, parse_rating_scale,
+    ByteCounter, Catalogue, Cleaner, CleaningOptions, ColumnMap, Dataset, DuplicatePolicy,
+    EventTypes, Format, ReadOptions, Weighting, parse_rating_scale,
 };
 use anyhow::{Context, Result};
 
@@ -65,11 +65,21 @@ impl EventsConfig {
         })
     }
 
-    /// Reads and cleans `path`, drawing a progress bar on a terminal.
+    /// Reads and cleans `path`, drawing a progress bar on a terminal; with `--items`, events
+    /// for items outside that catalogue are dropped.
     pub fn load(&self, path: &Path) -> Result<Dataset> {
+        let catalogue = self.catalogue.as_deref().map(Catalogue::load).transpose()?;
+        self.load_with_catalogue(path, catalogue.as_ref())
+    }
+
+    /// [`EventsConfig::load`] with a catalogue the caller already read (so it is read once).
+    pub fn load_with_catalogue(
+        &self,
+        path: &Path,
+        catalogue: Option<&Catalogue>,
+    ) -> Result<Dataset> {
         let mut cleaner = Cleaner::new(self.clean.clone()).map_err(UsageError)?;
-        if let Some(items) = &self.catalogue {
-            let catalogue = Catalogue::load(items)?;
+        if let Some(catalogue) = catalogue {
             cleaner = cleaner.with_catalogue(&catalogue.ids);
         }
         let counter = ByteCounter::default();
@@ -96,4 +106,14 @@ pub fn apply_weights(entries: &[String], types: &mut EventTypes) -> Result<(), U
         types.set_weight(name.trim(), weight).map_err(UsageError)?;
     }
     Ok(())
+}
+
+/// Parses `--weighting` and `--duplicates` (how events become matrix cells).
+pub fn matrix_options(
+    weighting: &str,
+    duplicates: Option<&str>,
+) -> Result<(Weighting, Option<DuplicatePolicy>), UsageError> {
+    let weighting = weighting.parse().map_err(UsageError)?;
+    let duplicates = duplicates.map(str::parse).transpose().map_err(UsageError)?;
+    Ok((weighting, duplicates))
 }

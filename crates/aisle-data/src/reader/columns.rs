@@ -97,7 +97,7 @@ impl Role {
 }
 
 /// Lower-case without `_`, `-`, spaces and dots: `User_ID` and `userId` both become `userid`.
-fn normalize(name: &str) -> String {
+pub(crate) fn normalize(name: &str) -> String {
     name.chars()
         .filter(|c| !matches!(c, '_' | '-' | ' ' | '.'))
         .flat_map(char::to_lowercase)

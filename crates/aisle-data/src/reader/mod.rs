@@ -16,6 +16,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+pub(crate) use columns::normalize as normalize_column_name;
 pub use columns::{ColumnMap, ColumnRef, Role};
 pub use input::{ByteCounter, Input, trim_cr};
 

@@ -1,6 +1,5 @@
 //! `aisle evaluate`: trains models on folds and prints, and writes, their offline metrics.
 
-use crate::output::{out, outln};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
@@ -9,24 +8,19 @@ use aisle_data::{DuplicatePolicy, Protocol, Weighting, split};
 use aisle_eval::{
     EvalError, EvalOptions, Fold, MetricSelection, ModelSpec, RunControl, RunProgress, Stage,
 };
-use aisle_models::{ModelError, parse_value};
+use aisle_models::parse_value;
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
 
 use crate::UsageError;
 use crate::cli::EvaluateArgs;
-use crate::input::EventsConfig;
+use crate::input::{EventsConfig, matrix_options};
+use crate::output::{out, outln};
 use crate::progress;
 
 pub fn run(args: EvaluateArgs) -> Result<()> {
     let config = EventsConfig::from_args(&args.events)?;
-    let weighting: Weighting = args.weighting.parse().map_err(UsageError)?;
-    let duplicates: Option<DuplicatePolicy> = args
-        .duplicates
-        .as_deref()
-        .map(str::parse)
-        .transpose()
-        .map_err(UsageError)?;
+    let (weighting, duplicates) = matrix_options(&args.weighting, args.duplicates.as_deref())?;
     let (rating_metrics, ranking_metrics) = match args.metrics.as_str() {
         "auto" => (MetricSelection::Auto, MetricSelection::Auto),
         "rating" => (MetricSelection::Always, MetricSelection::Never),
@@ -179,20 +173,19 @@ fn model_specs(names: &[String], sets: &[String]) -> Result<Vec<ModelSpec>, Usag
         .iter()
         .map(|name| {
             let params = params.get(name.as_str()).cloned().unwrap_or_default();
-            // Build once now so a bad name or value is reported before any data is read.
-            aisle_models::algorithm(name, &params).map_err(|e| UsageError(e.to_string()))?;
-            Ok(ModelSpec::named(name.clone(), params))
+            // Built now, so a bad name or value is reported before any data is read.
+            let algorithm =
+                aisle_models::algorithm(name, &params).map_err(|e| UsageError(e.to_string()))?;
+            Ok(ModelSpec::Algorithm(algorithm))
         })
         .collect()
 }
 
-/// Hyper-parameter and option mistakes are usage errors (exit code 2).
+/// Option mistakes are usage errors (exit code 2); model names and hyper-parameters were
+/// checked when the specs were built.
 fn classify(error: EvalError) -> anyhow::Error {
     match &error {
-        EvalError::InvalidOption { .. }
-        | EvalError::Model(ModelError::UnknownModel { .. } | ModelError::InvalidParameter { .. }) => {
-            UsageError(error.to_string()).into()
-        }
+        EvalError::InvalidOption { .. } => UsageError(error.to_string()).into(),
         _ => error.into(),
     }
 }

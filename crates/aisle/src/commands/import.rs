@@ -10,8 +10,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
+use aisle_data::Catalogue;
 use aisle_data::catalogue::{RecordsReport, load_users};
-use aisle_data::{ByteCounter, Catalogue, Cleaner, Dataset};
 use aisle_store::{SqliteStore, Store, append_dataset};
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -21,7 +21,7 @@ use crate::cli::ImportArgs;
 use crate::commands::inspect::cleaning_text;
 use crate::input::EventsConfig;
 use crate::output::{out, outln};
-use crate::progress::{self, FileProgress};
+use crate::progress;
 
 pub fn run(args: ImportArgs) -> Result<()> {
     let config = EventsConfig::from_args(&args.read)?;
@@ -43,7 +43,7 @@ pub fn run(args: ImportArgs) -> Result<()> {
         }
         None => None,
     };
-    let dataset = load_events(&config, &args.events, catalogue.as_ref())?;
+    let dataset = config.load_with_catalogue(&args.events, catalogue.as_ref())?;
     let read_seconds = started.elapsed().as_secs_f64();
 
     let write_started = Instant::now();
@@ -129,27 +129,6 @@ pub fn run(args: ImportArgs) -> Result<()> {
     );
     out!("{text}");
     Ok(())
-}
-
-/// Reads and cleans the events, restricted to the catalogue when there is one (loaded once,
-/// for both the restriction and the store).
-fn load_events(
-    config: &EventsConfig,
-    path: &Path,
-    catalogue: Option<&Catalogue>,
-) -> Result<Dataset> {
-    let mut cleaner = Cleaner::new(config.clean.clone()).map_err(UsageError)?;
-    if let Some(catalogue) = catalogue {
-        cleaner = cleaner.with_catalogue(&catalogue.ids);
-    }
-    let size = std::fs::metadata(path)
-        .with_context(|| format!("{}: cannot read the file", path.display()))?
-        .len();
-    let counter = ByteCounter::default();
-    let bar = FileProgress::start(path, size, counter.clone());
-    let dataset = Dataset::load_with(cleaner, path, &config.read, &counter, None);
-    bar.finish();
-    Ok(dataset?)
 }
 
 /// One paragraph on how an items or users file was read.

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use aisle_data::{CleaningOptions, DuplicatePolicy, Weighting};
+use aisle_data::CleaningOptions;
 use aisle_models::persist::FORMAT_VERSION;
 use aisle_models::{FitContext, Progress, TrainedModel, algorithm, parse_value};
 use aisle_store::{ModelMeta, SqliteStore, Store};
@@ -14,7 +14,7 @@ use serde_json::{Map, json};
 use crate::UsageError;
 use crate::cli::TrainArgs;
 use crate::commands::inspect::cleaning_text;
-use crate::input::apply_weights;
+use crate::input::{apply_weights, matrix_options};
 use crate::output::outln;
 use crate::progress;
 
@@ -27,13 +27,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         params.insert(key.trim().to_string(), parse_value(value.trim()));
     }
     let trainer = algorithm(&args.model, &params).map_err(|e| UsageError(e.to_string()))?;
-    let weighting: Weighting = args.weighting.parse().map_err(UsageError)?;
-    let duplicates: Option<DuplicatePolicy> = args
-        .duplicates
-        .as_deref()
-        .map(str::parse)
-        .transpose()
-        .map_err(UsageError)?;
+    let (weighting, duplicates) = matrix_options(&args.weighting, args.duplicates.as_deref())?;
     let mut clean = CleaningOptions {
         min_user_events: args.min_user_events,
         min_item_events: args.min_item_events,
