@@ -673,6 +673,10 @@ impl Recommender for AlsModel {
     fn similar_items(&self, item: u32, n: usize) -> Vec<Scored> {
         cosine_neighbours(&self.item_factors, &self.item_norms, self.factors, item, n)
     }
+
+    fn item_similarity(&self, a: u32, b: u32) -> Option<f32> {
+        crate::factors::cosine(&self.item_factors, &self.item_norms, self.factors, a, b)
+    }
 }
 
 #[cfg(test)]

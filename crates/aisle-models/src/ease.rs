@@ -238,6 +238,11 @@ impl Recommender for EaseModel {
         }
         top_k(self.row(item), n, |j| j != item)
     }
+
+    fn item_similarity(&self, a: u32, b: u32) -> Option<f32> {
+        let n = self.n_items as u32;
+        (a < n && b < n && a != b).then(|| self.row(a)[b as usize])
+    }
 }
 
 #[cfg(test)]

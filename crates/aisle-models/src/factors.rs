@@ -71,6 +71,17 @@ pub fn cosine_neighbours(
     top_k(&scores, n, |j| j != item)
 }
 
+/// The cosine of the factor vectors of items `a` and `b`; `None` when either is unknown or
+/// has a zero vector.
+pub fn cosine(items: &[f32], norms: &[f32], f: usize, a: u32, b: u32) -> Option<f32> {
+    let (a, b) = (a as usize, b as usize);
+    let (&na, &nb) = (norms.get(a)?, norms.get(b)?);
+    if na == 0.0 || nb == 0.0 || f == 0 {
+        return None;
+    }
+    Some(dot(&items[a * f..(a + 1) * f], &items[b * f..(b + 1) * f]) / (na * nb))
+}
+
 /// A bounded min-heap keeping the `k` best items seen.
 struct Best {
     k: usize,

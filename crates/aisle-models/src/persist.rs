@@ -19,7 +19,10 @@ use crate::recommender::Recommender;
 const MAGIC: &[u8; 8] = b"AISLEMDL";
 
 /// The model file format this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// Format 2 added time-decayed item popularity ([`TrainedModel::item_trending`]); a format 1
+/// file reads with plain popularity in its place.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// A model's serialised state and the concrete type it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,12 +56,15 @@ pub struct TrainedModel {
     pub items: IdMap,
     /// Training interactions per item index, for popularity fallbacks.
     pub item_popularity: Vec<u32>,
+    /// Time-decayed popularity per item index ("trending"), for trending lists and fallbacks.
+    pub item_trending: Vec<f32>,
     /// How events became matrix weights at training time (resolved, never `Auto`), so a new
     /// history is weighted the same way for fold-in.
     pub weighting: Weighting,
     pub event_types: EventTypes,
 }
 
+/// The context of a format 1 file.
 #[derive(Serialize, Deserialize)]
 struct Context {
     users: IdMap,
@@ -66,6 +72,13 @@ struct Context {
     item_popularity: Vec<u32>,
     weighting: Weighting,
     event_types: EventTypes,
+}
+
+/// The context of a format 2 file: format 1's, then trending scores.
+#[derive(Serialize, Deserialize)]
+struct ContextV2 {
+    base: Context,
+    item_trending: Vec<f32>,
 }
 
 impl TrainedModel {
@@ -78,12 +91,15 @@ impl TrainedModel {
             name: self.model.name().into(),
         })
         .map_err(|e| encoding(&e))?;
-        let context = postcard::to_stdvec(&Context {
-            users: self.users.clone(),
-            items: self.items.clone(),
-            item_popularity: self.item_popularity.clone(),
-            weighting: self.weighting,
-            event_types: self.event_types.clone(),
+        let context = postcard::to_stdvec(&ContextV2 {
+            base: Context {
+                users: self.users.clone(),
+                items: self.items.clone(),
+                item_popularity: self.item_popularity.clone(),
+                weighting: self.weighting,
+                event_types: self.event_types.clone(),
+            },
+            item_trending: self.item_trending.clone(),
         })
         .map_err(|e| encoding(&e))?;
         let mut out = Vec::with_capacity(24 + header.len() + context.len() + payload.bytes.len());
@@ -127,8 +143,17 @@ impl TrainedModel {
             usize::try_from(context_len).unwrap_or(usize::MAX),
             "context",
         )?;
-        let context: Context = postcard::from_bytes(&bytes[length_end..context_end])
-            .map_err(|e| bad(format!("the model file's id maps are corrupt: {e}")))?;
+        let corrupt =
+            |e: postcard::Error| bad(format!("the model file's id maps are corrupt: {e}"));
+        let context_bytes = &bytes[length_end..context_end];
+        let (context, item_trending) = if version >= 2 {
+            let v2: ContextV2 = postcard::from_bytes(context_bytes).map_err(corrupt)?;
+            (v2.base, v2.item_trending)
+        } else {
+            let v1: Context = postcard::from_bytes(context_bytes).map_err(corrupt)?;
+            let plain = v1.item_popularity.iter().map(|&c| c as f32).collect();
+            (v1, plain)
+        };
         let model =
             crate::registry::decode_model(&header.kind, &bytes[context_end..]).map_err(|e| {
                 bad(format!(
@@ -148,6 +173,7 @@ impl TrainedModel {
             users: context.users,
             items: context.items,
             item_popularity: context.item_popularity,
+            item_trending,
             weighting: context.weighting,
             event_types: context.event_types,
         })
@@ -207,6 +233,7 @@ mod tests {
                 users: (0..30).map(|u| format!("u{u}")).collect::<Vec<_>>().into(),
                 items: (0..20).map(|i| format!("i{i}")).collect::<Vec<_>>().into(),
                 item_popularity: data.column_counts(),
+                item_trending: crate::popular::popularity(&data, 7.0),
                 weighting: Weighting::Ratings,
                 event_types: EventTypes::default(),
             };
@@ -215,6 +242,7 @@ mod tests {
             assert_eq!(loaded.users.id(3), "u3");
             assert_eq!(loaded.items.get("i19"), Some(19));
             assert_eq!(loaded.item_popularity, data.column_counts());
+            assert_eq!(loaded.item_trending, trained.item_trending);
             assert_eq!(loaded.weighting, Weighting::Ratings);
             let (model, loaded) = (trained.model, loaded.model);
             assert_eq!(loaded.name(), model.name());
@@ -256,6 +284,7 @@ mod tests {
             users: IdMap::new(),
             items: (0..20).map(|i| i.to_string()).collect::<Vec<_>>().into(),
             item_popularity: Vec::new(),
+            item_trending: Vec::new(),
             weighting: Weighting::Implicit,
             event_types: EventTypes::default(),
         };
@@ -268,5 +297,39 @@ mod tests {
         );
         bytes[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
         assert!(message(&bytes).contains("newer Aisle"));
+    }
+
+    #[test]
+    fn format_1_files_read_with_plain_popularity_as_trending() {
+        let data = ratings();
+        let model = algorithm("popular", &Default::default())
+            .unwrap()
+            .fit(&data, &FitContext::default())
+            .unwrap();
+        let payload = model.to_payload().unwrap();
+        let header = serde_json::to_vec(&Header {
+            kind: payload.kind.into(),
+            name: "popular".into(),
+        })
+        .unwrap();
+        let context = postcard::to_stdvec(&Context {
+            users: (0..30).map(|u| format!("u{u}")).collect::<Vec<_>>().into(),
+            items: (0..20).map(|i| format!("i{i}")).collect::<Vec<_>>().into(),
+            item_popularity: data.column_counts(),
+            weighting: Weighting::Implicit,
+            event_types: EventTypes::default(),
+        })
+        .unwrap();
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&header);
+        bytes.extend_from_slice(&(context.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&context);
+        bytes.extend_from_slice(&payload.bytes);
+        let loaded = TrainedModel::from_bytes(&bytes).unwrap();
+        let plain: Vec<f32> = data.column_counts().iter().map(|&c| c as f32).collect();
+        assert_eq!(loaded.item_trending, plain);
+        assert_eq!(loaded.users.id(29), "u29");
     }
 }

@@ -82,6 +82,15 @@ pub trait Recommender: Send + Sync + std::fmt::Debug {
         Vec::new()
     }
 
+    /// How similar two items are in this model's own terms (factor cosine, neighbour weight,
+    /// item-item coefficient), used to explain a recommendation by the history item it most
+    /// resembles. `None` when the model has no such notion or either item is unknown; the
+    /// scale is the model's own, comparable only between pairs of one model.
+    fn item_similarity(&self, a: u32, b: u32) -> Option<f32> {
+        let _ = (a, b);
+        None
+    }
+
     /// The top `n` items for each of many users the model knows, each with their row of
     /// `train` as history and that history excluded; lists in `users` order. The default
     /// ranks users one by one, in parallel; factor models override it with a blocked

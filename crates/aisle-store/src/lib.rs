@@ -34,5 +34,6 @@ pub use record::{
     Counts, Cursor, EventId, MAX_ID_BYTES, MAX_PAGE, ModelInfo, ModelMeta, ModelVersion, NewEvent,
     Page, ScanSummary, StoredEvent, StoredModel,
 };
+pub use snapshot::Snapshot;
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 pub use store::Store;

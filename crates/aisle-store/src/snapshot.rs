@@ -11,20 +11,28 @@ use aisle_data::time::format_timestamp;
 use aisle_data::{Cleaner, CleaningOptions, Dataset, IdMap};
 
 use crate::error::{Result, StoreError};
-use crate::record::MAX_PAGE;
+use crate::record::{EventId, MAX_PAGE};
 use crate::store::Store;
 
 /// Integers of this magnitude or more are read by the cleaner as milliseconds (or finer), so
 /// such second counts are handed over as RFC 3339 text instead.
 const LARGEST_PLAIN_SECONDS: u64 = 100_000_000_000;
 
-/// Builds a dataset from every stored event; see [`Store::dataset`] and
-/// [`Store::catalogue_dataset`].
-pub fn dataset<S: Store + ?Sized>(
+/// A training snapshot: the cleaned dataset and the last event it saw, so a server can tell
+/// which of a user's events arrived after the model was trained.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub dataset: Dataset,
+    /// The id of the newest event scanned; `None` when the store held no events.
+    pub last_event: Option<EventId>,
+}
+
+/// Builds a snapshot from every stored event; see [`Store::snapshot`].
+pub fn snapshot<S: Store + ?Sized>(
     store: &S,
     options: &CleaningOptions,
     restrict_to_catalogue: bool,
-) -> Result<Dataset> {
+) -> Result<Snapshot> {
     let mut cleaner = Cleaner::new(options.clone())
         .map_err(|message| StoreError::invalid("cleaning options", message))?;
     if restrict_to_catalogue {
@@ -32,7 +40,7 @@ pub fn dataset<S: Store + ?Sized>(
     }
     let mut value = String::new();
     let mut timestamp = String::new();
-    store.scan_events(None, &mut |event| {
+    let summary = store.scan_events(None, &mut |event| {
         value.clear();
         if let Some(v) = event.value {
             let _ = write!(value, "{v}");
@@ -54,7 +62,10 @@ pub fn dataset<S: Store + ?Sized>(
             timestamp: event.timestamp.map(|_| timestamp.as_bytes()),
         }));
     })?;
-    Ok(cleaner.finish())
+    Ok(Snapshot {
+        dataset: cleaner.finish(),
+        last_event: summary.last,
+    })
 }
 
 /// Every catalogue item id, in listing order.

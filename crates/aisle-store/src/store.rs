@@ -91,13 +91,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// `options`, as a [`Dataset`]: the same rules and report as for a file. The report's
     /// "lines" are event ids.
     fn dataset(&self, options: &CleaningOptions) -> Result<Dataset> {
-        snapshot::dataset(self, options, false)
+        Ok(self.snapshot(options, false)?.dataset)
     }
 
     /// Like [`dataset`](Store::dataset), restricted to the stored catalogue: events for items
     /// not in it are dropped as `unknown_item`, and every catalogue item has an index (in
     /// listing order) even without events, so new items can be recommended by content.
     fn catalogue_dataset(&self, options: &CleaningOptions) -> Result<Dataset> {
-        snapshot::dataset(self, options, true)
+        Ok(self.snapshot(options, true)?.dataset)
+    }
+
+    /// [`dataset`](Store::dataset) (or, with `restrict_to_catalogue`,
+    /// [`catalogue_dataset`](Store::catalogue_dataset)) with the id of the last event it
+    /// includes.
+    fn snapshot(
+        &self,
+        options: &CleaningOptions,
+        restrict_to_catalogue: bool,
+    ) -> Result<snapshot::Snapshot> {
+        snapshot::snapshot(self, options, restrict_to_catalogue)
     }
 }

@@ -14,8 +14,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Generate a sample shop, show its cleaning report, and train and compare every model on it.
+    /// Generate a sample shop, import it into a fresh store, train, and serve it on
+    /// 127.0.0.1:8080.
     Demo(DemoArgs),
+    /// Serve the HTTP API over a store: catalogue, users, events, recommendations, retraining.
+    Serve(Box<ServeArgs>),
     /// Write a synthetic shop: items.csv, users.csv and events.csv with a planted taste structure.
     Generate(GenerateArgs),
     /// Statistics and the cleaning report of an events file.
@@ -186,13 +189,64 @@ pub struct DemoArgs {
     pub events: u64,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Models to compare.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "popular,item-knn,als,bpr,ease"
-    )]
-    pub models: Vec<String>,
+    /// The model to train and serve.
+    #[arg(long, default_value = "als")]
+    pub model: String,
+    /// Before serving, train these models on 80% of each user's items and compare them on
+    /// the rest (writes report.html), e.g. `popular,item-knn,als,bpr,ease`.
+    #[arg(long, value_delimiter = ',', value_name = "MODELS")]
+    pub compare: Vec<String>,
+    /// Where to serve.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// Stop after training instead of serving.
+    #[arg(long)]
+    pub no_serve: bool,
+}
+
+/// `aisle serve`: every setting may also come from `--config FILE` (TOML) or an `AISLE_*`
+/// variable; a flag wins over the variable, which wins over the file.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML settings file (see docs/server.md).
+    #[arg(long, env = "AISLE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The store (a SQLite file, created if missing) [default: aisle.db].
+    #[arg(long, env = "AISLE_DB")]
+    pub db: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "AISLE_ADDR")]
+    pub addr: Option<String>,
+    /// Writes and admin calls need this key.
+    #[arg(long, env = "AISLE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Reads need this key (or the write key).
+    #[arg(long, env = "AISLE_READ_API_KEY", hide_env_values = true)]
+    pub read_api_key: Option<String>,
+    /// Largest request body in bytes [default: 4194304].
+    #[arg(long, env = "AISLE_BODY_LIMIT")]
+    pub body_limit: Option<usize>,
+    /// Most records in one batch request [default: 10000].
+    #[arg(long, env = "AISLE_MAX_BATCH")]
+    pub max_batch: Option<usize>,
+    /// Retrain when new events arrived, this often: 90s, 15m, 1h, 1d (0: never).
+    #[arg(long, env = "AISLE_RETRAIN_EVERY")]
+    pub retrain_every: Option<String>,
+    /// Train at start-up when the store has events but no model [default: true].
+    #[arg(long, env = "AISLE_TRAIN_ON_START")]
+    pub train_on_start: Option<bool>,
+    /// The model to train and serve by default [default: als].
+    #[arg(long, env = "AISLE_MODEL")]
+    pub model: Option<String>,
+    /// A hyper-parameter of that model, `PARAM=VALUE` (repeatable).
+    #[arg(long = "set", value_name = "PARAM=VALUE")]
+    pub set: Vec<String>,
+    /// Items ranked ahead of time per known user at each model swap (0: none) [default: 100].
+    #[arg(long, env = "AISLE_PRECOMPUTE")]
+    pub precompute: Option<usize>,
+    /// A user's most recent events read as their history [default: 1000].
+    #[arg(long, env = "AISLE_HISTORY_EVENTS")]
+    pub history_events: Option<usize>,
 }
 
 #[derive(Debug, Args)]

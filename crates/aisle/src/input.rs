@@ -117,3 +117,20 @@ pub fn matrix_options(
     let duplicates = duplicates.map(str::parse).transpose().map_err(UsageError)?;
     Ok((weighting, duplicates))
 }
+
+/// Parses `--set PARAM=VALUE` entries of one model into its parameter object.
+pub fn parse_params(
+    entries: &[String],
+) -> Result<serde_json::Map<String, serde_json::Value>, UsageError> {
+    let mut params = serde_json::Map::new();
+    for entry in entries {
+        let (key, value) = entry
+            .split_once('=')
+            .ok_or_else(|| UsageError(format!("--set '{entry}' is not of the form PARAM=VALUE")))?;
+        params.insert(
+            key.trim().to_string(),
+            aisle_models::parse_value(value.trim()),
+        );
+    }
+    Ok(params)
+}

@@ -330,6 +330,15 @@ impl Recommender for ItemKnnModel {
             .map(|(item, score)| Scored { item, score })
             .collect()
     }
+
+    fn item_similarity(&self, a: u32, b: u32) -> Option<f32> {
+        if a as usize >= self.n_items() {
+            return None;
+        }
+        self.neighbours()
+            .iter_row(a)
+            .find_map(|(item, similarity)| (item == b).then_some(similarity))
+    }
 }
 
 #[cfg(test)]

@@ -1,16 +1,18 @@
-//! `aisle demo`: the main job end to end on a sample shop — generate, clean and report,
-//! train every model, compare them on a per-user holdout.
+//! `aisle demo`: the main job end to end on a sample shop — generate it, import it into a
+//! fresh store (printing the cleaning report), train a model, optionally compare models
+//! offline, then serve the API on 127.0.0.1:8080 with a few requests to try.
 
-use crate::output::{out, outln};
-use aisle_data::{
-    ByteCounter, CleaningOptions, Dataset, Protocol, ReadOptions, Statistics, Weighting, split,
-};
+use std::path::Path;
+
+use aisle_data::{ByteCounter, CleaningOptions, Dataset, Protocol, ReadOptions, Weighting, split};
 use aisle_eval::{EvalOptions, MetricSelection, ModelSpec, RunControl};
+use aisle_server::Settings;
 use anyhow::{Context, Result};
+use clap::Parser;
 
-use crate::cli::{DemoArgs, GenerateArgs};
+use crate::cli::{Cli, Command, DemoArgs, GenerateArgs};
 use crate::commands::generate::write_shop;
-use crate::commands::inspect::cleaning_text;
+use crate::output::{out, outln};
 
 pub fn run(args: DemoArgs) -> Result<()> {
     let shop = GenerateArgs {
@@ -23,9 +25,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
         days: None,
     };
     let summary = write_shop(&shop)?;
-    let events = args.dir.join("events.csv");
     outln!(
-        "1. Generated a sample shop in {}: {} users, {} items, {} events ({} sessions).",
+        "1. Generated a sample shop in {}: {} users, {} items, {} events ({} sessions).\n",
         args.dir.display(),
         summary.users,
         summary.items,
@@ -33,6 +34,87 @@ pub fn run(args: DemoArgs) -> Result<()> {
         summary.sessions
     );
 
+    let db = args.dir.join("aisle.db");
+    remove_store(&db)?;
+    outln!("2. Imported it into a fresh store, {}:\n", db.display());
+    let path = |name: &str| args.dir.join(name).display().to_string();
+    let import = Cli::try_parse_from([
+        "aisle".to_string(),
+        "import".into(),
+        "--db".into(),
+        db.display().to_string(),
+        "--events".into(),
+        path("events.csv"),
+        "--items".into(),
+        path("items.csv"),
+        "--users".into(),
+        path("users.csv"),
+    ])
+    .context("building the import command")?;
+    let Command::Import(import) = import.command else {
+        unreachable!("parsed an import command");
+    };
+    crate::commands::import::run(import)?;
+
+    if !args.compare.is_empty() {
+        compare(&args)?;
+    }
+
+    outln!("\n3. Training {} on the store:\n", args.model);
+    let train = Cli::try_parse_from([
+        "aisle",
+        "train",
+        "--db",
+        &db.display().to_string(),
+        "--model",
+        &args.model,
+        "--seed",
+        &args.seed.to_string(),
+    ])
+    .context("building the train command")?;
+    let Command::Train(train) = train.command else {
+        unreachable!("parsed a train command");
+    };
+    crate::commands::train::run(train)?;
+    if args.no_serve {
+        return Ok(());
+    }
+
+    let settings = Settings {
+        addr: Some(args.addr.clone()),
+        training: aisle_server::config::TrainingSettings {
+            model: Some(args.model.clone()),
+            ..Default::default()
+        },
+        ..Settings::default()
+    };
+    let config = settings.resolve()?;
+    outln!("\n4. Serving the shop. Try:\n");
+    let hints = vec![
+        "  curl -s 'http://{addr}/v1/users/u1/recommendations?n=5'".to_string(),
+        "  curl -s 'http://{addr}/v1/items/i1/similar?n=5'".to_string(),
+        "  curl -s -X POST http://{addr}/v1/recommend -H 'Content-Type: application/json' \\\n       -d '{\"history\": [{\"item_id\": \"i1\"}, {\"item_id\": \"i2\"}], \"n\": 5}'".to_string(),
+        "\n  API description: http://{addr}/openapi.json · metrics: http://{addr}/metrics · Ctrl-C stops.".to_string(),
+    ];
+    crate::commands::serve::serve(db, config, hints)
+}
+
+/// A demo store starts empty: an earlier run's store is replaced, with its WAL files.
+fn remove_store(db: &Path) -> Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", db.display());
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("removing {path}")),
+        }
+    }
+    Ok(())
+}
+
+/// Trains each `--compare` model on 80% of each user's items and ranks the held-out 20%.
+fn compare(args: &DemoArgs) -> Result<()> {
+    let events = args.dir.join("events.csv");
     let dataset = Dataset::load(
         &events,
         &ReadOptions::default(),
@@ -40,17 +122,6 @@ pub fn run(args: DemoArgs) -> Result<()> {
         &ByteCounter::default(),
         None,
     )?;
-    let stats = Statistics::of(&dataset);
-    outln!("\n2. Cleaned {}:\n", events.display());
-    out!("{}", cleaning_text(&dataset.report));
-    outln!(
-        "   {} users, {} items, {} distinct user-item pairs, popularity Gini {:.2}",
-        stats.users,
-        stats.items,
-        stats.pairs,
-        stats.popularity_gini
-    );
-
     let protocol = Protocol::UserHoldout { fraction: 0.2 };
     let matrix = dataset.interactions(Weighting::Implicit);
     let folds = split(&matrix, protocol, args.seed);
@@ -63,19 +134,19 @@ pub fn run(args: DemoArgs) -> Result<()> {
         ..EvalOptions::default()
     };
     let models: Vec<ModelSpec> = args
-        .models
+        .compare
         .iter()
         .map(|m| ModelSpec::named(m.clone(), Default::default()))
         .collect();
     outln!(
-        "\n3. Trained {} on 80% of each user's items and ranked the held-out 20%:\n",
-        args.models.join(", ")
+        "\n   Comparing {} on 80% of each user's items, ranking the held-out 20%:\n",
+        args.compare.join(", ")
     );
     let report = aisle_eval::evaluate(&folds, &models, &options, &RunControl::default())?;
     out!("{}", aisle_eval::text_table(&report));
     let html = args.dir.join("report.html");
     std::fs::write(&html, aisle_eval::html_report(&report))
         .with_context(|| format!("writing {}", html.display()))?;
-    outln!("\nThe comparison is also in {}.", html.display());
+    outln!("\n   The comparison is also in {}.", html.display());
     Ok(())
 }

@@ -7,4 +7,5 @@ pub mod generate;
 pub mod import;
 pub mod inspect;
 pub mod recommend;
+pub mod serve;
 pub mod train;

@@ -1,0 +1,107 @@
+//! API keys: when configured, writes need the write key and reads need the read key (or the
+//! write key). Keys come as `Authorization: Bearer KEY` or `X-Api-Key: KEY` and are compared
+//! in constant time. Health, metrics and the OpenAPI document stay public, for probes.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::api::AppState;
+use crate::error::ApiError;
+
+/// Routes anyone may call.
+const PUBLIC: [&str; 3] = ["/health", "/metrics", "/openapi.json"];
+
+pub async fn check(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if PUBLIC.contains(&path) {
+        return next.run(request).await;
+    }
+    let config = &state.config;
+    // Asking for a list is a read even when the question comes as a POST body.
+    let read = matches!(*request.method(), Method::GET | Method::HEAD) || path == "/v1/recommend";
+    let write_key = config.api_key.as_deref();
+    let accepted: Vec<&str> = if read {
+        match config.read_api_key.as_deref() {
+            Some(read_key) => [Some(read_key), write_key].into_iter().flatten().collect(),
+            None => Vec::new(),
+        }
+    } else {
+        write_key.into_iter().collect()
+    };
+    if accepted.is_empty() {
+        return next.run(request).await;
+    }
+    match presented_key(request.headers()) {
+        None => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing_api_key",
+            "this call needs an API key: send `Authorization: Bearer KEY` or `X-Api-Key: KEY`",
+        )
+        .into_response(),
+        Some(key)
+            if accepted
+                .iter()
+                .any(|k| same_key(k.as_bytes(), key.as_bytes())) =>
+        {
+            next.run(request).await
+        }
+        Some(_) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "invalid_api_key",
+            if read {
+                "the API key is not valid for reading"
+            } else {
+                "the API key is not valid for writing"
+            },
+        )
+        .into_response(),
+    }
+}
+
+fn presented_key(headers: &HeaderMap) -> Option<String> {
+    if let Some(value) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        return Some(value.trim().to_string());
+    }
+    let authorization = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, key) = authorization.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| key.trim().to_string())
+}
+
+/// Equality whose time depends only on the lengths, not on where the keys differ, so a
+/// caller cannot find a key byte by byte from response times.
+fn same_key(expected: &[u8], presented: &[u8]) -> bool {
+    let mut difference = u8::from(expected.len() != presented.len());
+    for (i, &e) in expected.iter().enumerate() {
+        let p = presented.get(i).copied().unwrap_or(!e);
+        difference |= e ^ p;
+    }
+    std::hint::black_box(difference) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_compare_by_content_and_length() {
+        assert!(same_key(b"secret-key", b"secret-key"));
+        assert!(!same_key(b"secret-key", b"secret-kez"));
+        assert!(!same_key(b"secret-key", b"secret-ke"));
+        assert!(!same_key(b"secret-key", b"secret-keyy"));
+        assert!(!same_key(b"secret-key", b""));
+    }
+
+    #[test]
+    fn keys_are_read_from_either_header() {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Bearer abc123".parse().unwrap());
+        assert_eq!(presented_key(&headers).as_deref(), Some("abc123"));
+        headers.insert("x-api-key", "xyz".parse().unwrap());
+        assert_eq!(presented_key(&headers).as_deref(), Some("xyz"));
+        assert_eq!(presented_key(&HeaderMap::new()), None);
+    }
+}

@@ -1,0 +1,71 @@
+//! The serving copy of the catalogue: what filters and reasons need to know of each item
+//! (categories, availability), kept in memory and updated on every write through the API, so
+//! a recommendation never waits for a database read per candidate.
+
+use std::collections::HashMap;
+
+use aisle_data::Item;
+use aisle_store::{MAX_PAGE, Store, StoreError};
+
+/// What serving needs to know of one item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemFacts {
+    pub categories: Vec<String>,
+    pub available: bool,
+}
+
+/// Every catalogue item's facts, by id.
+#[derive(Debug, Default)]
+pub struct Catalogue {
+    items: HashMap<String, ItemFacts>,
+}
+
+impl Catalogue {
+    /// Reads the whole catalogue from a store.
+    pub fn load(store: &dyn Store) -> Result<Catalogue, StoreError> {
+        let mut catalogue = Catalogue::default();
+        let mut after = None;
+        loop {
+            let page = store.list_items(after, MAX_PAGE)?;
+            for item in &page.entries {
+                catalogue.upsert(item);
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(catalogue),
+            }
+        }
+    }
+
+    pub fn upsert(&mut self, item: &Item) {
+        self.items.insert(
+            item.id.clone(),
+            ItemFacts {
+                categories: item.categories.clone(),
+                available: item.available,
+            },
+        );
+    }
+
+    pub fn remove(&mut self, id: &str) {
+        self.items.remove(id);
+    }
+
+    pub fn get(&self, id: &str) -> Option<&ItemFacts> {
+        self.items.get(id)
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.items.contains_key(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// An empty catalogue means the shop sends events only: then every item the model knows
+    /// may be recommended. Once items are stored, only stored items are.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}

@@ -1,0 +1,322 @@
+//! Server settings: what a TOML file, `AISLE_*` environment variables and command-line flags
+//! may set (the [`Settings`], all optional, layered flag over environment over file), and the
+//! validated [`ServerConfig`] they resolve to.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aisle_data::{CleaningOptions, Weighting};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::engine::EngineConfig;
+use crate::training::TrainSpec;
+
+/// Default address: loopback only, so a first run exposes nothing.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+/// Default largest request body.
+pub const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
+/// Default largest batch of items, users or events in one request.
+pub const DEFAULT_MAX_BATCH: usize = 10_000;
+
+/// A setting that cannot be used, naming where it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("{setting}: {message}")]
+    Invalid {
+        setting: &'static str,
+        message: String,
+    },
+}
+
+/// Everything that may be set, each optional: one layer of configuration. The TOML file has
+/// exactly these keys (see `docs/server.md`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The SQLite store.
+    pub db: Option<PathBuf>,
+    pub addr: Option<String>,
+    /// Writes (and admin calls) need this key when set.
+    pub api_key: Option<String>,
+    /// Reads need this key (or the write key) when set.
+    pub read_api_key: Option<String>,
+    pub body_limit: Option<usize>,
+    pub max_batch: Option<usize>,
+    /// How often to retrain when new events arrived, e.g. `30m`, `1h`, `1d`; `0` or absent
+    /// for never.
+    pub retrain_every: Option<String>,
+    /// Train at start-up when the store has events but no model.
+    pub train_on_start: Option<bool>,
+    pub history_events: Option<usize>,
+    pub precompute: Option<usize>,
+    #[serde(default)]
+    pub training: TrainingSettings,
+}
+
+/// The `[training]` table: what the server trains.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingSettings {
+    pub model: Option<String>,
+    #[serde(default)]
+    pub params: Map<String, Value>,
+    pub weighting: Option<String>,
+    #[serde(default)]
+    pub weights: BTreeMap<String, f32>,
+    pub min_user_events: Option<u32>,
+    pub min_item_events: Option<u32>,
+    pub seed: Option<u64>,
+}
+
+impl Settings {
+    /// Reads a TOML file.
+    pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// This layer over `lower`: every setting given here wins.
+    pub fn over(self, lower: Settings) -> Settings {
+        let mut params = lower.training.params;
+        params.extend(self.training.params);
+        let mut weights = lower.training.weights;
+        weights.extend(self.training.weights);
+        Settings {
+            db: self.db.or(lower.db),
+            addr: self.addr.or(lower.addr),
+            api_key: self.api_key.or(lower.api_key),
+            read_api_key: self.read_api_key.or(lower.read_api_key),
+            body_limit: self.body_limit.or(lower.body_limit),
+            max_batch: self.max_batch.or(lower.max_batch),
+            retrain_every: self.retrain_every.or(lower.retrain_every),
+            train_on_start: self.train_on_start.or(lower.train_on_start),
+            history_events: self.history_events.or(lower.history_events),
+            precompute: self.precompute.or(lower.precompute),
+            training: TrainingSettings {
+                model: self.training.model.or(lower.training.model),
+                params,
+                weighting: self.training.weighting.or(lower.training.weighting),
+                weights,
+                min_user_events: self
+                    .training
+                    .min_user_events
+                    .or(lower.training.min_user_events),
+                min_item_events: self
+                    .training
+                    .min_item_events
+                    .or(lower.training.min_item_events),
+                seed: self.training.seed.or(lower.training.seed),
+            },
+        }
+    }
+
+    /// Checks every value and fills in defaults.
+    pub fn resolve(self) -> Result<ServerConfig, ConfigError> {
+        let invalid =
+            |setting: &'static str, message: String| ConfigError::Invalid { setting, message };
+        let addr_text = self.addr.as_deref().unwrap_or(DEFAULT_ADDR);
+        let addr: SocketAddr = addr_text.parse().map_err(|_| {
+            invalid(
+                "addr",
+                format!("'{addr_text}' is not an address like 127.0.0.1:8080"),
+            )
+        })?;
+        for (setting, key) in [
+            ("api_key", &self.api_key),
+            ("read_api_key", &self.read_api_key),
+        ] {
+            if key.as_ref().is_some_and(|k| k.trim().len() < 8) {
+                return Err(invalid(
+                    setting,
+                    "must be at least 8 characters long".into(),
+                ));
+            }
+        }
+        let retrain_every = match self.retrain_every.as_deref() {
+            None => None,
+            Some(text) => {
+                parse_duration(text).map_err(|message| invalid("retrain_every", message))?
+            }
+        };
+        let mut cleaning = CleaningOptions {
+            min_user_events: self.training.min_user_events.unwrap_or(0),
+            min_item_events: self.training.min_item_events.unwrap_or(0),
+            ..CleaningOptions::default()
+        };
+        for (name, weight) in &self.training.weights {
+            cleaning
+                .event_types
+                .set_weight(name, *weight)
+                .map_err(|message| invalid("training.weights", message))?;
+        }
+        let weighting: Weighting = self
+            .training
+            .weighting
+            .as_deref()
+            .unwrap_or("auto")
+            .parse()
+            .map_err(|message| invalid("training.weighting", message))?;
+        let model = self.training.model.unwrap_or_else(|| "als".into());
+        // Fail at start-up, not at the first training, on a bad model name or parameter.
+        aisle_models::algorithm(&model, &self.training.params)
+            .map_err(|e| invalid("training", e.to_string()))?;
+        let limit = |setting: &'static str, value: Option<usize>, default: usize| {
+            let value = value.unwrap_or(default);
+            if value == 0 {
+                Err(invalid(setting, "must be at least 1".into()))
+            } else {
+                Ok(value)
+            }
+        };
+        Ok(ServerConfig {
+            addr,
+            api_key: self.api_key,
+            read_api_key: self.read_api_key,
+            body_limit: limit("body_limit", self.body_limit, DEFAULT_BODY_LIMIT)?,
+            max_batch: limit("max_batch", self.max_batch, DEFAULT_MAX_BATCH)?,
+            retrain_every,
+            train_on_start: self.train_on_start.unwrap_or(true),
+            engine: EngineConfig {
+                history_events: limit("history_events", self.history_events, 1_000)?,
+                precompute: self.precompute.unwrap_or(100),
+                default_model: Some(model.clone()),
+            },
+            training: TrainSpec {
+                model,
+                params: self.training.params,
+                weighting,
+                duplicates: None,
+                cleaning,
+                seed: self.training.seed.unwrap_or(42),
+            },
+        })
+    }
+}
+
+/// The server's validated settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub addr: SocketAddr,
+    pub api_key: Option<String>,
+    pub read_api_key: Option<String>,
+    pub body_limit: usize,
+    pub max_batch: usize,
+    pub retrain_every: Option<Duration>,
+    pub train_on_start: bool,
+    pub engine: EngineConfig,
+    pub training: TrainSpec,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Settings::default()
+            .resolve()
+            .expect("the default settings are valid")
+    }
+}
+
+/// Reads `90s`, `15m`, `2h`, `1d` (or a plain number of seconds); `0` means never.
+pub fn parse_duration(text: &str) -> Result<Option<Duration>, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration like 90s, 15m, 2h or 1d"))?;
+    let unit_seconds = match unit.trim() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        other => {
+            return Err(format!(
+                "'{text}': unknown unit '{other}' (use s, m, h or d)"
+            ));
+        }
+    };
+    Ok((number > 0).then(|| Duration::from_secs(number * unit_seconds)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Some(Duration::from_secs(90))));
+        assert_eq!(parse_duration("15m"), Ok(Some(Duration::from_secs(900))));
+        assert_eq!(parse_duration("2h"), Ok(Some(Duration::from_secs(7200))));
+        assert_eq!(parse_duration("1d"), Ok(Some(Duration::from_secs(86_400))));
+        assert_eq!(parse_duration("30"), Ok(Some(Duration::from_secs(30))));
+        assert_eq!(parse_duration("0"), Ok(None));
+        assert!(parse_duration("1w").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn layers_give_the_upper_one_precedence_and_files_are_checked() {
+        let file: Settings = toml::from_str(
+            "addr = \"127.0.0.1:9000\"\nprecompute = 5\n[training]\nmodel = \"ease\"\nparams = { lambda = 100 }\n",
+        )
+        .unwrap();
+        let env = Settings {
+            addr: Some("127.0.0.1:9100".into()),
+            ..Settings::default()
+        };
+        let flags = Settings {
+            addr: Some("127.0.0.1:9200".into()),
+            ..Settings::default()
+        };
+        let config = flags.over(env.over(file.clone())).resolve().unwrap();
+        assert_eq!(config.addr.port(), 9200);
+        assert_eq!(config.engine.precompute, 5);
+        assert_eq!(config.training.model, "ease");
+        assert_eq!(config.training.params["lambda"], 100);
+        assert_eq!(
+            Settings::default()
+                .over(file)
+                .resolve()
+                .unwrap()
+                .addr
+                .port(),
+            9000
+        );
+
+        let unknown = toml::from_str::<Settings>("adress = \"x\"").unwrap_err();
+        assert!(unknown.to_string().contains("adress"), "{unknown}");
+        let bad_model = Settings {
+            training: TrainingSettings {
+                model: Some("als".into()),
+                params: serde_json::from_str(r#"{"factors": 0}"#).unwrap(),
+                ..TrainingSettings::default()
+            },
+            ..Settings::default()
+        };
+        let error = bad_model.resolve().unwrap_err().to_string();
+        assert!(error.contains("factors"), "{error}");
+        let short_key = Settings {
+            api_key: Some("abc".into()),
+            ..Settings::default()
+        };
+        assert!(
+            short_key
+                .resolve()
+                .unwrap_err()
+                .to_string()
+                .contains("api_key")
+        );
+    }
+}

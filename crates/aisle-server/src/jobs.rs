@@ -1,0 +1,179 @@
+//! Background training: one job at a time, started on demand (`POST /v1/admin/train`) or on
+//! a schedule, run on its own thread (training is CPU work that must not hold tokio's
+//! workers), and swapped into the engine when done. Requests keep being answered by the old
+//! model until the new one is installed.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use aisle_models::Progress;
+use serde::Serialize;
+use tokio::sync::Notify;
+use utoipa::ToSchema;
+
+use crate::engine::{Engine, Serving};
+use crate::metrics::Metrics;
+use crate::training::{TrainSpec, train, unix_now};
+
+/// Where a training job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+/// A training job as reported by the API.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct JobStatus {
+    pub id: u64,
+    pub model: String,
+    pub state: JobState,
+    /// Unix seconds.
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    /// Iterations (or epochs) done and in all, while running.
+    pub progress: Option<[u64; 2]>,
+    /// The stored version it produced.
+    pub version: Option<i64>,
+    pub seconds: Option<f64>,
+    pub error: Option<String>,
+}
+
+/// Runs training jobs, one at a time.
+#[derive(Debug)]
+pub struct Trainer {
+    engine: Arc<Engine>,
+    metrics: Arc<Metrics>,
+    /// The job running now or, when none runs, the last one.
+    latest: Mutex<Option<JobStatus>>,
+    finished: Notify,
+    next_id: AtomicU64,
+    /// How many stored events the last job started from, to skip scheduled runs with
+    /// nothing new to learn.
+    events_at_last_start: AtomicU64,
+}
+
+impl Trainer {
+    pub fn new(engine: Arc<Engine>, metrics: Arc<Metrics>) -> Trainer {
+        Trainer {
+            engine,
+            metrics,
+            latest: Mutex::new(None),
+            finished: Notify::new(),
+            next_id: AtomicU64::new(1),
+            events_at_last_start: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// The running job, or the last one.
+    pub fn latest(&self) -> Option<JobStatus> {
+        self.latest.lock().expect("job lock").clone()
+    }
+
+    /// Starts a job unless one is running; returns the job that is running either way and
+    /// whether it is the one just started.
+    pub fn start(self: &Arc<Self>, spec: TrainSpec) -> (JobStatus, bool) {
+        let mut latest = self.latest.lock().expect("job lock");
+        if let Some(job) = latest.as_ref()
+            && job.state == JobState::Running
+        {
+            return (job.clone(), false);
+        }
+        if let Ok(counts) = self.engine.store().counts() {
+            self.events_at_last_start
+                .store(counts.events, Ordering::Relaxed);
+        }
+        let job = JobStatus {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            model: spec.model.clone(),
+            state: JobState::Running,
+            started_at: unix_now(),
+            finished_at: None,
+            progress: None,
+            version: None,
+            seconds: None,
+            error: None,
+        };
+        *latest = Some(job.clone());
+        drop(latest);
+        let trainer = Arc::clone(self);
+        let id = job.id;
+        std::thread::Builder::new()
+            .name(format!("aisle-train-{id}"))
+            .spawn(move || trainer.run(id, spec))
+            .expect("spawning the training thread");
+        (job, true)
+    }
+
+    /// Starts a job if the store holds events the last job did not see (or none ran yet).
+    pub fn start_if_new_events(self: &Arc<Self>, spec: TrainSpec) -> Option<JobStatus> {
+        let events = self.engine.store().counts().ok()?.events;
+        let seen = self.events_at_last_start.load(Ordering::Relaxed);
+        if events == 0 || (seen != u64::MAX && events == seen) {
+            return None;
+        }
+        let (job, started) = self.start(spec);
+        started.then_some(job)
+    }
+
+    /// Waits until job `id` is no longer running and returns its final status.
+    pub async fn wait(&self, id: u64) -> Option<JobStatus> {
+        loop {
+            let notified = self.finished.notified();
+            match self.latest() {
+                Some(job) if job.id == id && job.state != JobState::Running => return Some(job),
+                Some(job) if job.id == id => notified.await,
+                _ => return None,
+            }
+        }
+    }
+
+    fn run(&self, id: u64, spec: TrainSpec) {
+        let started = Instant::now();
+        let on_progress = |p: Progress| {
+            if let Some(job) = self.latest.lock().expect("job lock").as_mut()
+                && job.id == id
+            {
+                job.progress = Some([p.done, p.total]);
+            }
+        };
+        let store = Arc::clone(self.engine.store());
+        let outcome = train(store.as_ref(), &spec, Some(&on_progress), None).map(|trained| {
+            let version = trained.info.version.0;
+            let serving = Serving::new(
+                trained.info,
+                trained.model,
+                trained.last_event,
+                Some(&trained.matrix),
+                self.engine.config().precompute,
+            );
+            self.engine.install(serving);
+            version
+        });
+        let mut latest = self.latest.lock().expect("job lock");
+        if let Some(job) = latest.as_mut()
+            && job.id == id
+        {
+            job.finished_at = Some(unix_now());
+            job.seconds = Some(started.elapsed().as_secs_f64());
+            match outcome {
+                Ok(version) => {
+                    job.state = JobState::Succeeded;
+                    job.version = Some(version);
+                    Metrics::add(&self.metrics.trainings_succeeded, 1);
+                }
+                Err(e) => {
+                    eprintln!("aisle: training {} failed: {e}", spec.model);
+                    job.state = JobState::Failed;
+                    job.error = Some(e.to_string());
+                    Metrics::add(&self.metrics.trainings_failed, 1);
+                }
+            }
+        }
+        drop(latest);
+        self.finished.notify_waiters();
+    }
+}

@@ -1,0 +1,143 @@
+//! Training from a store: a snapshot of its events, one model fitted on it and saved back as
+//! a new version, with everything needed to answer in the shop's own ids. Shared by
+//! `aisle train` and the server's background retraining, so both produce the same artifact.
+
+use std::sync::atomic::AtomicBool;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use aisle_data::{CleaningOptions, CleaningReport, DuplicatePolicy, Interactions, Weighting};
+use aisle_models::persist::FORMAT_VERSION;
+use aisle_models::popular::popularity;
+use aisle_models::{FitContext, ModelError, Progress, TrainedModel, algorithm};
+use aisle_store::{EventId, ModelInfo, ModelMeta, Store, StoreError};
+use serde_json::{Map, Value, json};
+
+/// Half-life of the time decay of the "trending" list, in days.
+pub const TRENDING_HALF_LIFE_DAYS: f64 = 7.0;
+
+/// What to train and on which view of the store's events.
+#[derive(Debug, Clone)]
+pub struct TrainSpec {
+    /// The algorithm's CLI name.
+    pub model: String,
+    /// Hyper-parameters (missing ones take the model's defaults).
+    pub params: Map<String, Value>,
+    pub weighting: Weighting,
+    pub duplicates: Option<DuplicatePolicy>,
+    pub cleaning: CleaningOptions,
+    pub seed: u64,
+}
+
+impl Default for TrainSpec {
+    fn default() -> Self {
+        TrainSpec {
+            model: "als".into(),
+            params: Map::new(),
+            weighting: Weighting::Auto,
+            duplicates: None,
+            cleaning: CleaningOptions::default(),
+            seed: 42,
+        }
+    }
+}
+
+/// A model trained and saved.
+#[derive(Debug)]
+pub struct Trained {
+    /// The stored version's description.
+    pub info: ModelInfo,
+    pub model: TrainedModel,
+    /// The training matrix (rows and columns in the model's user and item indices).
+    pub matrix: Interactions,
+    /// What cleaning the snapshot dropped.
+    pub report: CleaningReport,
+    /// The newest event the snapshot saw.
+    pub last_event: Option<EventId>,
+}
+
+/// Why training failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("the store holds no usable events to train on; send or import some first")]
+    NoEvents,
+}
+
+/// The key under which a model version's metrics record the last event of its snapshot.
+pub const LAST_EVENT_KEY: &str = "last_event_id";
+
+/// Snapshots the store, trains `spec.model` on it and saves the result as a new version.
+pub fn train(
+    store: &dyn Store,
+    spec: &TrainSpec,
+    progress: Option<&(dyn Fn(Progress) + Sync)>,
+    cancel: Option<&AtomicBool>,
+) -> Result<Trained, TrainError> {
+    // Checked before the (possibly long) snapshot, so a typo fails at once.
+    let trainer = algorithm(&spec.model, &spec.params)?;
+    let snapshot = store.snapshot(&spec.cleaning, false)?;
+    let dataset = snapshot.dataset;
+    if dataset.events.is_empty() {
+        return Err(TrainError::NoEvents);
+    }
+    let weighting = dataset.resolve(spec.weighting);
+    let matrix = dataset.interactions_with(weighting, spec.duplicates);
+    let ctx = FitContext {
+        seed: spec.seed,
+        progress,
+        cancel,
+        ..FitContext::default()
+    };
+    let started = Instant::now();
+    let model = trainer.fit(&matrix, &ctx)?;
+    let fit_seconds = started.elapsed().as_secs_f64();
+
+    let trained = TrainedModel {
+        model,
+        users: dataset.users,
+        items: dataset.items,
+        item_popularity: matrix.column_counts(),
+        item_trending: popularity(&matrix, TRENDING_HALF_LIFE_DAYS),
+        weighting,
+        event_types: dataset.event_types,
+    };
+    let bytes = trained.to_bytes()?;
+    let meta = ModelMeta {
+        name: spec.model.clone(),
+        params: trainer.params(),
+        trained_at: unix_now(),
+        metrics: json!({
+            "fit_seconds": fit_seconds,
+            "users": matrix.n_users(),
+            "items": matrix.n_items(),
+            "interactions": matrix.nnz(),
+            "weighting": weighting,
+            LAST_EVENT_KEY: snapshot.last_event.map(|e| e.0),
+        }),
+        format_version: FORMAT_VERSION,
+    };
+    let version = store.save_model(&meta, &bytes)?;
+    let info = ModelInfo {
+        version,
+        meta,
+        size: bytes.len() as u64,
+        saved_at: unix_now(),
+    };
+    Ok(Trained {
+        info,
+        model: trained,
+        matrix,
+        report: dataset.report,
+        last_event: snapshot.last_event,
+    })
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

@@ -1,0 +1,103 @@
+//! `aisle serve`: the HTTP API over a store, with settings layered flag over `AISLE_*`
+//! variable over TOML file, until Ctrl-C or SIGTERM.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aisle_server::{Server, ServerConfig, Settings};
+use aisle_store::SqliteStore;
+use anyhow::{Context, Result};
+
+use crate::UsageError;
+use crate::cli::ServeArgs;
+use crate::input::parse_params;
+use crate::output::outln;
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    let file = match &args.config {
+        Some(path) => Settings::from_file(path).map_err(|e| UsageError(e.to_string()))?,
+        None => Settings::default(),
+    };
+    let mut flags = Settings {
+        db: args.db,
+        addr: args.addr,
+        api_key: args.api_key,
+        read_api_key: args.read_api_key,
+        body_limit: args.body_limit,
+        max_batch: args.max_batch,
+        retrain_every: args.retrain_every,
+        train_on_start: args.train_on_start,
+        history_events: args.history_events,
+        precompute: args.precompute,
+        ..Settings::default()
+    };
+    flags.training.model = args.model;
+    flags.training.params = parse_params(&args.set)?;
+    let settings = flags.over(file);
+    let db = settings
+        .db
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("aisle.db"));
+    let config = settings.resolve().map_err(|e| UsageError(e.to_string()))?;
+    serve(db, config, Vec::new())
+}
+
+/// Opens the store, starts the server and answers until Ctrl-C or SIGTERM; `hints` are
+/// printed once the address is known (the demo's curl lines).
+pub fn serve(db: PathBuf, config: ServerConfig, hints: Vec<String>) -> Result<()> {
+    let store = Arc::new(SqliteStore::open(&db)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let addr = config.addr;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let local = listener.local_addr()?;
+        let server = Server::new(store, config)?;
+        let models = server.state().engine.models();
+        outln!(
+            "Serving {} on http://{local} (models: {})",
+            db.display(),
+            if models.by_name.is_empty() {
+                "none yet".to_string()
+            } else {
+                models
+                    .by_name
+                    .values()
+                    .map(|s| format!("{} v{}", s.name(), s.info.version.0))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        );
+        for hint in hints {
+            outln!("{}", hint.replace("{addr}", &local.to_string()));
+        }
+        server.serve(listener, shutdown_signal()).await?;
+        outln!("Stopped.");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
