@@ -474,8 +474,11 @@ impl Engine {
         let fresh = fresh || !extra_history.is_empty();
 
         let mut picked: Option<Vec<Scored>> = None;
+        // Precomputed lists leave the training history out, so they serve only requests
+        // that leave it out too.
         if let Some(u) = known
             && !fresh
+            && options.exclude_seen
             && let Some(list) = serving.precomputed.get(u as usize)
         {
             let kept: Vec<Scored> = list

@@ -333,3 +333,179 @@ fn train_then_recommend_and_similar_from_the_store() {
     let unknown = aisle(&["similar", "--db", &db, "--item", "no-such-item"]);
     assert_eq!(unknown.status.code(), Some(1));
 }
+
+/// A running `aisle` server process, killed when dropped.
+struct Running {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `aisle ARGS` and waits for its "Serving ... on http://ADDR" line.
+fn start_server(args: &[&str]) -> Running {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aisle"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("the aisle binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the server printed its address before exiting")
+            .unwrap();
+        if let Some(rest) = line.split("http://").nth(1)
+            && line.starts_with("Serving")
+        {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Running { child, addr }
+}
+
+/// One HTTP/1.1 request over a fresh connection: (status, body).
+fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the server");
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().expect("a status line");
+    let (head, rest) = response.split_once("\r\n\r\n").expect("headers end");
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    (status, body)
+}
+
+fn dechunk(mut text: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = text.split_once("\r\n").unwrap();
+        let size = usize::from_str_radix(size.trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.push_str(&rest[..size]);
+        text = &rest[size + 2..];
+    }
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[test]
+fn demo_generates_imports_trains_and_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let shop = dir.path().join("shop");
+    let server = start_server(&[
+        "demo",
+        "--dir",
+        shop.to_str().unwrap(),
+        "--users",
+        "400",
+        "--items",
+        "150",
+        "--events",
+        "20000",
+        "--addr",
+        "127.0.0.1:0",
+    ]);
+    let addr = &server.addr;
+    let (status, body) = http(addr, "GET", "/v1/users/u1/recommendations?n=5", None);
+    assert_eq!(status, 200, "{body}");
+    let list = json(&body);
+    assert_eq!(list["model"], "als");
+    assert_eq!(list["items"].as_array().unwrap().len(), 5);
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/v1/recommend",
+        Some(r#"{"history": [{"item_id": "i1"}, {"item_id": "i2"}], "n": 3}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["fallback"], false);
+    let (status, body) = http(addr, "GET", "/v1/items/i1/similar?n=3", None);
+    assert_eq!(
+        (status, json(&body)["items"].as_array().unwrap().len()),
+        (200, 3)
+    );
+    let (status, body) = http(addr, "GET", "/no/such/route", None);
+    assert_eq!(
+        (status, json(&body)["error"]["code"].as_str()),
+        (404, Some("unknown_route"))
+    );
+}
+
+#[test]
+fn acknowledged_events_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("aisle.db");
+    let args = [
+        "serve",
+        "--db",
+        db.to_str().unwrap(),
+        "--addr",
+        "127.0.0.1:0",
+        "--train-on-start",
+        "false",
+    ];
+    let mut server = start_server(&args);
+    let mut acknowledged = 0;
+    for batch in 0..20 {
+        let events: Vec<String> = (0..50)
+            .map(|i| {
+                format!(
+                    r#"{{"user_id": "u{}", "item_id": "i{}", "type": "view"}}"#,
+                    batch, i
+                )
+            })
+            .collect();
+        let body = format!("[{}]", events.join(","));
+        let (status, answer) = http(&server.addr, "POST", "/v1/events", Some(&body));
+        assert_eq!(status, 200, "{answer}");
+        acknowledged += json(&answer)["accepted"].as_u64().unwrap();
+    }
+    // SIGKILL: no shutdown code runs.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(server);
+
+    let server = start_server(&args);
+    let (status, body) = http(
+        &server.addr,
+        "POST",
+        "/v1/admin/train?wait=true",
+        Some("{}"),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["job"]["state"], "succeeded", "{body}");
+    let (_, models) = http(&server.addr, "GET", "/v1/models", None);
+    let interactions = json(&models)["serving"][0]["metrics"]["interactions"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(acknowledged, 1_000);
+    assert_eq!(interactions, acknowledged, "an acknowledged event was lost");
+}

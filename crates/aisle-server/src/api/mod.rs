@@ -67,7 +67,10 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 /// The application: every route with its middleware.
 pub fn router(state: AppState) -> Router {
-    let body_limit = state.config.body_limit;
+    with_middleware(routes(), state)
+}
+
+fn routes() -> Router<AppState> {
     Router::new()
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
@@ -108,6 +111,11 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
+}
+
+fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
+    let body_limit = state.config.body_limit;
+    routes
         // Layers wrap what is above them: keys are checked innermost, panics become 500s
         // around that, and metrics see every answer, 500s included.
         .layer(middleware::from_fn_with_state(state.clone(), auth::check))
@@ -157,4 +165,38 @@ fn panic_answer(panic: Box<dyn Any + Send + 'static>) -> Response {
         "the server failed to answer; the error is in its log",
     )
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::{Server, ServerConfig};
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_and_the_server_stays_up() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = aisle_store::SqliteStore::open(dir.path().join("aisle.db")).unwrap();
+        let server = Server::new(Arc::new(store), ServerConfig::default()).unwrap();
+        async fn boom() -> &'static str {
+            panic!("a bug in a handler")
+        }
+        let app = with_middleware(routes().route("/boom", get(boom)), server.state().clone());
+        for _ in 0..2 {
+            let request = Request::get("/boom").body(Body::empty()).unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        }
+        let request = Request::get("/health").body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let metrics = server.state().metrics.render(&[], 0);
+        assert!(
+            metrics.contains("route=\"/boom\",status=\"500\"} 2"),
+            "{metrics}"
+        );
+    }
 }

@@ -1,0 +1,911 @@
+//! Every endpoint of the API, driven in process (`tower::ServiceExt::oneshot`) over a real
+//! SQLite store holding a small generated shop. One test binary, so it links once.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use aisle_data::generate::{ShopConfig, generate};
+use aisle_data::{ByteCounter, Catalogue, CleaningOptions, Dataset, ReadOptions};
+use aisle_server::{Server, ServerConfig, Settings};
+use aisle_store::{SqliteStore, Store, append_dataset};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tower::ServiceExt;
+
+/// A server over a fresh store with a generated shop and, unless `untrained`, a small ALS
+/// model.
+struct TestApp {
+    router: Router,
+    server: Server,
+    _dir: TempDir,
+}
+
+fn shop(dir: &Path) -> SqliteStore {
+    let config = ShopConfig {
+        users: 300,
+        items: 120,
+        events: 12_000,
+        seed: 7,
+        ..ShopConfig::default()
+    };
+    generate(&config, dir, |_| {}).unwrap();
+    let dataset = Dataset::load(
+        &dir.join("events.csv"),
+        &ReadOptions::default(),
+        &CleaningOptions::default(),
+        &ByteCounter::default(),
+        None,
+    )
+    .unwrap();
+    let store = SqliteStore::open(dir.join("aisle.db")).unwrap();
+    let catalogue = Catalogue::load(&dir.join("items.csv")).unwrap();
+    store.upsert_items(&catalogue.items).unwrap();
+    append_dataset(&store, &dataset, 5_000, &mut |_| {}).unwrap();
+    store
+}
+
+fn settings() -> Settings {
+    let mut settings = Settings {
+        train_on_start: Some(false),
+        precompute: Some(50),
+        ..Settings::default()
+    };
+    settings.training.params =
+        serde_json::from_value(json!({"factors": 8, "iterations": 4})).expect("params");
+    settings
+}
+
+async fn app_with(settings: Settings, trained: bool) -> TestApp {
+    let dir = TempDir::new().unwrap();
+    let store = shop(dir.path());
+    let config: ServerConfig = settings.resolve().unwrap();
+    if trained {
+        aisle_server::train(&store, &config.training, None, None).unwrap();
+    }
+    let server = Server::new(Arc::new(store), config).unwrap();
+    // Precompute synchronously so tests see the steady state.
+    server.state().engine.precompute_loaded().unwrap();
+    TestApp {
+        router: server.router(),
+        server,
+        _dir: dir,
+    }
+}
+
+async fn app() -> TestApp {
+    app_with(settings(), true).await
+}
+
+impl TestApp {
+    async fn call(&self, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let json = [("content-type", "application/json")];
+        let headers: &[(&str, &str)] = if body.is_some() { &json } else { &[] };
+        self.send(method, uri, body.map(|b| b.to_string()), headers)
+            .await
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        uri: &str,
+        body: Option<String>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(body.map_or_else(Body::empty, Body::from))
+            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, value)
+    }
+
+    async fn get(&self, uri: &str) -> Value {
+        let (status, body) = self.call("GET", uri, None).await;
+        assert_eq!(status, StatusCode::OK, "GET {uri}: {body}");
+        body
+    }
+
+    fn store(&self) -> &Arc<dyn Store> {
+        self.server.state().engine.store()
+    }
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error body: {body}"))
+}
+
+/// A user the model was trained on, with their stored items.
+fn some_user(app: &TestApp) -> (String, Vec<String>) {
+    let set = app.server.state().engine.models();
+    let serving = set.by_name.values().next().unwrap();
+    let user = serving.trained.users.id(3).to_string();
+    let history = app.store().user_events(&user, 1000).unwrap();
+    (user, history.into_iter().map(|e| e.item_id).collect())
+}
+
+#[tokio::test]
+async fn items_and_users_are_written_read_listed_and_deleted() {
+    let app = app().await;
+    let item = json!({"title": "Red kettle", "categories": ["Kitchen"], "price": 25.5,
+                      "created_at": "2024-03-01T10:00:00Z", "attributes": {"colour": "red"}});
+    let (status, stored) = app.call("PUT", "/v1/items/k1", Some(item)).await;
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    assert_eq!(stored["item_id"], "k1");
+    assert_eq!(stored["available"], true);
+    assert_eq!(stored["created_at"], 1_709_287_200);
+    let read = app.get("/v1/items/k1").await;
+    assert_eq!(read["attributes"]["colour"], "red");
+
+    let (status, body) = app
+        .call("PUT", "/v1/items/k2", Some(json!({"item_id": "other"})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&body), "id_mismatch");
+    let (status, body) = app
+        .call("PUT", "/v1/items/k2", Some(json!({"price": "cheap"})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(&body), "invalid_body");
+    assert!(body["error"]["message"].as_str().unwrap().contains("price"));
+    let (status, body) = app
+        .call("PUT", "/v1/items/k2", Some(json!({"price": -1.0})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    let (status, body) = app
+        .call(
+            "POST",
+            "/v1/items",
+            Some(json!([{"item_id": "k3"}, {"item_id": "k4", "available": false}])),
+        )
+        .await;
+    assert_eq!(
+        (status, body["written"].as_u64()),
+        (StatusCode::OK, Some(2))
+    );
+    let (status, body) = app
+        .call(
+            "POST",
+            "/v1/items",
+            Some(json!([{"item_id": "k5"}, {"title": "no id"}])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("item 1")
+    );
+    assert_eq!(
+        app.call("GET", "/v1/items/k5", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    let first = app.get("/v1/items?limit=100").await;
+    let next = first["next"].as_i64().unwrap();
+    let second = app.get(&format!("/v1/items?after={next}&limit=100")).await;
+    let listed =
+        first["items"].as_array().unwrap().len() + second["items"].as_array().unwrap().len();
+    assert_eq!(listed, 120 + 3);
+    assert_eq!(
+        app.call("GET", "/v1/items?limit=0", None).await.0,
+        StatusCode::BAD_REQUEST
+    );
+
+    assert_eq!(
+        app.call("DELETE", "/v1/items/k1", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let (status, body) = app.call("GET", "/v1/items/k1", None).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, "unknown_item")
+    );
+    assert_eq!(
+        app.call("DELETE", "/v1/items/k1", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    let (status, _) = app
+        .call(
+            "PUT",
+            "/v1/users/alice",
+            Some(json!({"attributes": {"tier": "gold"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        app.get("/v1/users/alice").await["attributes"]["tier"],
+        "gold"
+    );
+    let (status, body) = app
+        .call(
+            "POST",
+            "/v1/users",
+            Some(json!([{"user_id": "bob"}, {"user_id": "carol"}])),
+        )
+        .await;
+    assert_eq!(
+        (status, body["written"].as_u64()),
+        (StatusCode::OK, Some(2))
+    );
+    assert!(
+        app.get("/v1/users?limit=10").await["users"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 3
+    );
+    assert_eq!(
+        app.call("DELETE", "/v1/users/alice", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.call("GET", "/v1/users/alice", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Forgetting a user erases their events too.
+    let (user, history) = some_user(&app);
+    assert!(!history.is_empty());
+    let status = app
+        .call("DELETE", &format!("/v1/users/{user}?events=true"), None)
+        .await
+        .0;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(app.store().user_events(&user, 10).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn events_keep_the_good_rows_and_name_the_bad_ones() {
+    let app = app().await;
+    let before = app.store().counts().unwrap().events;
+    let (status, body) = app
+        .call(
+            "POST",
+            "/v1/events",
+            Some(json!({"user_id": "new-1", "item_id": "i1", "type": "view"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"accepted": 1, "errors": []}));
+
+    let batch = json!([
+        {"user_id": "new-1", "item_id": "i2", "type": "purchase", "value": 19.9,
+         "timestamp": "2024-05-01T12:00:00Z", "recommendation_id": "abc", "position": 2},
+        {"user_id": "new-1", "item_id": "no-such-item", "type": "view"},
+        {"user_id": "new-1", "item_id": "i3", "type": "purchse"},
+        {"user_id": "", "item_id": "i3", "type": "view"},
+        {"user_id": "new-1", "item_id": "i3", "type": "view", "timestamp": "yesterday"},
+        {"user_id": "new-1", "item_id": "i3"},
+        "not an object",
+        {"user_id": "new-1", "item_id": "i4", "type": "add_to_cart", "timestamp": 1714564800},
+    ]);
+    let (status, body) = app.call("POST", "/v1/events", Some(batch)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["accepted"], 2);
+    let errors = body["errors"].as_array().unwrap();
+    let indices: Vec<u64> = errors
+        .iter()
+        .map(|e| e["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indices, [1, 2, 3, 4, 5, 6]);
+    let message = |i: usize| errors[i]["message"].as_str().unwrap().to_string();
+    assert!(message(0).contains("no-such-item"), "{}", message(0));
+    assert!(message(1).contains("purchse"), "{}", message(1));
+    assert!(message(2).contains("user_id"), "{}", message(2));
+    assert!(message(3).contains("yesterday"), "{}", message(3));
+    assert!(message(4).contains("type"), "{}", message(4));
+    assert_eq!(app.store().counts().unwrap().events, before + 3);
+    let stored = app.store().user_events("new-1", 10).unwrap();
+    let purchase = stored.iter().find(|e| e.kind == "purchase").unwrap();
+    assert_eq!(purchase.recommendation_id.as_deref(), Some("abc"));
+    assert_eq!((purchase.position, purchase.value), (Some(2), Some(19.9)));
+    assert_eq!(purchase.timestamp, Some(1_714_564_800));
+
+    let (status, body) = app
+        .call(
+            "POST",
+            "/v1/events",
+            Some(json!([{"user_id": "x", "item_id": "nope", "type": "view"}])),
+        )
+        .await;
+    assert_eq!(
+        (status, body["accepted"].as_u64()),
+        (StatusCode::BAD_REQUEST, Some(0))
+    );
+
+    let (status, body) = app
+        .send(
+            "POST",
+            "/v1/events",
+            Some("{\"user_id\": ".into()),
+            &[("content-type", "application/json")],
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "malformed_json")
+    );
+    let (status, body) = app.call("POST", "/v1/events", Some(json!(42))).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_body")
+    );
+    let (status, body) = app.send("POST", "/v1/events", Some("[]".into()), &[]).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+    );
+}
+
+#[tokio::test]
+async fn limits_on_bodies_and_batches_are_clear_errors() {
+    let mut settings = settings();
+    settings.body_limit = Some(2_000);
+    settings.max_batch = Some(3);
+    let app = app_with(settings, true).await;
+    let big = json!([{"user_id": "u", "item_id": "i1", "type": "view", "value": 1.0,
+                      "recommendation_id": "x".repeat(3_000)}]);
+    let (status, body) = app.call("POST", "/v1/events", Some(big)).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    );
+    let four = Value::Array(vec![
+        json!({"user_id": "u", "item_id": "i1", "type": "view"});
+        4
+    ]);
+    let (status, body) = app.call("POST", "/v1/events", Some(four)).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large")
+    );
+    // Nothing of a refused request was stored.
+    assert!(app.store().user_events("u", 10).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn lists_exclude_history_page_filter_and_fall_back() {
+    let app = app().await;
+    let (user, history) = some_user(&app);
+    let ten = app
+        .get(&format!("/v1/users/{user}/recommendations?n=10"))
+        .await;
+    assert_eq!(ten["fallback"], false);
+    assert_eq!(ten["model"], "als");
+    assert_eq!(ten["recommendation_id"].as_str().unwrap().len(), 32);
+    let listed = ids(&ten);
+    assert_eq!(listed.len(), 10);
+    assert!(
+        listed.iter().all(|i| !history.contains(i)),
+        "a seen item was recommended"
+    );
+    for item in ten["items"].as_array().unwrap() {
+        let reason = &item["reason"];
+        assert_eq!(reason["kind"], "similar_to", "{reason}");
+        assert!(history.contains(&reason["item_id"].as_str().unwrap().to_string()));
+    }
+    let scores: Vec<f64> = ten["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["score"].as_f64().unwrap())
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+
+    // Paging: offset 5 continues where n=5 stopped.
+    let page2 = app
+        .get(&format!("/v1/users/{user}/recommendations?n=5&offset=5"))
+        .await;
+    assert_eq!(ids(&page2), listed[5..].to_vec());
+    // Seen items come back when asked for.
+    let with_seen = app
+        .get(&format!(
+            "/v1/users/{user}/recommendations?n=30&exclude_seen=false"
+        ))
+        .await;
+    assert!(ids(&with_seen).iter().any(|i| history.contains(i)));
+    // Explicit exclusions.
+    let exclude = format!("{},{}", listed[0], listed[1]);
+    let without = app
+        .get(&format!(
+            "/v1/users/{user}/recommendations?n=10&exclude={exclude}"
+        ))
+        .await;
+    assert!(!ids(&without).contains(&listed[0]) && !ids(&without).contains(&listed[1]));
+
+    // Category and availability filters use the live catalogue.
+    let category = app.get(&format!("/v1/items/{}", listed[0])).await["categories"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let in_category = app
+        .get(&format!(
+            "/v1/users/{user}/recommendations?n=5&category={category}"
+        ))
+        .await;
+    assert!(!ids(&in_category).is_empty());
+    for id in ids(&in_category) {
+        let item = app.get(&format!("/v1/items/{id}")).await;
+        assert!(
+            item["categories"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c == category.as_str())
+        );
+    }
+    let mut unavailable = app.get(&format!("/v1/items/{}", listed[0])).await;
+    unavailable["available"] = json!(false);
+    app.call(
+        "PUT",
+        &format!("/v1/items/{}", listed[0]),
+        Some(unavailable),
+    )
+    .await;
+    let available = app
+        .get(&format!(
+            "/v1/users/{user}/recommendations?n=10&available_only=true"
+        ))
+        .await;
+    assert!(!ids(&available).contains(&listed[0]));
+    // A deleted item is never recommended again.
+    app.call("DELETE", &format!("/v1/items/{}", listed[1]), None)
+        .await;
+    let after_delete = app
+        .get(&format!("/v1/users/{user}/recommendations?n=10"))
+        .await;
+    assert!(!ids(&after_delete).contains(&listed[1]));
+
+    // Unknown user: popular items, flagged, never an error.
+    let stranger = app.get("/v1/users/nobody-at-all/recommendations?n=4").await;
+    assert_eq!(stranger["fallback"], true);
+    assert_eq!(ids(&stranger).len(), 4);
+    assert_eq!(stranger["items"][0]["reason"]["kind"], "popular");
+    let popular = app.get("/v1/popular?n=4").await;
+    assert_eq!(ids(&popular), ids(&stranger));
+    let in_category = app
+        .get(&format!("/v1/popular?n=3&category={category}"))
+        .await;
+    assert_eq!(
+        in_category["items"][0]["reason"],
+        json!({"kind": "popular_in_category", "category": category})
+    );
+    let trending = app.get("/v1/trending?n=3").await;
+    assert_eq!(trending["model"], "trending");
+    assert_eq!(trending["items"][0]["reason"]["kind"], "trending");
+
+    // Bad parameters and unknown models.
+    let (status, body) = app
+        .call(
+            "GET",
+            &format!("/v1/users/{user}/recommendations?n=0"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_query")
+    );
+    let (status, body) = app
+        .call(
+            "GET",
+            &format!("/v1/users/{user}/recommendations?n=ten"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_query")
+    );
+    let (status, body) = app
+        .call(
+            "GET",
+            &format!("/v1/users/{user}/recommendations?model=svd"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, "unknown_model")
+    );
+}
+
+#[tokio::test]
+async fn similar_items_and_anonymous_histories() {
+    let app = app().await;
+    let similar = app.get("/v1/items/i5/similar?n=5").await;
+    assert_eq!(ids(&similar).len(), 5);
+    assert!(!ids(&similar).contains(&"i5".to_string()));
+    assert_eq!(
+        similar["items"][0]["reason"],
+        json!({"kind": "similar_item", "item_id": "i5"})
+    );
+    let (status, body) = app.call("GET", "/v1/items/nothing/similar", None).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, "unknown_item")
+    );
+    // A catalogue item the model never saw: popular items of its category, flagged.
+    app.call(
+        "PUT",
+        "/v1/items/brand-new",
+        Some(json!({"categories": ["Audio"]})),
+    )
+    .await;
+    let cold = app.get("/v1/items/brand-new/similar?n=3").await;
+    assert_eq!(cold["fallback"], true);
+    assert_eq!(cold["items"][0]["reason"]["kind"], "popular_in_category");
+
+    let body =
+        json!({"history": [{"item_id": "i5"}, {"item_id": "i7", "type": "purchase"}], "n": 6});
+    let (status, list) = app.call("POST", "/v1/recommend", Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["fallback"], false);
+    let got = ids(&list);
+    assert_eq!(got.len(), 6);
+    assert!(!got.contains(&"i5".to_string()) && !got.contains(&"i7".to_string()));
+    let reasons: Vec<&Value> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["reason"])
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r["event"] == "purchase" || r["event"] == "history")
+    );
+
+    let (user, _) = some_user(&app);
+    let by_post = app
+        .call(
+            "POST",
+            "/v1/recommend",
+            Some(json!({"user_id": user, "n": 5})),
+        )
+        .await
+        .1;
+    let by_get = app
+        .get(&format!("/v1/users/{user}/recommendations?n=5"))
+        .await;
+    assert_eq!(ids(&by_post), ids(&by_get));
+    let (status, body) = app
+        .call("POST", "/v1/recommend", Some(json!({"n": 5})))
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_body")
+    );
+    let (status, body) = app
+        .call("POST", "/v1/recommend", Some(json!({"user": "x"})))
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")
+    );
+}
+
+#[tokio::test]
+async fn new_events_change_lists_before_any_retraining() {
+    let app = app().await;
+    // A user the model never saw, with events only since: folded in, not a fallback.
+    let stranger = app.get("/v1/users/walk-in/recommendations?n=5").await;
+    assert_eq!(stranger["fallback"], true);
+    let events = json!([
+        {"user_id": "walk-in", "item_id": "i5", "type": "purchase"},
+        {"user_id": "walk-in", "item_id": "i7", "type": "add_to_cart"},
+    ]);
+    assert_eq!(
+        app.call("POST", "/v1/events", Some(events)).await.0,
+        StatusCode::OK
+    );
+    let folded = app.get("/v1/users/walk-in/recommendations?n=5").await;
+    assert_eq!(folded["fallback"], false, "{folded}");
+    assert!(!ids(&folded).contains(&"i5".to_string()));
+
+    // A known user's purchase disappears from their list at once, and their list moves.
+    let (user, _) = some_user(&app);
+    let before = ids(&app
+        .get(&format!("/v1/users/{user}/recommendations?n=10"))
+        .await);
+    let bought = before[0].clone();
+    let events = json!([{"user_id": user, "item_id": bought, "type": "purchase"}]);
+    assert_eq!(
+        app.call("POST", "/v1/events", Some(events)).await.0,
+        StatusCode::OK
+    );
+    let after = ids(&app
+        .get(&format!("/v1/users/{user}/recommendations?n=10"))
+        .await);
+    assert!(!after.contains(&bought));
+    assert_ne!(
+        after,
+        before[1..]
+            .to_vec()
+            .into_iter()
+            .chain([after[9].clone()])
+            .collect::<Vec<_>>(),
+        "the list only lost the bought item: the new event was not folded in"
+    );
+}
+
+#[tokio::test]
+async fn retraining_swaps_the_model_without_failing_requests() {
+    let app = app().await;
+    let (user, _) = some_user(&app);
+    let models = app.get("/v1/models").await;
+    assert_eq!(models["serving"][0]["version"], 1);
+    assert_eq!(models["serving"][0]["default"], true);
+    assert!(models["serving"][0]["precomputed_users"].as_u64().unwrap() > 0);
+    assert_eq!(
+        app.call("GET", "/v1/admin/train", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Requests keep being answered while a training job runs and swaps.
+    let (status, started) = app.call("POST", "/v1/admin/train", None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    assert_eq!(started["started"], true);
+    let id = started["job"]["id"].as_u64().unwrap();
+    let mut answered = 0;
+    loop {
+        let (status, body) = app
+            .call(
+                "GET",
+                &format!("/v1/users/{user}/recommendations?n=5"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        answered += 1;
+        let job = app.get("/v1/admin/train").await;
+        assert_eq!(job["id"].as_u64(), Some(id));
+        if job["state"] != "running" {
+            assert_eq!(job["state"], "succeeded", "{job}");
+            assert_eq!(job["version"], 2);
+            break;
+        }
+        assert!(answered < 100_000, "training never finished");
+    }
+    let list = app
+        .get(&format!("/v1/users/{user}/recommendations?n=5"))
+        .await;
+    assert_eq!(list["model_version"], 2);
+
+    // Another model, waiting for the result; the default model stays the configured one.
+    let (status, done) = app
+        .call(
+            "POST",
+            "/v1/admin/train?wait=true",
+            Some(json!({"model": "item-knn", "params": {"k": 20}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["job"]["state"], "succeeded");
+    let knn = app
+        .get(&format!(
+            "/v1/users/{user}/recommendations?n=5&model=item-knn"
+        ))
+        .await;
+    assert_eq!(
+        (knn["model"].as_str(), knn["model_version"].as_i64()),
+        (Some("item-knn"), Some(3))
+    );
+    assert_eq!(
+        app.get(&format!("/v1/users/{user}/recommendations?n=5"))
+            .await["model"],
+        "als"
+    );
+    let models = app.get("/v1/models").await;
+    assert_eq!(models["versions"].as_array().unwrap().len(), 3);
+
+    let (status, body) = app
+        .call(
+            "POST",
+            "/v1/admin/train",
+            Some(json!({"model": "nonsense"})),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, "unknown_model")
+    );
+    let (status, body) = app
+        .call(
+            "POST",
+            "/v1/admin/train",
+            Some(json!({"params": {"factors": 0}})),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_model_parameters")
+    );
+}
+
+#[tokio::test]
+async fn without_a_model_lists_say_so_and_a_first_training_fixes_it() {
+    let app = app_with(settings(), false).await;
+    let (status, body) = app.call("GET", "/v1/users/u1/recommendations", None).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::SERVICE_UNAVAILABLE, "no_model")
+    );
+    assert_eq!(app.get("/health").await["status"], "no_model");
+    let (status, _) = app.call("POST", "/v1/admin/train?wait=true", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.get("/health").await["status"], "ok");
+    assert_eq!(
+        app.get("/v1/users/u1/recommendations").await["fallback"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn api_keys_guard_writes_and_optionally_reads() {
+    let mut keyed = settings();
+    keyed.api_key = Some("write-secret-1".into());
+    let app = app_with(keyed, true).await;
+    let event = json!({"user_id": "k", "item_id": "i1", "type": "view"}).to_string();
+    let (status, body) = app
+        .send(
+            "POST",
+            "/v1/events",
+            Some(event.clone()),
+            &[("content-type", "application/json")],
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::UNAUTHORIZED, "missing_api_key")
+    );
+    let (status, body) = app
+        .send(
+            "POST",
+            "/v1/events",
+            Some(event.clone()),
+            &[
+                ("content-type", "application/json"),
+                ("x-api-key", "write-secret-2"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::FORBIDDEN, "invalid_api_key")
+    );
+    let (status, _) = app
+        .send(
+            "POST",
+            "/v1/events",
+            Some(event.clone()),
+            &[
+                ("content-type", "application/json"),
+                ("authorization", "Bearer write-secret-1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        app.call("GET", "/v1/popular", None).await.0,
+        StatusCode::OK,
+        "reads are public by default"
+    );
+
+    let mut both = settings();
+    both.api_key = Some("write-secret-1".into());
+    both.read_api_key = Some("read-secret-1".into());
+    let app = app_with(both, true).await;
+    assert_eq!(
+        app.call("GET", "/v1/popular", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.call("POST", "/v1/recommend", Some(json!({"user_id": "u1"})))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    for key in ["read-secret-1", "write-secret-1"] {
+        let (status, _) = app
+            .send("GET", "/v1/popular", None, &[("x-api-key", key)])
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, _) = app
+        .send(
+            "POST",
+            "/v1/events",
+            Some(event),
+            &[
+                ("content-type", "application/json"),
+                ("x-api-key", "read-secret-1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a read key cannot write");
+    for public in ["/health", "/metrics", "/openapi.json"] {
+        assert_eq!(
+            app.call("GET", public, None).await.0,
+            StatusCode::OK,
+            "{public}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn health_metrics_openapi_and_unknown_routes() {
+    let app = app().await;
+    let health = app.get("/health").await;
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["models"][0][0], "als");
+    app.get("/v1/popular?n=3").await;
+    app.call(
+        "POST",
+        "/v1/events",
+        Some(json!({"user_id": "m", "item_id": "i1", "type": "view"})),
+    )
+    .await;
+    let (status, text) = app.call("GET", "/metrics", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = text.as_str().unwrap();
+    assert!(
+        text.contains(
+            "aisle_http_requests_total{method=\"GET\",route=\"/v1/popular\",status=\"200\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(text.contains(
+        "aisle_http_request_duration_seconds_count{method=\"GET\",route=\"/v1/popular\"} 1"
+    ));
+    assert!(text.contains("aisle_events_ingested_total 1"));
+    assert!(text.contains("aisle_model_version{model=\"als\"} 1"));
+
+    let doc = app.get("/openapi.json").await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for (method, path) in aisle_server::api::ROUTES {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is not in /openapi.json"
+        );
+    }
+    let (status, body) = app.call("GET", "/v2/nothing", None).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, "unknown_route")
+    );
+    let (status, body) = app.call("PATCH", "/v1/items/i1", None).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
+}
