@@ -15,8 +15,18 @@ pub trait Params: Default + Serialize + DeserializeOwned + std::fmt::Debug {
 
 /// Parses `params` (missing keys take defaults; unknown keys are an error) and checks them.
 pub fn parse_params<P: Params>(model: &str, params: &Map<String, Value>) -> Result<P> {
-    let parsed: P = serde_json::from_value(Value::Object(params.clone()))
-        .map_err(|e| ModelError::invalid(model, e.to_string()))?;
+    let parsed: P = serde_json::from_value(Value::Object(params.clone())).map_err(|e| {
+        // serde names the expected type but not the key; find the key that fails alone.
+        let culprit = params.iter().find(|(key, value)| {
+            let alone = Map::from_iter([((*key).clone(), (*value).clone())]);
+            serde_json::from_value::<P>(Value::Object(alone)).is_err()
+        });
+        let message = match culprit {
+            Some((key, value)) => format!("{key} = {value}: {e}"),
+            None => e.to_string(),
+        };
+        ModelError::invalid(model, message)
+    })?;
     parsed
         .check()
         .map_err(|message| ModelError::invalid(model, message))?;
@@ -136,6 +146,17 @@ pub(crate) fn decode_model(kind: &str, bytes: &[u8]) -> Result<Box<dyn crate::Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_badly_typed_parameter_is_named() {
+        let params: Map<String, Value> =
+            serde_json::from_str(r#"{"iterations": 3, "factors": -3}"#).unwrap();
+        let error = algorithm("als", &params).unwrap_err().to_string();
+        assert!(error.contains("factors = -3"), "{error}");
+        let params: Map<String, Value> = serde_json::from_str(r#"{"factorz": 3}"#).unwrap();
+        let error = algorithm("als", &params).unwrap_err().to_string();
+        assert!(error.contains("factorz"), "{error}");
+    }
 
     #[test]
     fn params_json_writes_f32_values_as_given() {
