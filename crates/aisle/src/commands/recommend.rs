@@ -1,155 +1,97 @@
 //! `aisle recommend` and `aisle similar`: answers from the store's latest model, in the shop's
-//! own ids.
+//! own ids, made by the server's own engine (`aisle_server::engine`), so the command line and
+//! `aisle serve` give the same lists with the same reasons.
 //!
-//! A user the model knows is scored with their trained factors or neighbours and their history
-//! in the store; a user it has never seen but who has events in the store is folded in from
+//! A user the model knows is scored with their trained state; a user with events newer than
+//! the model, or one it has never seen but who has events in the store, is folded in from
 //! those events; anyone else gets the most popular items, flagged as a fallback. Items already
 //! in the user's history are never recommended.
 
-use aisle_data::{Cell, Interactions};
-use aisle_models::{Query, Scored, TrainedModel, recommend as rank};
-use aisle_store::{SqliteStore, Store, StoredModel};
-use anyhow::{Context, Result, bail};
-use serde_json::json;
+use std::sync::Arc;
+
+use aisle_server::engine::{EngineError, ListOptions};
+use aisle_server::{Engine, EngineConfig, RecommendationList};
+use aisle_store::{SqliteStore, Store};
+use anyhow::{Result, anyhow};
+use serde_json::{Value, json};
 
 use crate::cli::{ModelChoice, RecommendArgs, SimilarArgs};
 use crate::output::{out, outln};
 
-/// How many of a user's most recent events make their history.
-const HISTORY_EVENTS: usize = 1_000;
-
 pub fn recommend(args: RecommendArgs) -> Result<()> {
-    let store = SqliteStore::open(&args.choice.db)?;
-    let (stored, trained) = load_model(&store, &args.choice)?;
-    let events = store.user_events(&args.user, HISTORY_EVENTS)?;
-    let cells: Vec<Cell> = events
-        .iter()
-        .filter_map(|e| {
-            let item = trained.items.get(&e.item_id)?;
-            let kind = trained.event_types.lookup(&e.kind)?;
-            let value = e.value.map_or(f32::NAN, |v| v as f32);
-            Some(Cell {
-                user: 0,
-                item,
-                weight: trained
-                    .weighting
-                    .weight(kind, value, &trained.event_types)?,
-                timestamp: e.timestamp.unwrap_or(0),
-            })
-        })
-        .collect();
-    // One row holding the user's history, merged the way training merged repeated events.
-    let history = Interactions::from_cells(
-        1,
-        trained.items.len(),
-        cells,
-        trained.weighting.duplicate_policy(),
-    );
-    let known_user = trained.users.get(&args.user);
-    let (items, fallback) = if known_user.is_some() || !history.row(0).is_empty() {
-        let query = Query {
-            user: known_user,
-            history: history.row(0),
-        };
-        (
-            rank(trained.model.as_ref(), &query, args.choice.n, true, |_| {
-                false
-            }),
-            false,
-        )
+    let engine = open(&args.choice)?;
+    let list = engine
+        .recommend(Some(&args.user), &[], &options(&args.choice))
+        .map_err(|e| explain(e, &args.choice))?;
+    let how = if list.fallback {
+        "unknown user without events: most popular items".to_string()
     } else {
-        (most_popular(&trained, args.choice.n), true)
+        format!("for user {}", args.user)
     };
-    let how = match (fallback, known_user) {
-        (true, _) => "unknown user without events: most popular items",
-        (false, Some(_)) => "known user",
-        (false, None) => "new user, folded in from their events",
-    };
-    print_list(
-        &store,
-        &stored,
-        &trained,
-        &items,
-        fallback,
-        how,
-        &args.choice,
-    )
+    print_list(&engine, &list, &how, &args.choice)
 }
 
 pub fn similar(args: SimilarArgs) -> Result<()> {
-    let store = SqliteStore::open(&args.choice.db)?;
-    let (stored, trained) = load_model(&store, &args.choice)?;
-    if !trained.model.capabilities().similar_items {
-        bail!(
-            "the '{}' model has no notion of item similarity; train item-knn, als or ease",
-            stored.info.meta.name
-        );
-    }
-    let Some(item) = trained.items.get(&args.item) else {
-        bail!(
-            "item '{}' was not in the training data of model version {}",
-            args.item,
-            stored.info.version.0
-        );
-    };
-    let items = trained.model.similar_items(item, args.choice.n);
+    let engine = open(&args.choice)?;
+    let list = engine
+        .similar(&args.item, &options(&args.choice))
+        .map_err(|e| explain(e, &args.choice))?;
     print_list(
-        &store,
-        &stored,
-        &trained,
-        &items,
-        false,
-        "similar items",
+        &engine,
+        &list,
+        &format!("similar to {}", args.item),
         &args.choice,
     )
 }
 
-fn load_model(store: &SqliteStore, choice: &ModelChoice) -> Result<(StoredModel, TrainedModel)> {
-    let stored = match &choice.model {
-        Some(name) => store.latest_model(name)?,
-        None => match store.list_models()?.iter().max_by_key(|m| m.version.0) {
-            Some(info) => store.model(info.version)?,
-            None => None,
+/// The engine over the store, with every stored model name loaded (the newest answers
+/// unless `--model` names one).
+fn open(choice: &ModelChoice) -> Result<Engine> {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&choice.db)?);
+    let engine = Engine::new(
+        store,
+        EngineConfig {
+            // One answer: ranking every user ahead of time would be wasted.
+            precompute: 0,
+            ..EngineConfig::default()
         },
-    };
-    let Some(stored) = stored else {
-        bail!(
-            "{} holds no trained {}model; train one with `aisle train --db {}`",
-            choice.db.display(),
-            choice
-                .model
-                .as_deref()
-                .map(|m| format!("'{m}' "))
-                .unwrap_or_default(),
-            choice.db.display()
-        );
-    };
-    let trained = TrainedModel::from_bytes(&stored.bytes).with_context(|| {
-        format!(
-            "model version {} in {}",
-            stored.info.version.0,
-            choice.db.display()
-        )
-    })?;
-    Ok((stored, trained))
+    )?;
+    engine.load_models()?;
+    Ok(engine)
 }
 
-fn most_popular(trained: &TrainedModel, n: usize) -> Vec<Scored> {
-    let scores: Vec<f32> = trained.item_popularity.iter().map(|&c| c as f32).collect();
-    aisle_models::top_k(&scores, n, |_| true)
+fn options(choice: &ModelChoice) -> ListOptions {
+    ListOptions {
+        n: choice.n,
+        model: choice.model.clone(),
+        ..ListOptions::default()
+    }
+}
+
+fn explain(error: EngineError, choice: &ModelChoice) -> anyhow::Error {
+    match error {
+        EngineError::NoModel => anyhow!(
+            "{} holds no trained model; train one with `aisle train --db {}`",
+            choice.db.display(),
+            choice.db.display()
+        ),
+        EngineError::UnknownModel { name, .. } => anyhow!(
+            "{} holds no trained '{name}' model; train one with `aisle train --db {} --model {name}`",
+            choice.db.display(),
+            choice.db.display()
+        ),
+        other => other.into(),
+    }
 }
 
 fn print_list(
-    store: &SqliteStore,
-    stored: &StoredModel,
-    trained: &TrainedModel,
-    items: &[Scored],
-    fallback: bool,
+    engine: &Engine,
+    list: &RecommendationList,
     how: &str,
     choice: &ModelChoice,
 ) -> Result<()> {
-    let ids: Vec<&str> = items.iter().map(|s| trained.items.id(s.item)).collect();
-    let catalogue = store.get_items(&ids)?;
+    let ids: Vec<&str> = list.items.iter().map(|r| r.item_id.as_str()).collect();
+    let catalogue = engine.store().get_items(&ids)?;
     let title = |id: &str| {
         catalogue
             .iter()
@@ -157,31 +99,25 @@ fn print_list(
             .map(|i| i.title.as_str())
     };
     if choice.json {
-        let list: Vec<_> = items
-            .iter()
-            .zip(&ids)
-            .map(|(s, id)| json!({"item_id": id, "score": s.score, "title": title(id)}))
-            .collect();
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "model": stored.info.meta.name,
-                "version": stored.info.version.0,
-                "fallback": fallback,
-                "items": list,
-            }))?
-        );
+        let mut value = serde_json::to_value(list)?;
+        value["version"] = json!(list.model_version);
+        if let Some(items) = value["items"].as_array_mut() {
+            for item in items {
+                let id = item["item_id"].as_str().unwrap_or_default().to_string();
+                item["title"] = title(&id).map_or(Value::Null, |t| json!(t));
+            }
+        }
+        outln!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
     outln!(
-        "{} (model {} version {}):",
-        how,
-        stored.info.meta.name,
-        stored.info.version.0
+        "{how} (model {} version {}):",
+        list.model,
+        list.model_version
     );
-    for (rank, (s, id)) in items.iter().zip(&ids).enumerate() {
-        out!("{:>3}. {id:<16} {:>10.4}", rank + 1, s.score);
-        outln!("  {}", title(id).unwrap_or(""));
+    for (rank, item) in list.items.iter().enumerate() {
+        out!("{:>3}. {:<16} {:>10.4}", rank + 1, item.item_id, item.score);
+        outln!("  {}", title(&item.item_id).unwrap_or(""));
     }
     Ok(())
 }
