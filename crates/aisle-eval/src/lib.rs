@@ -18,6 +18,7 @@
 
 pub mod error;
 pub mod metrics;
+pub mod online;
 pub mod report;
 pub mod runner;
 

@@ -28,6 +28,12 @@ pub enum StoreError {
     /// No user has this id.
     #[error("unknown user '{0}'")]
     UnknownUser(String),
+    /// No experiment has this name.
+    #[error("unknown experiment '{0}'")]
+    UnknownExperiment(String),
+    /// Something with this name exists already.
+    #[error("{what} '{name}' exists already")]
+    AlreadyExists { what: &'static str, name: String },
     /// An argument is out of its allowed range or malformed.
     #[error("invalid {argument}: {message}")]
     InvalidArgument {
@@ -71,6 +77,8 @@ impl StoreError {
         match self {
             StoreError::UnknownItem(_)
             | StoreError::UnknownUser(_)
+            | StoreError::UnknownExperiment(_)
+            | StoreError::AlreadyExists { .. }
             | StoreError::InvalidArgument { .. }
             | StoreError::InvalidEvent { .. } => ErrorClass::UserMistake,
             StoreError::NotAStore { .. } | StoreError::NewerSchema { .. } => {
@@ -92,6 +100,8 @@ impl StoreError {
         match self {
             StoreError::UnknownItem(_) => "unknown_item",
             StoreError::UnknownUser(_) => "unknown_user",
+            StoreError::UnknownExperiment(_) => "unknown_experiment",
+            StoreError::AlreadyExists { .. } => "already_exists",
             StoreError::InvalidArgument { .. } => "invalid_argument",
             StoreError::InvalidEvent { .. } => "invalid_event",
             StoreError::NotAStore { .. } => "not_a_store",

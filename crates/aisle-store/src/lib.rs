@@ -31,8 +31,8 @@ pub mod store;
 pub use error::{ErrorClass, Result, StoreError};
 pub use ingest::append_dataset;
 pub use record::{
-    Counts, Cursor, EventId, MAX_ID_BYTES, MAX_PAGE, ModelInfo, ModelMeta, ModelVersion, NewEvent,
-    Page, ScanSummary, StoredEvent, StoredModel,
+    Counts, Cursor, DayCount, EventId, ExperimentRecord, Impression, MAX_ID_BYTES, MAX_PAGE,
+    ModelInfo, ModelMeta, ModelVersion, NewEvent, Page, ScanSummary, StoredEvent, StoredModel,
 };
 pub use snapshot::Snapshot;
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};

@@ -149,6 +149,45 @@ pub struct StoredModel {
     pub bytes: Vec<u8>,
 }
 
+/// A list served to a shopper: who saw which items, from which model and experiment
+/// variant. Events that carry its `recommendation_id` are attributed to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Impression {
+    pub recommendation_id: String,
+    pub user_id: Option<String>,
+    pub model: String,
+    pub model_version: i64,
+    pub experiment: Option<String>,
+    pub variant: Option<String>,
+    /// Item ids in list order: an item's position is its index.
+    pub items: Vec<String>,
+    /// Unix seconds.
+    pub served_at: i64,
+}
+
+/// A stored experiment. The definition (variants, shares, control) is the server's to
+/// interpret; the store keeps it as given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentRecord {
+    pub name: String,
+    pub definition: Value,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub stopped_at: Option<i64>,
+    /// The last event stored when the experiment began: only later events can count.
+    pub first_event: EventId,
+}
+
+/// Events of one type on one day (UTC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayCount {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub count: u64,
+}
+
 /// Checks an id: not empty after trimming, not longer than [`MAX_ID_BYTES`].
 pub fn check_id(argument: &'static str, id: &str) -> Result<()> {
     if id.trim().is_empty() {

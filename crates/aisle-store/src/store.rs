@@ -11,8 +11,8 @@ use aisle_data::{CleaningOptions, Dataset, Item, User};
 
 use crate::error::Result;
 use crate::record::{
-    Counts, Cursor, EventId, ModelInfo, ModelMeta, ModelVersion, NewEvent, Page, ScanSummary,
-    StoredEvent, StoredModel,
+    Counts, Cursor, DayCount, EventId, ExperimentRecord, Impression, ModelInfo, ModelMeta,
+    ModelVersion, NewEvent, Page, ScanSummary, StoredEvent, StoredModel,
 };
 use crate::snapshot;
 
@@ -70,6 +70,30 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn user_events(&self, user_id: &str, limit: usize) -> Result<Vec<StoredEvent>>;
     /// Erases every event of a user (e.g. on a request to be forgotten); returns how many.
     fn delete_user_events(&self, user_id: &str) -> Result<u64>;
+
+    /// The id of the newest stored event, if any.
+    fn last_event_id(&self) -> Result<Option<EventId>>;
+    /// Events per day (UTC) and type, oldest day first; events without a timestamp are not
+    /// counted.
+    fn events_per_day(&self) -> Result<Vec<DayCount>>;
+
+    // ---- served lists and experiments ----
+
+    /// Records served lists; a `recommendation_id` already recorded is kept as it was.
+    fn log_impressions(&self, impressions: &[Impression]) -> Result<u64>;
+    /// Calls `visit` for every list served in `experiment`, oldest first; returns how many.
+    fn experiment_impressions(
+        &self,
+        experiment: &str,
+        visit: &mut dyn FnMut(&Impression),
+    ) -> Result<u64>;
+    /// Stores a new experiment ([`StoreError::AlreadyExists`](crate::StoreError::AlreadyExists)
+    /// if the name is taken: results stay attached to one definition).
+    fn create_experiment(&self, experiment: &ExperimentRecord) -> Result<()>;
+    /// Every experiment, oldest first.
+    fn experiments(&self) -> Result<Vec<ExperimentRecord>>;
+    /// Marks an experiment stopped at `at` (Unix seconds); its lists and results stay.
+    fn stop_experiment(&self, name: &str, at: i64) -> Result<()>;
 
     /// How many items, users, events and model versions the store holds.
     fn counts(&self) -> Result<Counts>;

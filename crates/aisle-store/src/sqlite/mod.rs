@@ -34,9 +34,9 @@ pub use schema::{APPLICATION_ID, MIGRATIONS, Migration, latest_version};
 
 use crate::error::{Result, StoreError};
 use crate::record::{
-    Counts, Cursor, EventId, ModelInfo, ModelMeta, ModelVersion, NewEvent, Page, ScanSummary,
-    StoredEvent, StoredModel, check_event, check_id, check_item, check_limit, check_model_meta,
-    check_user,
+    Counts, Cursor, DayCount, EventId, ExperimentRecord, Impression, ModelInfo, ModelMeta,
+    ModelVersion, NewEvent, Page, ScanSummary, StoredEvent, StoredModel, check_event, check_id,
+    check_item, check_limit, check_model_meta, check_user,
 };
 use crate::store::Store;
 
@@ -563,6 +563,159 @@ impl Store for SqliteStore {
         check_id("user id", user_id)?;
         self.write(|conn| {
             Ok(conn.execute("DELETE FROM events WHERE user_id = ?1", [user_id])? as u64)
+        })
+    }
+
+    fn last_event_id(&self) -> Result<Option<EventId>> {
+        self.read(|conn| {
+            let id: Option<i64> = conn.query_row("SELECT max(id) FROM events", [], |r| r.get(0))?;
+            Ok(id.map(EventId))
+        })
+    }
+
+    fn events_per_day(&self) -> Result<Vec<DayCount>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT date(timestamp, 'unixepoch') AS day, type, count(*) FROM events
+                 WHERE timestamp IS NOT NULL GROUP BY day, type ORDER BY day, type",
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut days = Vec::new();
+            while let Some(row) = rows.next()? {
+                days.push(DayCount {
+                    day: row.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                    kind: row.get(1)?,
+                    count: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
+                });
+            }
+            Ok(days)
+        })
+    }
+
+    fn log_impressions(&self, impressions: &[Impression]) -> Result<u64> {
+        for impression in impressions {
+            check_id("recommendation id", &impression.recommendation_id)?;
+        }
+        if impressions.is_empty() {
+            return Ok(0);
+        }
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut written = 0;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO impressions (recommendation_id, user_id, model,
+                        model_version, experiment, variant, items, served_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?;
+                for i in impressions {
+                    written += stmt.execute(params![
+                        i.recommendation_id,
+                        i.user_id,
+                        i.model,
+                        i.model_version,
+                        i.experiment,
+                        i.variant,
+                        to_json(&i.items)?,
+                        i.served_at
+                    ])? as u64;
+                }
+            }
+            tx.commit()?;
+            Ok(written)
+        })
+    }
+
+    fn experiment_impressions(
+        &self,
+        experiment: &str,
+        visit: &mut dyn FnMut(&Impression),
+    ) -> Result<u64> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT recommendation_id, user_id, model, model_version, experiment, variant,
+                        items, served_at
+                 FROM impressions WHERE experiment = ?1 ORDER BY served_at",
+            )?;
+            let mut rows = stmt.query([experiment])?;
+            let mut visited = 0;
+            while let Some(row) = rows.next()? {
+                let id: String = row.get(0)?;
+                let items: String = row.get(6)?;
+                visit(&Impression {
+                    items: from_json(&items, "impression items", &id)?,
+                    recommendation_id: id,
+                    user_id: row.get(1)?,
+                    model: row.get(2)?,
+                    model_version: row.get(3)?,
+                    experiment: row.get(4)?,
+                    variant: row.get(5)?,
+                    served_at: row.get(7)?,
+                });
+                visited += 1;
+            }
+            Ok(visited)
+        })
+    }
+
+    fn create_experiment(&self, experiment: &ExperimentRecord) -> Result<()> {
+        check_id("experiment name", &experiment.name)?;
+        let definition = to_json(&experiment.definition)?;
+        self.write(|conn| {
+            let inserted = conn.execute(
+                "INSERT OR IGNORE INTO experiments (name, definition, created_at, stopped_at,
+                    first_event) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    experiment.name,
+                    definition,
+                    experiment.created_at,
+                    experiment.stopped_at,
+                    experiment.first_event.0
+                ],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::AlreadyExists {
+                    what: "experiment",
+                    name: experiment.name.clone(),
+                });
+            }
+            Ok(())
+        })
+    }
+
+    fn experiments(&self) -> Result<Vec<ExperimentRecord>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT name, definition, created_at, stopped_at, first_event FROM experiments
+                 ORDER BY created_at, name",
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut experiments = Vec::new();
+            while let Some(row) = rows.next()? {
+                let name: String = row.get(0)?;
+                let definition: String = row.get(1)?;
+                experiments.push(ExperimentRecord {
+                    definition: from_json(&definition, "experiment definition", &name)?,
+                    name,
+                    created_at: row.get(2)?,
+                    stopped_at: row.get(3)?,
+                    first_event: EventId(row.get(4)?),
+                });
+            }
+            Ok(experiments)
+        })
+    }
+
+    fn stop_experiment(&self, name: &str, at: i64) -> Result<()> {
+        self.write(|conn| {
+            let changed = conn.execute(
+                "UPDATE experiments SET stopped_at = coalesce(stopped_at, ?2) WHERE name = ?1",
+                params![name, at],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::UnknownExperiment(name.to_string()));
+            }
+            Ok(())
         })
     }
 

@@ -25,10 +25,11 @@ pub struct Migration {
 }
 
 /// Every migration, in order; the last one's version is the schema this build writes.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "items, users, events and models",
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "items, users, events and models",
+        sql: "
         -- `seq` orders listings and catalogue indices by first insertion, so the index space
         -- of a new snapshot extends the previous one; an upsert keeps the row and its seq.
         CREATE TABLE items (
@@ -74,7 +75,34 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         );
         CREATE INDEX models_by_name ON models (name, version);
     ",
-}];
+    },
+    Migration {
+        version: 2,
+        description: "experiments and served lists (impressions)",
+        sql: "
+        CREATE TABLE experiments (
+            name         TEXT PRIMARY KEY,
+            definition   TEXT NOT NULL,      -- JSON: variants, control, attribution window
+            created_at   INTEGER NOT NULL,   -- Unix seconds
+            stopped_at   INTEGER,
+            first_event  INTEGER NOT NULL    -- events with a larger id may count toward it
+        );
+        -- One row per list served; `items` holds the ids in list order, so an item's position
+        -- is its index.
+        CREATE TABLE impressions (
+            recommendation_id  TEXT PRIMARY KEY,
+            user_id            TEXT,
+            model              TEXT NOT NULL,
+            model_version      INTEGER NOT NULL,
+            experiment         TEXT,
+            variant            TEXT,
+            items              TEXT NOT NULL,   -- JSON array of item ids
+            served_at          INTEGER NOT NULL
+        );
+        CREATE INDEX impressions_by_experiment ON impressions (experiment, served_at);
+    ",
+    },
+];
 
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {

@@ -511,3 +511,93 @@ fn acknowledged_appends_survive_sigkill() {
     );
     assert_eq!(stored % 1000, 0, "a batch is stored whole or not at all");
 }
+
+#[test]
+fn experiments_and_served_lists_round_trip() {
+    let (_dir, store) = temp_store();
+    assert_eq!(store.last_event_id().unwrap(), None);
+    store.append_events(&[event(0), event(1)]).unwrap();
+    let first_event = store.last_event_id().unwrap().unwrap();
+    let experiment = ExperimentRecord {
+        name: "ab1".into(),
+        definition: json!({"variants": [{"name": "control", "model": "popular", "share": 0.5}]}),
+        created_at: 1_700_000_000,
+        stopped_at: None,
+        first_event,
+    };
+    store.create_experiment(&experiment).unwrap();
+    assert!(matches!(
+        store.create_experiment(&experiment),
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    assert_eq!(store.experiments().unwrap(), vec![experiment.clone()]);
+    store.stop_experiment("ab1", 1_700_000_500).unwrap();
+    store.stop_experiment("ab1", 1_700_000_900).unwrap();
+    assert_eq!(
+        store.experiments().unwrap()[0].stopped_at,
+        Some(1_700_000_500),
+        "stopping again keeps the first stop"
+    );
+    assert!(matches!(
+        store.stop_experiment("nope", 1),
+        Err(StoreError::UnknownExperiment(_))
+    ));
+
+    let list = |id: &str, experiment: Option<&str>, at: i64| Impression {
+        recommendation_id: id.into(),
+        user_id: Some("u1".into()),
+        model: "als".into(),
+        model_version: 3,
+        experiment: experiment.map(String::from),
+        variant: experiment.map(|_| "cf".to_string()),
+        items: vec!["i2".into(), "i0".into()],
+        served_at: at,
+    };
+    let lists = [
+        list("r2", Some("ab1"), 20),
+        list("r1", Some("ab1"), 10),
+        list("r3", None, 30),
+    ];
+    assert_eq!(store.log_impressions(&lists).unwrap(), 3);
+    assert_eq!(
+        store.log_impressions(&lists[..1]).unwrap(),
+        0,
+        "ids are recorded once"
+    );
+    let mut seen = Vec::new();
+    let n = store
+        .experiment_impressions("ab1", &mut |i| seen.push(i.clone()))
+        .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(seen, vec![lists[1].clone(), lists[0].clone()]);
+}
+
+#[test]
+fn events_are_counted_per_day_and_type() {
+    let (_dir, store) = temp_store();
+    let at = |kind: &'static str, timestamp: Option<i64>| NewEvent {
+        timestamp,
+        ..NewEvent::new("u", "i", kind)
+    };
+    store
+        .append_events(&[
+            at("view", Some(1_704_067_200)),     // 2024-01-01 00:00
+            at("view", Some(1_704_153_599)),     // 2024-01-01 23:59:59
+            at("purchase", Some(1_704_153_600)), // 2024-01-02
+            at("view", None),
+        ])
+        .unwrap();
+    let days = store.events_per_day().unwrap();
+    let day = |d: &str, k: &str, c: u64| DayCount {
+        day: d.into(),
+        kind: k.into(),
+        count: c,
+    };
+    assert_eq!(
+        days,
+        vec![
+            day("2024-01-01", "view", 2),
+            day("2024-01-02", "purchase", 1)
+        ]
+    );
+}
