@@ -12,6 +12,8 @@ use aisle_store::{MAX_PAGE, Store, StoreError};
 pub struct ItemFacts {
     pub categories: Vec<String>,
     pub available: bool,
+    /// For revenue when a purchase event carries no amount.
+    pub price: Option<f64>,
 }
 
 /// Every catalogue item's facts, by id.
@@ -43,6 +45,7 @@ impl Catalogue {
             ItemFacts {
                 categories: item.categories.clone(),
                 available: item.available,
+                price: item.price,
             },
         );
     }

@@ -56,6 +56,9 @@ pub struct Settings {
     pub precompute: Option<usize>,
     #[serde(default)]
     pub training: TrainingSettings,
+    /// Experiments to run (`[[experiments]]` tables), started at start-up if new.
+    #[serde(default)]
+    pub experiments: Vec<crate::experiments::ExperimentDefinition>,
 }
 
 /// The `[training]` table: what the server trains.
@@ -117,6 +120,11 @@ impl Settings {
                     .min_item_events
                     .or(lower.training.min_item_events),
                 seed: self.training.seed.or(lower.training.seed),
+            },
+            experiments: if self.experiments.is_empty() {
+                lower.experiments
+            } else {
+                self.experiments
             },
         }
     }
@@ -200,6 +208,7 @@ impl Settings {
                 cleaning,
                 seed: self.training.seed.unwrap_or(42),
             },
+            experiments: self.experiments,
         })
     }
 }
@@ -216,6 +225,7 @@ pub struct ServerConfig {
     pub train_on_start: bool,
     pub engine: EngineConfig,
     pub training: TrainSpec,
+    pub experiments: Vec<crate::experiments::ExperimentDefinition>,
 }
 
 impl Default for ServerConfig {

@@ -150,7 +150,16 @@ pub struct RecommendationList {
     pub model_version: i64,
     /// True when the user was unknown and the list is not personalised.
     pub fallback: bool,
+    /// The experiment and variant the user is in, when an experiment chose the model.
+    pub experiment: Option<ExperimentTag>,
     pub items: Vec<Recommended>,
+}
+
+/// Which experiment variant produced a list.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ExperimentTag {
+    pub name: String,
+    pub variant: String,
 }
 
 /// A model version ready to answer.
@@ -426,6 +435,15 @@ impl Engine {
         self.catalogue.read().expect("catalogue lock").len()
     }
 
+    /// The catalogue price of an item, if it has one.
+    pub fn price(&self, item_id: &str) -> Option<f64> {
+        self.catalogue
+            .read()
+            .expect("catalogue lock")
+            .get(item_id)
+            .and_then(|f| f.price)
+    }
+
     // ---- lists ----
 
     /// A list for a user (their stored history), an anonymous history, or both.
@@ -534,6 +552,7 @@ impl Engine {
             model: if fallback { "popular".into() } else { model },
             model_version,
             fallback,
+            experiment: None,
             items,
         })
     }
@@ -635,6 +654,7 @@ impl Engine {
             model: model.to_string(),
             model_version: serving.info.version.0,
             fallback,
+            experiment: None,
             items,
         }
     }

@@ -26,6 +26,7 @@ pub mod catalogue;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod experiments;
 pub mod jobs;
 pub mod metrics;
 pub mod training;
@@ -41,6 +42,7 @@ pub use engine::{Engine, EngineConfig, RecommendationList};
 pub use error::ApiError;
 pub use training::{TrainError, TrainSpec, Trained, train};
 
+use crate::experiments::Experiments;
 use crate::jobs::Trainer;
 use crate::metrics::Metrics;
 
@@ -68,11 +70,26 @@ impl Server {
         engine.load_models()?;
         let metrics = Arc::new(Metrics::default());
         let trainer = Arc::new(Trainer::new(Arc::clone(&engine), Arc::clone(&metrics)));
+        let experiments = Arc::new(Experiments::load(engine.store().as_ref())?);
+        for definition in &config.experiments {
+            if experiments.get(&definition.name).is_some() {
+                continue;
+            }
+            // A configured experiment starts once its models serve; until then it waits
+            // for the next start (the reason is logged).
+            if let Err(e) = experiments.create(&engine, definition.clone()) {
+                eprintln!(
+                    "aisle: experiment '{}' from the settings is not started: {e}",
+                    definition.name
+                );
+            }
+        }
         Ok(Server {
             state: AppState {
                 engine,
                 trainer,
                 metrics,
+                experiments,
                 config: Arc::new(config),
             },
         })
@@ -103,6 +120,21 @@ impl Server {
                 .trainer
                 .start_if_new_events(state.config.training.clone());
         }
+        // Served lists are written in batches, a few times a second.
+        let log = state.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                let log = log.clone();
+                let flushed = tokio::task::spawn_blocking(move || {
+                    log.experiments.flush(log.engine.store().as_ref())
+                })
+                .await;
+                if let Ok(Err(e)) = flushed {
+                    eprintln!("aisle: writing served lists failed (kept for retry): {e}");
+                }
+            }
+        });
         if let Some(every) = state.config.retrain_every {
             tokio::spawn(async move {
                 loop {
@@ -129,6 +161,8 @@ impl Server {
         axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
             .await?;
+        let state = &self.state;
+        state.experiments.flush(state.engine.store().as_ref())?;
         Ok(())
     }
 }

@@ -906,3 +906,188 @@ async fn health_metrics_openapi_and_unknown_routes() {
         (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
     );
 }
+
+#[tokio::test]
+async fn experiments_assign_users_attribute_events_and_compare_variants() {
+    let app = app().await;
+    let (status, body) = app
+        .call(
+            "POST",
+            "/v1/admin/train?wait=true",
+            Some(json!({"model": "popular"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let definition = json!({"name": "ab1", "variants": [
+        {"name": "control", "model": "popular", "share": 0.5},
+        {"name": "cf", "model": "als", "share": 0.5}]});
+    let bad = json!({"name": "ab0", "variants": [{"name": "a", "model": "ease", "share": 1.0},
+                                                  {"name": "b", "model": "als", "share": 1.0}]});
+    let (status, body) = app.call("POST", "/v1/experiments", Some(bad)).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_experiment")
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("'ease'")
+    );
+    let (status, body) = app
+        .call("POST", "/v1/experiments", Some(definition.clone()))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["status"], "running");
+    let other = json!({"name": "ab2", "variants": definition["variants"]});
+    let (status, body) = app.call("POST", "/v1/experiments", Some(other)).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::CONFLICT, "experiment_running")
+    );
+
+    // Every user with an id lands in a variant, always the same one, whose model answers.
+    let mut shown = Vec::new();
+    for u in 0..60 {
+        let user = format!("u{u}");
+        let list = app
+            .get(&format!("/v1/users/{user}/recommendations?n=5"))
+            .await;
+        let again = app
+            .get(&format!("/v1/users/{user}/recommendations?n=5"))
+            .await;
+        let variant = list["experiment"]["variant"].as_str().unwrap().to_string();
+        assert_eq!(list["experiment"]["name"], "ab1");
+        assert_eq!(
+            again["experiment"]["variant"],
+            variant.as_str(),
+            "assignment is sticky"
+        );
+        let expected_model = if variant == "cf" { "als" } else { "popular" };
+        if list["fallback"] == false {
+            assert_eq!(list["model"], expected_model);
+        }
+        shown.push((user, variant, list));
+    }
+    let in_cf = shown.iter().filter(|(_, v, _)| v == "cf").count();
+    assert!((15..=45).contains(&in_cf), "{in_cf} of 60 in cf");
+    // Naming a model bypasses the experiment.
+    let direct = app.get("/v1/users/u1/recommendations?n=5&model=als").await;
+    assert_eq!(direct["experiment"], Value::Null);
+
+    // cf users click their first item and buy it (10.0); control users click nothing. One
+    // cf user buys their second item without the id, an hour after clicking it from the list.
+    let mut events = Vec::new();
+    let mut expected_revenue = 0.0;
+    let mut window_buyer = None;
+    for (user, variant, list) in &shown {
+        if variant != "cf" {
+            continue;
+        }
+        let id = list["recommendation_id"].as_str().unwrap();
+        let first = list["items"][0]["item_id"].as_str().unwrap();
+        events.push(json!({"user_id": user, "item_id": first, "type": "click", "recommendation_id": id, "position": 0, "timestamp": 1_800_000_000}));
+        events.push(json!({"user_id": user, "item_id": first, "type": "purchase", "value": 10.0, "recommendation_id": id, "position": 0, "timestamp": 1_800_000_100}));
+        expected_revenue += 10.0;
+        if window_buyer.is_none() {
+            let second = list["items"][1]["item_id"].as_str().unwrap();
+            events.push(json!({"user_id": user, "item_id": second, "type": "click", "recommendation_id": id, "position": 1, "timestamp": 1_800_000_000}));
+            events.push(json!({"user_id": user, "item_id": second, "type": "purchase", "value": 5.0, "timestamp": 1_800_003_600}));
+            // Too late: two days after the click.
+            events.push(json!({"user_id": user, "item_id": second, "type": "add_to_cart", "timestamp": 1_800_200_000}));
+            expected_revenue += 5.0;
+            window_buyer = Some(user.clone());
+        }
+    }
+    let (status, body) = app
+        .call("POST", "/v1/events", Some(Value::Array(events)))
+        .await;
+    assert_eq!(
+        (status, body["errors"].as_array().unwrap().len()),
+        (StatusCode::OK, 0),
+        "{body}"
+    );
+
+    let results = app.get("/v1/experiments/ab1/results").await;
+    let variant = |name: &str| {
+        results["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let (cf, control) = (variant("cf"), variant("control"));
+    // Two lists per user (asked twice), five items each.
+    assert_eq!(cf["lists"].as_u64().unwrap(), 2 * in_cf as u64);
+    assert_eq!(cf["impressions"].as_u64().unwrap(), 10 * in_cf as u64);
+    assert_eq!(
+        control["impressions"].as_u64().unwrap(),
+        10 * (60 - in_cf) as u64
+    );
+    assert_eq!(cf["clicks"].as_u64().unwrap(), in_cf as u64 + 1);
+    assert_eq!(cf["purchases"].as_u64().unwrap(), in_cf as u64 + 1);
+    assert_eq!(cf["add_to_carts"], 0, "the late cart is outside the window");
+    assert!((cf["revenue"].as_f64().unwrap() - expected_revenue).abs() < 1e-9);
+    assert_eq!(control["clicks"], 0);
+    let ctr = cf["ctr"].as_f64().unwrap();
+    let [lo, hi] = [
+        cf["ctr_ci"][0].as_f64().unwrap(),
+        cf["ctr_ci"][1].as_f64().unwrap(),
+    ];
+    assert!(lo < ctr && ctr < hi, "{lo} {ctr} {hi}");
+    assert!(control["vs_control"].is_null());
+    let versus = &cf["vs_control"];
+    assert!(versus["ctr_p_value"].as_f64().unwrap() < 0.05);
+    assert_eq!(versus["verdict"], "better", "{versus}");
+    assert!(
+        results["verdict"]
+            .as_str()
+            .unwrap()
+            .contains("significantly better")
+    );
+    assert_eq!(results["days"].as_array().unwrap().len(), 1);
+
+    let stopped = app.call("POST", "/v1/experiments/ab1/stop", None).await.1;
+    assert_eq!(stopped["status"], "stopped");
+    let after = app.get("/v1/users/u1/recommendations?n=5").await;
+    assert_eq!(after["experiment"], Value::Null);
+    let listed = app.get("/v1/experiments").await;
+    assert_eq!(listed["experiments"][0]["status"], "stopped");
+    assert_eq!(
+        app.get("/v1/experiments/ab1/results").await["variants"][1]["clicks"],
+        cf["clicks"],
+        "results stay after the stop"
+    );
+    let (status, body) = app.call("GET", "/v1/experiments/nope/results", None).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, "unknown_experiment")
+    );
+}
+
+#[tokio::test]
+async fn overview_and_history_feed_the_dashboard() {
+    let app = app().await;
+    let overview = app.get("/v1/stats/overview").await;
+    assert_eq!(overview["items"], 120);
+    assert_eq!(overview["events"], 12_000);
+    let per_day: u64 = overview["events_per_day"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_day, 12_000);
+    let (user, stored) = some_user(&app);
+    let history = app.get(&format!("/v1/users/{user}/history?n=5")).await;
+    let events = history["events"].as_array().unwrap();
+    assert_eq!(events.len(), 5.min(stored.len()));
+    assert_eq!(
+        events[0]["item_id"],
+        stored.last().unwrap().as_str(),
+        "newest first"
+    );
+    assert!(events[0]["title"].is_string());
+}

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::api::{AppState, run_blocking};
-use crate::engine::{HistoryEntry, ListOptions, RecommendationList};
+use crate::engine::{ExperimentTag, HistoryEntry, ListOptions, RecommendationList};
 use crate::error::{ApiError, ErrorBody};
 use crate::metrics::Metrics;
 
@@ -93,7 +93,24 @@ fn options(
     })
 }
 
-fn count(state: &AppState, list: &RecommendationList) {
+/// The running experiment's variant for `user`, unless the request names a model itself;
+/// the variant's model then answers.
+fn assign(
+    state: &AppState,
+    user: Option<&str>,
+    options: &mut ListOptions,
+) -> Option<ExperimentTag> {
+    if options.model.is_some() {
+        return None;
+    }
+    let (tag, model) = state.experiments.assign(user?)?;
+    options.model = Some(model);
+    Some(tag)
+}
+
+/// Counts a served list and queues it for the log of impressions.
+fn count(state: &AppState, user: Option<&str>, list: &RecommendationList) {
+    state.experiments.log(user, list);
     Metrics::add(&state.metrics.lists_served, 1);
     if list.fallback {
         Metrics::add(&state.metrics.fallbacks_served, 1);
@@ -111,10 +128,13 @@ pub async fn user_recommendations(
     ApiPath(user): ApiPath<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<RecommendationList>, ApiError> {
-    let options = query.options()?;
+    let mut options = query.options()?;
+    let experiment = assign(&state, Some(&user), &mut options);
     let engine = state.engine.clone();
-    let list = run_blocking(move || Ok(engine.recommend(Some(&user), &[], &options)?)).await?;
-    count(&state, &list);
+    let asked = user.clone();
+    let mut list = run_blocking(move || Ok(engine.recommend(Some(&asked), &[], &options)?)).await?;
+    list.experiment = experiment;
+    count(&state, Some(&user), &list);
     Ok(Json(list))
 }
 
@@ -172,7 +192,7 @@ pub async fn recommend(
             "give a user_id, a non-empty history, or both",
         ));
     }
-    let options = options(
+    let mut options = options(
         body.n,
         body.offset,
         body.category,
@@ -191,10 +211,13 @@ pub async fn recommend(
         })
         .collect();
     let user = body.user_id;
+    let experiment = assign(&state, user.as_deref(), &mut options);
     let engine = state.engine.clone();
-    let list =
-        run_blocking(move || Ok(engine.recommend(user.as_deref(), &history, &options)?)).await?;
-    count(&state, &list);
+    let asked = user.clone();
+    let mut list =
+        run_blocking(move || Ok(engine.recommend(asked.as_deref(), &history, &options)?)).await?;
+    list.experiment = experiment;
+    count(&state, user.as_deref(), &list);
     Ok(Json(list))
 }
 
@@ -211,7 +234,7 @@ pub async fn similar(
     let options = query.options()?;
     let engine = state.engine.clone();
     let list = run_blocking(move || Ok(engine.similar(&item, &options)?)).await?;
-    count(&state, &list);
+    count(&state, None, &list);
     Ok(Json(list))
 }
 
@@ -243,6 +266,6 @@ async fn popular_or_trending(
     let options = query.options()?;
     let engine = state.engine.clone();
     let list = run_blocking(move || Ok(engine.popular(&options, trending)?)).await?;
-    count(&state, &list);
+    count(&state, None, &list);
     Ok(Json(list))
 }

@@ -6,6 +6,7 @@ pub mod admin;
 mod auth;
 pub mod catalogue;
 pub mod events;
+pub mod experiments;
 pub mod extract;
 pub mod lists;
 pub mod openapi;
@@ -26,6 +27,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::config::ServerConfig;
 use crate::engine::Engine;
 use crate::error::ApiError;
+use crate::experiments::Experiments;
 use crate::jobs::Trainer;
 use crate::metrics::Metrics;
 
@@ -35,6 +37,7 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     pub trainer: Arc<Trainer>,
     pub metrics: Arc<Metrics>,
+    pub experiments: Arc<Experiments>,
     pub config: Arc<ServerConfig>,
 }
 
@@ -63,6 +66,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/models"),
     ("post", "/v1/admin/train"),
     ("get", "/v1/admin/train"),
+    ("post", "/v1/experiments"),
+    ("get", "/v1/experiments"),
+    ("post", "/v1/experiments/{name}/stop"),
+    ("get", "/v1/experiments/{name}/results"),
+    ("get", "/v1/stats/overview"),
+    ("get", "/v1/users/{id}/history"),
 ];
 
 /// The application: every route with its middleware.
@@ -109,6 +118,17 @@ fn routes() -> Router<AppState> {
             "/v1/admin/train",
             post(admin::train).get(admin::train_status),
         )
+        .route(
+            "/v1/experiments",
+            post(experiments::create).get(experiments::list),
+        )
+        .route("/v1/experiments/{name}/stop", post(experiments::stop))
+        .route(
+            "/v1/experiments/{name}/results",
+            get(experiments::results_of),
+        )
+        .route("/v1/stats/overview", get(experiments::overview))
+        .route("/v1/users/{id}/history", get(experiments::history))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
 }

@@ -3,8 +3,8 @@
 
 use utoipa::OpenApi;
 
-use crate::api::{admin, catalogue, events, lists, ops};
-use crate::engine::{Reason, RecommendationList, Recommended};
+use crate::api::{admin, catalogue, events, experiments, lists, ops};
+use crate::engine::{ExperimentTag, Reason, RecommendationList, Recommended};
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::jobs::{JobState, JobStatus};
 
@@ -40,6 +40,12 @@ use crate::jobs::{JobState, JobStatus};
         ops::health,
         ops::metrics,
         ops::openapi,
+        experiments::create,
+        experiments::list,
+        experiments::stop,
+        experiments::results_of,
+        experiments::overview,
+        experiments::history,
     ),
     components(schemas(
         ErrorBody,
@@ -58,6 +64,19 @@ use crate::jobs::{JobState, JobStatus};
         events::EventBody,
         events::EventsAnswer,
         events::EventError,
+        ExperimentTag,
+        experiments::ExperimentList,
+        experiments::Overview,
+        experiments::DayCountBody,
+        experiments::History,
+        experiments::HistoryEvent,
+        crate::experiments::ExperimentDefinition,
+        crate::experiments::VariantDefinition,
+        crate::experiments::ExperimentInfo,
+        crate::experiments::ExperimentResults,
+        crate::experiments::VariantResult,
+        crate::experiments::Comparison,
+        crate::experiments::DayResult,
         lists::RecommendBody,
         lists::HistoryBody,
         admin::TrainBody,
