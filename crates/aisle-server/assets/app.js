@@ -261,9 +261,14 @@ const chartDrawers = new WeakMap(); // chart box -> draw(width) returning its co
 const drawnWidths = new WeakMap();
 
 // Charts are drawn at their box's real pixel width so 11px labels stay 11px on a phone;
-// the observer redraws them when that width changes (rotation, window resize).
+// the observer redraws them when that width changes (rotation, window resize). The redraw
+// waits for the next frame: changing layout inside the observer callback would trigger the
+// browser's "ResizeObserver loop" error.
 const chartObserver = typeof ResizeObserver === 'function'
-  ? new ResizeObserver((entries) => entries.forEach((entry) => safely(() => drawChart(entry.target))))
+  ? new ResizeObserver((entries) => {
+    const boxes = entries.map((entry) => entry.target);
+    requestAnimationFrame(() => boxes.forEach((box) => safely(() => drawChart(box))));
+  })
   : null;
 
 function chartBox(draw) {
@@ -574,7 +579,7 @@ async function overviewPage() {
         h('h2', {}, 'Events per day by type'),
         days > 1 ? h('label', { class: 'toggle' }, logToggle, ' Log scale') : null),
       days ? h('p', { class: 'muted small' },
-        `${msToDay(series[0].points[0].x)} to ${msToDay(series[0].points[days - 1].x)} · ${fmtCount(days)} days`) : null,
+        `${msToDay(series[0].points[0].x)} to ${msToDay(series[0].points[days - 1].x)} · ${fmtCount(days)} ${days === 1 ? 'day' : 'days'}`) : null,
       box));
 }
 
@@ -653,7 +658,7 @@ function servingTable(serving) {
         h('td', { class: 'num' }, fmtCount(metrics.interactions)),
         h('td', { class: 'num' }, fmtCount(model.precomputed_users)),
         h('td', {}, metrics.weighting || DASH),
-        h('td', {}, paramsText(model.params)));
+        h('td', { class: 'wrap' }, paramsText(model.params)));
     })));
 }
 
@@ -677,7 +682,7 @@ function versionsTable(versions, serving) {
         h('td', { class: 'num nowrap' }, `${fmtCount(metrics.users)} × ${fmtCount(metrics.items)}`),
         h('td', { class: 'num' }, fmtCount(metrics.interactions)),
         h('td', { class: 'num' }, fmtMetric(holdout['ndcg@10'])),
-        h('td', {}, paramsText(v.params)));
+        h('td', { class: 'wrap' }, paramsText(v.params)));
     })));
 }
 
@@ -809,36 +814,32 @@ function statusBadge(status) {
 }
 
 function noExperiments() {
-  const body = {
-    name: 'ab1',
-    variants: [
-      { name: 'control', model: 'popular', share: 0.5 },
-      { name: 'cf', model: 'als', share: 0.5 },
-    ],
-  };
+  // The example body from the API docs, one variant a line so it reads at a glance.
+  const body = '{"name": "ab1", "variants": [\n' +
+    '    {"name": "control", "model": "popular", "share": 0.5},\n' +
+    '    {"name": "cf", "model": "als", "share": 0.5}]}';
   const keyHeader = storedKey() ? " \\\n  -H 'X-Api-Key: YOUR_WRITE_KEY'" : '';
   const command = `curl -X POST ${location.origin}/v1/experiments \\\n` +
-    `  -H 'Content-Type: application/json'${keyHeader} \\\n  -d '${JSON.stringify(body, null, 2)}'`;
+    `  -H 'Content-Type: application/json'${keyHeader} \\\n  -d '${body}'`;
   return card(h('h2', {}, 'No experiments yet'),
     h('p', {}, 'An experiment splits users between models and compares their clicks, conversions and revenue. ',
       'Start one with ', h('code', {}, 'POST /v1/experiments'), ' and a body like this:'),
     h('pre', {}, h('code', {}, command)),
-    muted('Each variant names a serving model and its share of users; the first variant is the control unless "control" is given.'));
+    muted('Each variant names a serving model and the share of users it gets. Results appear here once lists are served and shoppers act on them.'));
 }
 
-// Rows of the variants table: [header, value(v), sub-line(v)].
+// Columns of the variants table: header, main value, the muted line under it, and a tooltip.
+// Add-to-cart and purchase counts ride along under their rates so the table fits a laptop.
 const VARIANT_COLUMNS = [
-  ['Impressions', (v) => fmtCount(v.impressions), (v) => (isNum(v.lists) ? `in ${fmtCount(v.lists)} lists` : null)],
-  ['Clicks', (v) => fmtCount(v.clicks), () => null],
-  ['CTR (95% CI)', (v) => fmtPct(v.ctr), (v) => ciText(v.ctr_ci, fmtPct)],
-  ['Add to carts', (v) => fmtCount(v.add_to_carts), () => null],
-  ['Add-to-cart rate (95% CI)', (v) => fmtPct(v.add_to_cart_rate), (v) => ciText(v.add_to_cart_rate_ci, fmtPct)],
-  ['Purchases', (v) => fmtCount(v.purchases), () => null],
-  ['Conversion rate (95% CI)', (v) => fmtPct(v.conversion_rate), (v) => ciText(v.conversion_rate_ci, fmtPct)],
-  ['Revenue', (v) => fmtMoney(v.revenue), () => null],
-  ['Revenue per 1,000 impressions (95% CI)', (v) => fmtMoney(v.revenue_per_1000), (v) => ciText(v.revenue_per_1000_ci, fmtMoney)],
-  ['CTR lift vs control', (v) => (v.vs_control ? fmtLift(v.vs_control.ctr_lift) : DASH), (v) => (v.vs_control ? fmtP(v.vs_control.ctr_p_value) : null)],
-  ['Conversion lift vs control', (v) => (v.vs_control ? fmtLift(v.vs_control.conversion_lift) : DASH), (v) => (v.vs_control ? fmtP(v.vs_control.conversion_p_value) : null)],
+  { title: 'Impressions', value: (v) => fmtCount(v.impressions), sub: (v) => (isNum(v.lists) ? `in ${fmtCount(v.lists)} lists` : null) },
+  { title: 'Clicks', value: (v) => fmtCount(v.clicks) },
+  { title: 'CTR', value: (v) => fmtPct(v.ctr), sub: (v) => ciText(v.ctr_ci, fmtPct) },
+  { title: 'Add-to-cart rate', value: (v) => fmtPct(v.add_to_cart_rate), sub: (v) => ciText(v.add_to_cart_rate_ci, fmtPct), hint: (v) => `${fmtCount(v.add_to_carts)} add-to-carts` },
+  { title: 'Conversion rate', value: (v) => fmtPct(v.conversion_rate), sub: (v) => ciText(v.conversion_rate_ci, fmtPct), hint: (v) => `${fmtCount(v.purchases)} purchases` },
+  { title: 'Revenue', value: (v) => fmtMoney(v.revenue), sub: (v) => (isNum(v.purchases) ? `${fmtCount(v.purchases)} purchases` : null) },
+  { title: 'Revenue per 1,000 impressions', value: (v) => fmtMoney(v.revenue_per_1000), sub: (v) => ciText(v.revenue_per_1000_ci, fmtMoney) },
+  { title: 'CTR lift vs control', value: (v) => (v.vs_control ? fmtLift(v.vs_control.ctr_lift) : DASH), sub: (v) => (v.vs_control ? fmtP(v.vs_control.ctr_p_value) : null) },
+  { title: 'Conversion lift vs control', value: (v) => (v.vs_control ? fmtLift(v.vs_control.conversion_lift) : DASH), sub: (v) => (v.vs_control ? fmtP(v.vs_control.conversion_p_value) : null) },
 ];
 
 const VERDICTS = {
@@ -882,7 +883,10 @@ function experimentResults(experiment, results) {
       h('p', { class: 'verdict-text' }, results.verdict || 'No verdict yet.'),
       h('p', { class: 'small' }, meta)),
     card(h('h2', {}, 'Variants'),
-      variants.length ? tableWrap(variantsTable(variants, colors, shares)) : muted('No variant results yet.'),
+      variants.length ? [
+        tableWrap(variantsTable(variants, colors, shares)),
+        h('p', { class: 'muted small' }, 'Under each rate: its 95% confidence interval. Under each lift: its p-value against control.'),
+      ] : muted('No variant results yet.'),
       summaries.length ? h('ul', { class: 'summaries' }, summaries.map((text) => h('li', {}, text))) : null),
     h('div', { class: 'chart-grid' },
       dailyChartCard('CTR per day', results.days, colors, 'ctr', 'ctr_ci'),
@@ -892,7 +896,7 @@ function experimentResults(experiment, results) {
 function variantsTable(variants, colors, shares) {
   return h('table', { class: 'variants' },
     h('thead', {}, h('tr', {}, h('th', { class: 'sticky' }, 'Variant'),
-      VARIANT_COLUMNS.map(([title]) => h('th', { class: 'num' }, title)), h('th', {}, 'Verdict'))),
+      VARIANT_COLUMNS.map((col) => h('th', { class: 'num' }, col.title)), h('th', {}, 'Verdict'))),
     h('tbody', {}, variants.map((v) => {
       const swatch = h('span', { class: 'swatch' });
       swatch.style.background = colors.get(v.name);
@@ -900,9 +904,10 @@ function variantsTable(variants, colors, shares) {
       return h('tr', {},
         h('th', { class: 'sticky', scope: 'row' }, swatch, h('strong', {}, v.name),
           h('div', { class: 'sub' }, [v.model, isNum(share) ? `${fmtPct(share)} of users` : null].filter(Boolean).join(' · '))),
-        VARIANT_COLUMNS.map(([, value, sub]) => {
-          const subText = sub(v);
-          return h('td', { class: 'num' }, h('div', {}, value(v)), subText ? h('div', { class: 'sub' }, subText) : null);
+        VARIANT_COLUMNS.map((col) => {
+          const sub = col.sub && col.sub(v);
+          return h('td', { class: 'num', title: col.hint ? col.hint(v) : null },
+            h('div', {}, col.value(v)), sub ? h('div', { class: 'sub' }, sub) : null);
         }),
         h('td', {}, verdictBadge(v.vs_control ? v.vs_control.verdict : 'control')));
     })));
@@ -922,8 +927,9 @@ function dailyChartCard(title, days, colors, key, ciKey) {
   const series = [...byVariant.entries()].map(([name, points], i) => ({
     name, points, color: colors.get(name) || PALETTE[i % PALETTE.length],
   }));
+  const single = new Set((days || []).map((d) => d.day)).size === 1;
   return card(h('h2', {}, title),
-    muted('Shaded: 95% confidence interval.'),
+    muted(single ? 'One day so far: bars show the 95% confidence interval.' : 'Shaded: 95% confidence interval.'),
     chartBox((width) => lineChart({
       title, series, xFormat: msToDay, yFormat: fmtPct, empty: 'No daily data yet.',
     }, width)));
@@ -1217,6 +1223,8 @@ function start() {
   // Last resort: an uncaught error is shown in the page and kept off the console.
   window.addEventListener('error', (event) => {
     event.preventDefault();
+    // Browsers report a benign ResizeObserver notice through this event; it is no failure.
+    if (/ResizeObserver loop/.test(String(event.message))) return;
     showUnexpected(event.error || event.message);
   });
   window.addEventListener('unhandledrejection', (event) => {

@@ -19,6 +19,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve the HTTP API over a store: catalogue, users, events, recommendations, retraining.
     Serve(Box<ServeArgs>),
+    /// Simulated shoppers with a generated shop's planted tastes against a running server.
+    Simulate(SimulateArgs),
     /// Write a synthetic shop: items.csv, users.csv and events.csv with a planted taste structure.
     Generate(GenerateArgs),
     /// Statistics and the cleaning report of an events file.
@@ -202,6 +204,39 @@ pub struct DemoArgs {
     /// Stop after training instead of serving.
     #[arg(long)]
     pub no_serve: bool,
+    /// Serve without the simulated shoppers and their experiment.
+    #[arg(long)]
+    pub no_simulate: bool,
+}
+
+/// `aisle simulate`: the shop's settings must be those it was generated with, so the
+/// shoppers' tastes are the planted ones.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The server, e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    pub url: String,
+    /// How many of the shop's users act as shoppers.
+    #[arg(long, default_value_t = 200)]
+    pub users: u32,
+    /// The seed the shop was generated with (also seeds the shoppers' choices).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Users of the generated shop (`aisle generate --users`).
+    #[arg(long, default_value_t = 1_000)]
+    pub shop_users: u32,
+    /// Items of the generated shop (`aisle generate --items`).
+    #[arg(long, default_value_t = 500)]
+    pub shop_items: u32,
+    /// Visits per second (0: as fast as the server answers).
+    #[arg(long, default_value_t = 50.0)]
+    pub rate: f64,
+    /// Stop after this many visits (0: run until stopped).
+    #[arg(long, default_value_t = 0)]
+    pub visits: u64,
+    /// API key for the server's writes and reads.
+    #[arg(long, env = "AISLE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
 }
 
 /// `aisle serve`: every setting may also come from `--config FILE` (TOML) or an `AISLE_*`

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => commands::demo::run(args),
         Command::Serve(args) => commands::serve::run(*args),
+        Command::Simulate(args) => commands::simulate::run(args),
         Command::Generate(args) => commands::generate::run(args),
         Command::Train(args) => commands::train::run(args),
         Command::Recommend(args) => commands::recommend::recommend(args),

@@ -1,6 +1,7 @@
 //! API keys: when configured, writes need the write key and reads need the read key (or the
 //! write key). Keys come as `Authorization: Bearer KEY` or `X-Api-Key: KEY` and are compared
-//! in constant time. Health, metrics and the OpenAPI document stay public, for probes.
+//! in constant time. Health, metrics, the OpenAPI document and the dashboard's static files
+//! stay public (the dashboard asks for a key itself when the API needs one).
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -15,7 +16,7 @@ const PUBLIC: [&str; 3] = ["/health", "/metrics", "/openapi.json"];
 
 pub async fn check(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    if PUBLIC.contains(&path) {
+    if PUBLIC.contains(&path) || path == "/" || path.starts_with("/assets/") {
         return next.run(request).await;
     }
     let config = &state.config;

@@ -5,6 +5,7 @@
 pub mod admin;
 mod auth;
 pub mod catalogue;
+pub mod dashboard;
 pub mod events;
 pub mod experiments;
 pub mod extract;
@@ -81,6 +82,9 @@ pub fn router(state: AppState) -> Router {
 
 fn routes() -> Router<AppState> {
     Router::new()
+        .route("/", get(dashboard::index))
+        .route("/assets/app.js", get(dashboard::script))
+        .route("/assets/style.css", get(dashboard::style))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))

@@ -6,12 +6,17 @@ use std::path::Path;
 
 use aisle_data::{ByteCounter, CleaningOptions, Dataset, Protocol, ReadOptions, Weighting, split};
 use aisle_eval::{EvalOptions, MetricSelection, ModelSpec, RunControl};
+use std::sync::atomic::AtomicBool;
+
+use aisle_data::generate::ShopConfig;
 use aisle_server::Settings;
+use aisle_server::experiments::{ExperimentDefinition, VariantDefinition};
 use anyhow::{Context, Result};
 use clap::Parser;
 
 use crate::cli::{Cli, Command, DemoArgs, GenerateArgs};
 use crate::commands::generate::write_shop;
+use crate::commands::simulate::{Simulation, simulate};
 use crate::output::{out, outln};
 
 pub fn run(args: DemoArgs) -> Result<()> {
@@ -79,24 +84,97 @@ pub fn run(args: DemoArgs) -> Result<()> {
     if args.no_serve {
         return Ok(());
     }
+    if args.model != "popular" {
+        // The experiment's control.
+        let popular = Cli::try_parse_from([
+            "aisle",
+            "train",
+            "--db",
+            &db.display().to_string(),
+            "--model",
+            "popular",
+        ])
+        .context("building the train command")?;
+        let Command::Train(popular) = popular.command else {
+            unreachable!("parsed a train command");
+        };
+        crate::commands::train::run(popular)?;
+    }
 
+    let experiment = format!("{}-vs-popular", args.model);
     let settings = Settings {
         addr: Some(args.addr.clone()),
         training: aisle_server::config::TrainingSettings {
             model: Some(args.model.clone()),
             ..Default::default()
         },
+        experiments: if args.model == "popular" || args.no_simulate {
+            Vec::new()
+        } else {
+            vec![ExperimentDefinition {
+                name: experiment.clone(),
+                variants: vec![
+                    VariantDefinition {
+                        name: "control".into(),
+                        model: "popular".into(),
+                        share: 0.5,
+                    },
+                    VariantDefinition {
+                        name: "cf".into(),
+                        model: args.model.clone(),
+                        share: 0.5,
+                    },
+                ],
+                control: None,
+                window_hours: None,
+            }]
+        },
         ..Settings::default()
     };
     let config = settings.resolve()?;
-    outln!("\n4. Serving the shop. Try:\n");
+    outln!("\n4. Serving the shop:\n");
     let hints = vec![
+        "  Dashboard: http://{addr}/\n  Try:".to_string(),
         "  curl -s 'http://{addr}/v1/users/u1/recommendations?n=5'".to_string(),
         "  curl -s 'http://{addr}/v1/items/i1/similar?n=5'".to_string(),
         "  curl -s -X POST http://{addr}/v1/recommend -H 'Content-Type: application/json' \\\n       -d '{\"history\": [{\"item_id\": \"i1\"}, {\"item_id\": \"i2\"}], \"n\": 5}'".to_string(),
         "\n  API description: http://{addr}/openapi.json · metrics: http://{addr}/metrics · Ctrl-C stops.".to_string(),
     ];
-    crate::commands::serve::serve(db, config, hints)
+    let on_ready: Option<crate::commands::serve::OnReady> = if config.experiments.is_empty() {
+        None
+    } else {
+        let simulation = Simulation {
+            url: String::new(),
+            api_key: None,
+            shop: ShopConfig {
+                users: args.users,
+                items: args.items,
+                seed: args.seed,
+                ..ShopConfig::default()
+            },
+            shoppers: args.users.min(1_000),
+            rate: 20.0,
+            visits: 0,
+            seed: args.seed,
+        };
+        outln!(
+            "   Simulated shoppers (20 visits/s) feed the experiment '{experiment}': popular against {}.",
+            args.model
+        );
+        Some(Box::new(move |addr: std::net::SocketAddr| {
+            let simulation = Simulation {
+                url: format!("http://{addr}"),
+                ..simulation
+            };
+            std::thread::spawn(move || {
+                let stop = AtomicBool::new(false);
+                if let Err(e) = simulate(&simulation, &stop, |_| {}) {
+                    eprintln!("aisle: the simulated shoppers stopped: {e:#}");
+                }
+            });
+        }))
+    };
+    crate::commands::serve::serve(db, config, hints, on_ready)
 }
 
 /// A demo store starts empty: an earlier run's store is replaced, with its WAL files.

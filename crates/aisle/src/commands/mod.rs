@@ -8,4 +8,5 @@ pub mod import;
 pub mod inspect;
 pub mod recommend;
 pub mod serve;
+pub mod simulate;
 pub mod train;

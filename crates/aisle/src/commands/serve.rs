@@ -39,12 +39,21 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("aisle.db"));
     let config = settings.resolve().map_err(|e| UsageError(e.to_string()))?;
-    serve(db, config, Vec::new())
+    serve(db, config, Vec::new(), None)
 }
+
+/// Called with the bound address once the server listens (the demo starts its simulated
+/// shoppers there).
+pub type OnReady = Box<dyn FnOnce(std::net::SocketAddr) + Send>;
 
 /// Opens the store, starts the server and answers until Ctrl-C or SIGTERM; `hints` are
 /// printed once the address is known (the demo's curl lines).
-pub fn serve(db: PathBuf, config: ServerConfig, hints: Vec<String>) -> Result<()> {
+pub fn serve(
+    db: PathBuf,
+    config: ServerConfig,
+    hints: Vec<String>,
+    on_ready: Option<OnReady>,
+) -> Result<()> {
     let store = Arc::new(SqliteStore::open(&db)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -74,6 +83,9 @@ pub fn serve(db: PathBuf, config: ServerConfig, hints: Vec<String>) -> Result<()
         );
         for hint in hints {
             outln!("{}", hint.replace("{addr}", &local.to_string()));
+        }
+        if let Some(on_ready) = on_ready {
+            on_ready(local);
         }
         server.serve(listener, shutdown_signal()).await?;
         outln!("Stopped.");
