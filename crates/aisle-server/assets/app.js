@@ -9,6 +9,9 @@
  * "1" once it is rendered, and nothing here writes to the console (failures are shown in the
  * page instead).
  */
+
+// Everything lives in this function so none of the names below leak into the page's globals.
+(() => {
 'use strict';
 
 /* ------------------------------------------------------------------ DOM helpers */
@@ -78,6 +81,12 @@ function fmtMoney(n) {
 
 function fmtPct(x) {
   return isNum(x) ? twoDecimals.format(x * 100) + '%' : DASH;
+}
+
+// Axis ticks of very small rates (steps under 0.01%) need more places to stay distinct.
+function fmtPctTick(x) {
+  const pct = x * 100;
+  return pct === 0 || pct >= 0.1 ? fmtPct(x) : `${Number(pct.toPrecision(2))}%`;
 }
 
 function fmtLift(x) {
@@ -295,13 +304,14 @@ function replaceContent(container, node) {
   container.querySelectorAll('.chart-box').forEach((box) => drawChart(box, true));
 }
 
-// Ticks at 1, 2 or 5 times a power of ten, from 0 to at least max.
-function niceTicks(max, count) {
+// Ticks at 1, 2 or 5 times a power of ten, from 0 to at least max; minStep keeps count
+// axes on whole numbers.
+function niceTicks(max, count, minStep) {
   const top = max > 0 ? max : 1;
   const raw = top / count;
   const magnitude = 10 ** Math.floor(Math.log10(raw));
   const norm = raw / magnitude;
-  const step = (norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 5 ? 5 : 10) * magnitude;
+  const step = Math.max(minStep || 0, (norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 5 ? 5 : 10) * magnitude);
   const ticks = [];
   for (let i = 0; i * step < top + step * 0.999; i += 1) ticks.push(Number((i * step).toPrecision(12)));
   return ticks;
@@ -309,14 +319,14 @@ function niceTicks(max, count) {
 
 // A y scale: its ticks and a map from value to 0..1. The log scale uses log10(1 + v), so
 // zero counts stay on the axis.
-function yScale(max, log) {
+function yScale(max, log, integer) {
   if (log) {
     const ticks = [0, 1];
     while (ticks[ticks.length - 1] < max) ticks.push(ticks[ticks.length - 1] * 10);
     const top = Math.log10(1 + ticks[ticks.length - 1]);
     return { ticks, unit: (v) => Math.log10(1 + Math.max(0, v)) / top };
   }
-  const ticks = niceTicks(max, 5);
+  const ticks = niceTicks(max, 5, integer ? 1 : 0);
   const top = ticks[ticks.length - 1];
   return { ticks, unit: (v) => v / top };
 }
@@ -384,8 +394,9 @@ function lineChart(opt, width) {
 
   const height = chartHeight(width);
   const values = series.flatMap((sr) => sr.points.flatMap((p) => [p.y, p.hi])).filter(isNum);
-  const scale = yScale(Math.max(0, ...values), opt.log);
-  const labels = scale.ticks.map(opt.yFormat);
+  const scale = yScale(Math.max(0, ...values), opt.log, opt.integer);
+  const tickFormat = opt.tickFormat || opt.yFormat;
+  const labels = scale.ticks.map(tickFormat);
   const m = { top: 12, right: 16, bottom: 28, left: leftMargin(labels) };
   const pw = width - m.left - m.right;
   const ph = height - m.top - m.bottom;
@@ -396,7 +407,7 @@ function lineChart(opt, width) {
   const py = (v) => m.top + ph - scale.unit(v) * ph;
 
   const root = svgRoot(opt.title, width, height);
-  root.append(yAxis(scale.ticks, opt.yFormat, py, m, width));
+  root.append(yAxis(scale.ticks, tickFormat, py, m, width));
   root.append(xAxis(xs, opt.xFormat, px, m, height, pw));
   series.forEach((sr, i) => {
     root.append(single
@@ -477,7 +488,7 @@ function addHover(root, tip, c) {
     guide.setAttribute('x2', gx);
     guide.setAttribute('visibility', 'visible');
     tip.replaceChildren(h('div', { class: 'tip-head' }, c.opt.xFormat(best)),
-      c.series.map((sr) => tipRow(sr, sr.points.find((p) => p.x === best), c.opt.yFormat)));
+      ...c.series.map((sr) => tipRow(sr, sr.points.find((p) => p.x === best), c.opt.yFormat)));
     tip.hidden = false;
     // Show the tip on the roomier side of the guide line.
     const fraction = gx / c.width;
@@ -555,6 +566,7 @@ async function overviewPage() {
     series,
     xFormat: msToDay,
     yFormat: fmtCount,
+    integer: true,
     log: chart.log,
     empty: 'No events recorded yet.',
   }, width));
@@ -931,7 +943,7 @@ function dailyChartCard(title, days, colors, key, ciKey) {
   return card(h('h2', {}, title),
     muted(single ? 'One day so far: bars show the 95% confidence interval.' : 'Shaded: 95% confidence interval.'),
     chartBox((width) => lineChart({
-      title, series, xFormat: msToDay, yFormat: fmtPct, empty: 'No daily data yet.',
+      title, series, xFormat: msToDay, yFormat: fmtPct, tickFormat: fmtPctTick, empty: 'No daily data yet.',
     }, width)));
 }
 
@@ -1087,7 +1099,9 @@ function recColumn(name, answer, user) {
     return h('div', { class: 'card column' }, h('h3', {}, title), errorBox(answer.error, 'Could not load recommendations.'));
   }
   const list = answer.data;
-  const servedBy = list.model && list.model !== name ? `served by ${list.model} v${list.model_version}` : `version ${list.model_version}`;
+  const version = isNum(list.model_version) ? ` v${list.model_version}` : '';
+  // Name the model that answered when it is not the one asked for (a fallback, say).
+  const servedBy = list.model && list.model !== name ? `served by ${list.model}${version}` : version.trim();
   return h('div', { class: 'card column' },
     h('h3', {}, title, ' ', h('span', { class: 'muted small' }, servedBy)),
     list.fallback ? h('p', { class: 'note fallback' }, 'not personalised (popular fallback)') : null,
@@ -1236,3 +1250,4 @@ function start() {
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
 else start();
+})();

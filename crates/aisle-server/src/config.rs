@@ -74,6 +74,8 @@ pub struct TrainingSettings {
     pub min_user_events: Option<u32>,
     pub min_item_events: Option<u32>,
     pub seed: Option<u64>,
+    /// Score each trained model on a per-user holdout (default true; doubles training time).
+    pub holdout: Option<bool>,
 }
 
 impl Settings {
@@ -120,6 +122,7 @@ impl Settings {
                     .min_item_events
                     .or(lower.training.min_item_events),
                 seed: self.training.seed.or(lower.training.seed),
+                holdout: self.training.holdout.or(lower.training.holdout),
             },
             experiments: if self.experiments.is_empty() {
                 lower.experiments
@@ -207,6 +210,7 @@ impl Settings {
                 duplicates: None,
                 cleaning,
                 seed: self.training.seed.unwrap_or(42),
+                holdout: self.training.holdout.unwrap_or(true),
             },
             experiments: self.experiments,
         })

@@ -857,6 +857,10 @@ fn recent_history(
 
 /// Why `item` was recommended: the history item most similar to it, in the model's terms.
 fn explain(trained: &TrainedModel, item: u32, history: &[(u32, String)]) -> Reason {
+    if trained.model.name() == "popular" {
+        // The popularity model ranks everyone alike: its reason is popularity itself.
+        return Reason::Popular;
+    }
     let best = history
         .iter()
         .filter_map(|(h, kind)| {

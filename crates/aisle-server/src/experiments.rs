@@ -374,10 +374,11 @@ pub struct VariantResult {
 /// A variant against the control.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Comparison {
-    /// Relative change of the click-through rate (0.25 = +25%).
-    pub ctr_lift: f64,
+    /// Relative change of the click-through rate (0.25 = +25%); absent when the control's
+    /// rate is 0.
+    pub ctr_lift: Option<f64>,
     pub ctr_p_value: f64,
-    pub conversion_lift: f64,
+    pub conversion_lift: Option<f64>,
     pub conversion_p_value: f64,
     /// `better`, `worse`, `no_difference` or `not_enough_data` (on click-through rate).
     #[schema(value_type = String)]
@@ -636,12 +637,8 @@ pub fn results(engine: &Engine, experiment: &Experiment) -> Result<ExperimentRes
     })
 }
 
-fn lift(rate: f64, control: f64) -> f64 {
-    if control > 0.0 {
-        rate / control - 1.0
-    } else {
-        0.0
-    }
+fn lift(rate: f64, control: f64) -> Option<f64> {
+    (control > 0.0).then(|| rate / control - 1.0)
 }
 
 fn compare(
@@ -676,11 +673,11 @@ fn compare(
     };
     let ctr_lift = lift(variant.ctr, control_ctr);
     let who = format!("{} ({})", variant.name, variant.model);
+    let change = ctr_lift.map_or_else(String::new, |l| format!("{:+.0}%, ", 100.0 * l));
     let rates = format!(
-        "{:.2}% vs {:.2}% ({:+.0}%, {})",
+        "{:.2}% vs {:.2}% ({change}{})",
         100.0 * variant.ctr,
         100.0 * control_ctr,
-        100.0 * ctr_lift,
         p_text(ctr_p)
     );
     let summary = match verdict {
@@ -726,11 +723,13 @@ fn overall_verdict(variants: &[VariantResult], control: &str) -> String {
         .collect();
     if let Some(best) = better.iter().max_by(|a, b| a.ctr.total_cmp(&b.ctr)) {
         let c = best.vs_control.as_ref().expect("filtered on a comparison");
+        let change = c
+            .ctr_lift
+            .map_or_else(String::new, |l| format!("{:+.0}%, ", 100.0 * l));
         return format!(
-            "{} ({}) is significantly better than {control} on click-through rate ({:+.0}%, {}).",
+            "{} ({}) is significantly better than {control} on click-through rate ({change}{}).",
             best.name,
             best.model,
-            100.0 * c.ctr_lift,
             p_text(c.ctr_p_value)
         );
     }

@@ -335,6 +335,9 @@ pub struct TrainArgs {
     pub min_item_events: u32,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Skip scoring the model on a per-user holdout (which doubles the training time).
+    #[arg(long)]
+    pub no_holdout: bool,
 }
 
 /// Which stored model answers.

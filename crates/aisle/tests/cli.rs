@@ -509,3 +509,148 @@ fn acknowledged_events_survive_sigkill() {
     assert_eq!(acknowledged, 1_000);
     assert_eq!(interactions, acknowledged, "an acknowledged event was lost");
 }
+
+/// Headless Chromium, if installed: `None` (and a note) when it is not, unless
+/// `AISLE_REQUIRE_BROWSER` is set (as `.ci/run` does), which makes its absence a failure.
+fn chromium() -> Option<PathBuf> {
+    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("AISLE_REQUIRE_BROWSER").is_none(),
+            "AISLE_REQUIRE_BROWSER is set but Chromium is not installed"
+        );
+        eprintln!("skipping: Chromium is not installed (apt-get install chromium)");
+    }
+    found
+}
+
+/// Loads `url` in headless Chromium: the DOM after the page's scripts ran, and every console
+/// message it logged. With `screenshot`, also saves a PNG of a `width`-pixel-wide window.
+fn browse(
+    chromium: &Path,
+    url: &str,
+    width: u32,
+    screenshot: Option<&Path>,
+) -> (String, Vec<String>) {
+    let profile = tempfile::tempdir().unwrap();
+    let mut command = Command::new(chromium);
+    command.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=8000",
+        &format!(
+            "--window-size={width},{}",
+            if width < 600 { 844 } else { 900 }
+        ),
+        &format!("--user-data-dir={}", profile.path().display()),
+    ]);
+    match screenshot {
+        Some(path) => command.arg(format!("--screenshot={}", path.display())),
+        None => command.arg("--dump-dom"),
+    };
+    let out = command.arg(url).output().expect("chromium runs");
+    let console = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.contains("CONSOLE"))
+        .map(String::from)
+        .collect();
+    (String::from_utf8_lossy(&out.stdout).into_owned(), console)
+}
+
+#[test]
+fn dashboard_pages_render_in_a_real_browser() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let shop = dir.path().join("shop");
+    let server = start_server(&[
+        "demo",
+        "--dir",
+        shop.to_str().unwrap(),
+        "--users",
+        "400",
+        "--items",
+        "150",
+        "--events",
+        "20000",
+        "--addr",
+        "127.0.0.1:0",
+    ]);
+    let addr = server.addr.clone();
+    // Let the simulated shoppers give the experiment some data.
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body) = http(&addr, "GET", "/v1/experiments/als-vs-popular/results", None);
+        assert_eq!(status, 200, "{body}");
+        let clicks: u64 = json(&body)["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["clicks"].as_u64().unwrap())
+            .sum();
+        if clicks > 0 {
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "no clicks from the simulator: {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
+    std::fs::create_dir_all(&shots).unwrap();
+    for page in [
+        "overview",
+        "models",
+        "experiments",
+        "explore?user=u1&item=i1",
+    ] {
+        let url = format!("http://{addr}/#{page}");
+        let (dom, console) = browse(&chromium, &url, 1280, None);
+        assert!(console.is_empty(), "{page}: console messages: {console:#?}");
+        assert!(
+            dom.contains("data-ready=\"1\""),
+            "{page} never finished rendering:\n{dom}"
+        );
+        assert!(
+            !dom.contains("class=\"error\""),
+            "{page} shows an error:\n{dom}"
+        );
+        if page.starts_with("explore") {
+            let recommended = dom.matches("rec-item").count();
+            assert!(
+                recommended >= 10,
+                "{page}: {recommended} recommended items shown"
+            );
+        } else {
+            let chart = dom.split("<svg class=\"chart").nth(1).unwrap_or_default();
+            let marks = chart.matches("<path").count()
+                + chart.matches("<rect").count()
+                + chart.matches("<circle").count();
+            assert!(marks > 0, "{page}: the chart is empty:\n{dom}");
+        }
+        let name = page.split('?').next().unwrap();
+        for width in [1280, 390] {
+            let path = shots.join(format!("{name}-{width}.png"));
+            browse(&chromium, &url, width, Some(&path));
+            assert!(
+                std::fs::metadata(&path)
+                    .map(|m| m.len() > 10_000)
+                    .unwrap_or(false)
+            );
+        }
+    }
+    eprintln!("screenshots in {}", shots.display());
+}

@@ -35,6 +35,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         duplicates,
         cleaning,
         seed: args.seed,
+        holdout: !args.no_holdout,
     };
 
     let store = SqliteStore::open(&args.db)?;
@@ -60,6 +61,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let fit_seconds = trained.info.meta.metrics["fit_seconds"]
         .as_f64()
         .unwrap_or(0.0);
+    if let Some(ndcg) = trained.info.meta.metrics["holdout"]["ndcg@10"].as_f64() {
+        outln!("Holdout (80% of each user's items to train, 20% to rank): NDCG@10 {ndcg:.4}.");
+    }
     outln!(
         "Trained {} on {} users × {} items ({} interactions, {:?} weights) in {fit_seconds:.2} s; saved as version {} ({} bytes).",
         args.model,
