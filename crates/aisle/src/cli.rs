@@ -176,6 +176,9 @@ pub struct GenerateArgs {
     /// Days of history the events span.
     #[arg(long)]
     pub days: Option<u32>,
+    /// Start of that period, Unix seconds (default: a fixed date, so output is reproducible).
+    #[arg(long)]
+    pub start: Option<i64>,
 }
 
 #[derive(Debug, Args)]

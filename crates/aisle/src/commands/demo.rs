@@ -28,6 +28,9 @@ pub fn run(args: DemoArgs) -> Result<()> {
         seed: args.seed,
         categories: None,
         days: None,
+        // The sample history ends today, so the live events of the simulated shoppers
+        // continue it on the dashboard.
+        start: Some(today_midnight() - i64::from(ShopConfig::default().days) * 86_400),
     };
     let summary = write_shop(&shop)?;
     outln!(
@@ -175,6 +178,13 @@ pub fn run(args: DemoArgs) -> Result<()> {
         }))
     };
     crate::commands::serve::serve(db, config, hints, on_ready)
+}
+
+fn today_midnight() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    now - now.rem_euclid(86_400)
 }
 
 /// A demo store starts empty: an earlier run's store is replaced, with its WAL files.

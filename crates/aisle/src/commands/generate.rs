@@ -35,6 +35,7 @@ pub fn write_shop(args: &GenerateArgs) -> Result<GenerateSummary> {
         seed: args.seed,
         categories: args.categories.unwrap_or(defaults.categories),
         days: args.days.unwrap_or(defaults.days),
+        start: args.start.unwrap_or(defaults.start),
         ..defaults
     };
     config.check().map_err(|e| UsageError(e.to_string()))?;
