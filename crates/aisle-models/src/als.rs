@@ -338,11 +338,22 @@ impl RowSolver {
         target: &mut [f32],
     ) {
         let f = self.f;
+        let wide = wide_vectors_available();
         target.par_chunks_mut(f).enumerate().for_each_init(
             || Scratch::new(f),
             |scratch, (r, x)| {
                 let (columns, weights) = cells(r);
                 match self.solver {
+                    #[cfg(target_arch = "x86_64")]
+                    AlsSolver::Cg if wide => {
+                        // SAFETY: `wide` is true only when the CPU running this has AVX2 and
+                        // FMA (checked at run time by `wide_vectors_available`), which is the
+                        // one requirement of calling a `target_feature` function.
+                        #[allow(unsafe_code)]
+                        unsafe {
+                            self.conjugate_gradient_avx2(x, columns, weights, fixed, gram, scratch)
+                        }
+                    }
                     AlsSolver::Cg => {
                         self.conjugate_gradient(x, columns, weights, fixed, gram, scratch)
                     }
@@ -354,8 +365,29 @@ impl RowSolver {
         );
     }
 
+    /// [`RowSolver::conjugate_gradient`] compiled for AVX2 and FMA: the same code, which the
+    /// compiler then vectorises 8 floats wide with fused multiply-adds instead of SSE2's 4.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn conjugate_gradient_avx2(
+        &self,
+        x: &mut [f32],
+        columns: &[u32],
+        weights: &[f32],
+        fixed: &[f32],
+        gram: &[f32],
+        scratch: &mut Scratch,
+    ) {
+        self.conjugate_gradient(x, columns, weights, fixed, gram, scratch)
+    }
+
     /// `cg_steps` steps of conjugate gradient on the row's system, from `x`'s current value.
     /// CG never increases the row's quadratic loss, so neither does a half-iteration.
+    #[inline(always)]
     fn conjugate_gradient(
         &self,
         x: &mut [f32],
@@ -386,24 +418,29 @@ impl RowSolver {
         let gather = columns.len() * f * std::mem::size_of::<f32>() <= GATHER_BYTES;
         gathered.clear();
         extra_confidence.clear();
-        let mut touched = 0f32;
         for (k, (&c, &w)) in columns.iter().zip(weights).enumerate() {
-            // The rows are scattered over a matrix larger than the cache: reading a value of
-            // a row several cells ahead starts its cache misses early (safe Rust has no
-            // prefetch instruction), so they overlap with this row's arithmetic.
+            // The rows are scattered over a matrix larger than the cache: asking for a row
+            // several cells ahead starts its cache misses early, so they overlap with this
+            // row's arithmetic instead of stalling it.
             if let Some(&ahead) = columns.get(k + LOOK_AHEAD) {
                 let start = ahead as usize * f;
-                touched += fixed[start] + fixed[start + f - 1];
+                prefetch_row(&fixed[start..start + f]);
             }
             let y = &fixed[c as usize * f..(c as usize + 1) * f];
             let (conf, pref) = confidence(self.alpha, w);
-            axpy(conf * pref - (conf - 1.0) * dot(y, x), y, r);
+            let coefficient = conf * pref - (conf - 1.0) * dot(y, x);
             if gather && conf != 1.0 {
-                gathered.extend_from_slice(y);
+                // Copied in the same pass as the update: a separate copy of 64 floats
+                // becomes a `memcpy` call per cell, which costs more than the copy.
+                gathered.extend(r.iter_mut().zip(y).map(|(r, &v)| {
+                    *r += coefficient * v;
+                    v
+                }));
                 extra_confidence.push(conf - 1.0);
+            } else {
+                axpy(coefficient, y, r);
             }
         }
-        std::hint::black_box(touched);
         p.copy_from_slice(r);
         let mut rs_old = dot(r, r);
         for _ in 0..self.cg_steps {
@@ -496,6 +533,42 @@ fn exact_row(
         return;
     }
     cholesky_solve(system, f, x);
+}
+
+/// Asks the CPU to start loading `row` into the cache (a hint: no effect on results).
+#[inline(always)]
+fn prefetch_row(row: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // One request per 64-byte cache line.
+        for line in row.chunks(16) {
+            // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has (it is part of
+            // the architecture's baseline); a prefetch is a hint that never faults, and the
+            // pointer comes from a live slice anyway.
+            #[allow(unsafe_code)]
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast::<i8>());
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = row;
+}
+
+/// Whether this CPU has AVX2 and FMA, for the conjugate-gradient kernel's wide version.
+/// `AISLE_NO_WIDE_VECTORS` set turns the wide version off (to compare the two).
+fn wide_vectors_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::env::var_os("AISLE_NO_WIDE_VECTORS").is_none()
+            && std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// `out = (G + λI)·v` for a full symmetric `G`.
