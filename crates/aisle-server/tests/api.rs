@@ -767,51 +767,33 @@ async fn without_a_model_lists_say_so_and_a_first_training_fixes_it() {
     );
 }
 
+/// Posts one event with `header` (name, value) beside the JSON content type: the status and
+/// the error code, if any.
+async fn post_event(app: &TestApp, header: Option<(&str, &str)>) -> (StatusCode, String) {
+    let event = json!({"user_id": "k", "item_id": "i1", "type": "view"}).to_string();
+    let mut headers = vec![("content-type", "application/json")];
+    headers.extend(header);
+    let (status, body) = app.send("POST", "/v1/events", Some(event), &headers).await;
+    let code = body["error"]["code"].as_str().unwrap_or("").to_string();
+    (status, code)
+}
+
 #[tokio::test]
 async fn api_keys_guard_writes_and_optionally_reads() {
     let mut keyed = settings();
     keyed.api_key = Some("write-secret-1".into());
     let app = app_with(keyed, true).await;
-    let event = json!({"user_id": "k", "item_id": "i1", "type": "view"}).to_string();
-    let (status, body) = app
-        .send(
-            "POST",
-            "/v1/events",
-            Some(event.clone()),
-            &[("content-type", "application/json")],
-        )
-        .await;
+    let refused = |status, code: &str| (status, code.to_string());
     assert_eq!(
-        (status, error_code(&body)),
-        (StatusCode::UNAUTHORIZED, "missing_api_key")
+        post_event(&app, None).await,
+        refused(StatusCode::UNAUTHORIZED, "missing_api_key")
     );
-    let (status, body) = app
-        .send(
-            "POST",
-            "/v1/events",
-            Some(event.clone()),
-            &[
-                ("content-type", "application/json"),
-                ("x-api-key", "write-secret-2"),
-            ],
-        )
-        .await;
     assert_eq!(
-        (status, error_code(&body)),
-        (StatusCode::FORBIDDEN, "invalid_api_key")
+        post_event(&app, Some(("x-api-key", "write-secret-2"))).await,
+        refused(StatusCode::FORBIDDEN, "invalid_api_key")
     );
-    let (status, _) = app
-        .send(
-            "POST",
-            "/v1/events",
-            Some(event.clone()),
-            &[
-                ("content-type", "application/json"),
-                ("authorization", "Bearer write-secret-1"),
-            ],
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let bearer = Some(("authorization", "Bearer write-secret-1"));
+    assert_eq!(post_event(&app, bearer).await.0, StatusCode::OK);
     assert_eq!(
         app.call("GET", "/v1/popular", None).await.0,
         StatusCode::OK,
@@ -838,18 +820,13 @@ async fn api_keys_guard_writes_and_optionally_reads() {
             .await;
         assert_eq!(status, StatusCode::OK);
     }
-    let (status, _) = app
-        .send(
-            "POST",
-            "/v1/events",
-            Some(event),
-            &[
-                ("content-type", "application/json"),
-                ("x-api-key", "read-secret-1"),
-            ],
-        )
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "a read key cannot write");
+    assert_eq!(
+        post_event(&app, Some(("x-api-key", "read-secret-1")))
+            .await
+            .0,
+        StatusCode::FORBIDDEN,
+        "a read key cannot write"
+    );
     for public in ["/health", "/metrics", "/openapi.json"] {
         assert_eq!(
             app.call("GET", public, None).await.0,

@@ -373,6 +373,24 @@ fn start_server(args: &[&str]) -> Running {
     Running { child, addr }
 }
 
+/// `aisle demo` on a small shop in `dir`, serving on a free port.
+fn start_demo(dir: &Path) -> Running {
+    let shop = dir.join("shop");
+    start_server(&[
+        "demo",
+        "--dir",
+        shop.to_str().unwrap(),
+        "--users",
+        "400",
+        "--items",
+        "150",
+        "--events",
+        "20000",
+        "--addr",
+        "127.0.0.1:0",
+    ])
+}
+
 /// One HTTP/1.1 request over a fresh connection: (status, body).
 fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
     use std::io::{Read, Write};
@@ -419,20 +437,7 @@ fn json(text: &str) -> serde_json::Value {
 #[test]
 fn demo_generates_imports_trains_and_serves() {
     let dir = tempfile::tempdir().unwrap();
-    let shop = dir.path().join("shop");
-    let server = start_server(&[
-        "demo",
-        "--dir",
-        shop.to_str().unwrap(),
-        "--users",
-        "400",
-        "--items",
-        "150",
-        "--events",
-        "20000",
-        "--addr",
-        "127.0.0.1:0",
-    ]);
+    let server = start_demo(dir.path());
     let addr = &server.addr;
     let (status, body) = http(addr, "GET", "/v1/users/u1/recommendations?n=5", None);
     assert_eq!(status, 200, "{body}");
@@ -574,20 +579,7 @@ fn dashboard_pages_render_in_a_real_browser() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let shop = dir.path().join("shop");
-    let server = start_server(&[
-        "demo",
-        "--dir",
-        shop.to_str().unwrap(),
-        "--users",
-        "400",
-        "--items",
-        "150",
-        "--events",
-        "20000",
-        "--addr",
-        "127.0.0.1:0",
-    ]);
+    let server = start_demo(dir.path());
     let addr = server.addr.clone();
     // Let the simulated shoppers give the experiment some data.
     let started = std::time::Instant::now();
