@@ -114,6 +114,24 @@ impl TestApp {
         (status, value)
     }
 
+    /// Asserts that the call fails with `status` and error `code`; returns the message.
+    async fn expect_error(
+        &self,
+        method: &str,
+        uri: &str,
+        body: Option<Value>,
+        status: StatusCode,
+        code: &str,
+    ) -> String {
+        let (got, answer) = self.call(method, uri, body).await;
+        assert_eq!(
+            (got, error_code(&answer)),
+            (status, code),
+            "{method} {uri}: {answer}"
+        );
+        answer["error"]["message"].as_str().unwrap().to_string()
+    }
+
     async fn get(&self, uri: &str) -> Value {
         let (status, body) = self.call("GET", uri, None).await;
         assert_eq!(status, StatusCode::OK, "GET {uri}: {body}");
@@ -223,11 +241,14 @@ async fn items_and_users_are_written_read_listed_and_deleted() {
         app.call("DELETE", "/v1/items/k1", None).await.0,
         StatusCode::NO_CONTENT
     );
-    let (status, body) = app.call("GET", "/v1/items/k1", None).await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (StatusCode::NOT_FOUND, "unknown_item")
-    );
+    app.expect_error(
+        "GET",
+        "/v1/items/k1",
+        None,
+        StatusCode::NOT_FOUND,
+        "unknown_item",
+    )
+    .await;
     assert_eq!(
         app.call("DELETE", "/v1/items/k1", None).await.0,
         StatusCode::NOT_FOUND
@@ -354,11 +375,14 @@ async fn events_keep_the_good_rows_and_name_the_bad_ones() {
         (status, error_code(&body)),
         (StatusCode::BAD_REQUEST, "malformed_json")
     );
-    let (status, body) = app.call("POST", "/v1/events", Some(json!(42))).await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (StatusCode::BAD_REQUEST, "invalid_body")
-    );
+    app.expect_error(
+        "POST",
+        "/v1/events",
+        Some(json!(42)),
+        StatusCode::BAD_REQUEST,
+        "invalid_body",
+    )
+    .await;
     let (status, body) = app.send("POST", "/v1/events", Some("[]".into()), &[]).await;
     assert_eq!(
         (status, error_code(&body)),
@@ -374,20 +398,26 @@ async fn limits_on_bodies_and_batches_are_clear_errors() {
     let app = app_with(settings, true).await;
     let big = json!([{"user_id": "u", "item_id": "i1", "type": "view", "value": 1.0,
                       "recommendation_id": "x".repeat(3_000)}]);
-    let (status, body) = app.call("POST", "/v1/events", Some(big)).await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
-    );
+    app.expect_error(
+        "POST",
+        "/v1/events",
+        Some(big),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
     let four = Value::Array(vec![
         json!({"user_id": "u", "item_id": "i1", "type": "view"});
         4
     ]);
-    let (status, body) = app.call("POST", "/v1/events", Some(four)).await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large")
-    );
+    app.expect_error(
+        "POST",
+        "/v1/events",
+        Some(four),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "batch_too_large",
+    )
+    .await;
     // Nothing of a refused request was stored.
     assert!(app.store().user_events("u", 10).unwrap().is_empty());
 }
@@ -504,39 +534,30 @@ async fn lists_exclude_history_page_filter_and_fall_back() {
     assert_eq!(trending["items"][0]["reason"]["kind"], "trending");
 
     // Bad parameters and unknown models.
-    let (status, body) = app
-        .call(
-            "GET",
-            &format!("/v1/users/{user}/recommendations?n=0"),
-            None,
-        )
-        .await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (StatusCode::BAD_REQUEST, "invalid_query")
-    );
-    let (status, body) = app
-        .call(
-            "GET",
-            &format!("/v1/users/{user}/recommendations?n=ten"),
-            None,
-        )
-        .await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (StatusCode::BAD_REQUEST, "invalid_query")
-    );
-    let (status, body) = app
-        .call(
-            "GET",
-            &format!("/v1/users/{user}/recommendations?model=svd"),
-            None,
-        )
-        .await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (StatusCode::NOT_FOUND, "unknown_model")
-    );
+    app.expect_error(
+        "GET",
+        &format!("/v1/users/{user}/recommendations?n=0"),
+        None,
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    )
+    .await;
+    app.expect_error(
+        "GET",
+        &format!("/v1/users/{user}/recommendations?n=ten"),
+        None,
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    )
+    .await;
+    app.expect_error(
+        "GET",
+        &format!("/v1/users/{user}/recommendations?model=svd"),
+        None,
+        StatusCode::NOT_FOUND,
+        "unknown_model",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -549,11 +570,14 @@ async fn similar_items_and_anonymous_histories() {
         similar["items"][0]["reason"],
         json!({"kind": "similar_item", "item_id": "i5"})
     );
-    let (status, body) = app.call("GET", "/v1/items/nothing/similar", None).await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (StatusCode::NOT_FOUND, "unknown_item")
-    );
+    app.expect_error(
+        "GET",
+        "/v1/items/nothing/similar",
+        None,
+        StatusCode::NOT_FOUND,
+        "unknown_item",
+    )
+    .await;
     // A catalogue item the model never saw: popular items of its category, flagged.
     app.call(
         "PUT",
@@ -598,20 +622,22 @@ async fn similar_items_and_anonymous_histories() {
         .get(&format!("/v1/users/{user}/recommendations?n=5"))
         .await;
     assert_eq!(ids(&by_post), ids(&by_get));
-    let (status, body) = app
-        .call("POST", "/v1/recommend", Some(json!({"n": 5})))
-        .await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (StatusCode::BAD_REQUEST, "invalid_body")
-    );
-    let (status, body) = app
-        .call("POST", "/v1/recommend", Some(json!({"user": "x"})))
-        .await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")
-    );
+    app.expect_error(
+        "POST",
+        "/v1/recommend",
+        Some(json!({"n": 5})),
+        StatusCode::BAD_REQUEST,
+        "invalid_body",
+    )
+    .await;
+    app.expect_error(
+        "POST",
+        "/v1/recommend",
+        Some(json!({"user": "x"})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -725,38 +751,35 @@ async fn retraining_swaps_the_model_without_failing_requests() {
     let models = app.get("/v1/models").await;
     assert_eq!(models["versions"].as_array().unwrap().len(), 3);
 
-    let (status, body) = app
-        .call(
-            "POST",
-            "/v1/admin/train",
-            Some(json!({"model": "nonsense"})),
-        )
-        .await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (StatusCode::NOT_FOUND, "unknown_model")
-    );
-    let (status, body) = app
-        .call(
-            "POST",
-            "/v1/admin/train",
-            Some(json!({"params": {"factors": 0}})),
-        )
-        .await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (StatusCode::BAD_REQUEST, "invalid_model_parameters")
-    );
+    app.expect_error(
+        "POST",
+        "/v1/admin/train",
+        Some(json!({"model": "nonsense"})),
+        StatusCode::NOT_FOUND,
+        "unknown_model",
+    )
+    .await;
+    app.expect_error(
+        "POST",
+        "/v1/admin/train",
+        Some(json!({"params": {"factors": 0}})),
+        StatusCode::BAD_REQUEST,
+        "invalid_model_parameters",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn without_a_model_lists_say_so_and_a_first_training_fixes_it() {
     let app = app_with(settings(), false).await;
-    let (status, body) = app.call("GET", "/v1/users/u1/recommendations", None).await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (StatusCode::SERVICE_UNAVAILABLE, "no_model")
-    );
+    app.expect_error(
+        "GET",
+        "/v1/users/u1/recommendations",
+        None,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no_model",
+    )
+    .await;
     assert_eq!(app.get("/health").await["status"], "no_model");
     let (status, _) = app.call("POST", "/v1/admin/train?wait=true", None).await;
     assert_eq!(status, StatusCode::OK);
@@ -872,16 +895,22 @@ async fn health_metrics_openapi_and_unknown_routes() {
             "{method} {path} is not in /openapi.json"
         );
     }
-    let (status, body) = app.call("GET", "/v2/nothing", None).await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (StatusCode::NOT_FOUND, "unknown_route")
-    );
-    let (status, body) = app.call("PATCH", "/v1/items/i1", None).await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
-    );
+    app.expect_error(
+        "GET",
+        "/v2/nothing",
+        None,
+        StatusCode::NOT_FOUND,
+        "unknown_route",
+    )
+    .await;
+    app.expect_error(
+        "PATCH",
+        "/v1/items/i1",
+        None,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -900,28 +929,30 @@ async fn experiments_assign_users_attribute_events_and_compare_variants() {
         {"name": "cf", "model": "als", "share": 0.5}]});
     let bad = json!({"name": "ab0", "variants": [{"name": "a", "model": "ease", "share": 1.0},
                                                   {"name": "b", "model": "als", "share": 1.0}]});
-    let (status, body) = app.call("POST", "/v1/experiments", Some(bad)).await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (StatusCode::BAD_REQUEST, "invalid_experiment")
-    );
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("'ease'")
-    );
+    let message = app
+        .expect_error(
+            "POST",
+            "/v1/experiments",
+            Some(bad),
+            StatusCode::BAD_REQUEST,
+            "invalid_experiment",
+        )
+        .await;
+    assert!(message.contains("'ease'"), "{message}");
     let (status, body) = app
         .call("POST", "/v1/experiments", Some(definition.clone()))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["status"], "running");
     let other = json!({"name": "ab2", "variants": definition["variants"]});
-    let (status, body) = app.call("POST", "/v1/experiments", Some(other)).await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (StatusCode::CONFLICT, "experiment_running")
-    );
+    app.expect_error(
+        "POST",
+        "/v1/experiments",
+        Some(other),
+        StatusCode::CONFLICT,
+        "experiment_running",
+    )
+    .await;
 
     // Every user with an id lands in a variant, always the same one, whose model answers.
     let mut shown = Vec::new();
@@ -1037,11 +1068,14 @@ async fn experiments_assign_users_attribute_events_and_compare_variants() {
         cf["clicks"],
         "results stay after the stop"
     );
-    let (status, body) = app.call("GET", "/v1/experiments/nope/results", None).await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (StatusCode::NOT_FOUND, "unknown_experiment")
-    );
+    app.expect_error(
+        "GET",
+        "/v1/experiments/nope/results",
+        None,
+        StatusCode::NOT_FOUND,
+        "unknown_experiment",
+    )
+    .await;
 }
 
 #[tokio::test]
