@@ -158,7 +158,11 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         self.start_background_work();
-        axum::serve(listener, self.router())
+        // Peer addresses let the owner's views be free on loopback only (`api::auth`).
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await?;
         let state = &self.state;

@@ -138,6 +138,17 @@ impl TestApp {
         body
     }
 
+    /// The status of a GET that arrives from `peer` over the network.
+    async fn status_from(&self, peer: &str, uri: &str, headers: &[(&str, &str)]) -> StatusCode {
+        let peer: std::net::SocketAddr = peer.parse().unwrap();
+        let mut request = Request::get(uri).extension(axum::extract::ConnectInfo(peer));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Body::empty()).unwrap();
+        self.router.clone().oneshot(request).await.unwrap().status()
+    }
+
     fn store(&self) -> &Arc<dyn Store> {
         self.server.state().engine.store()
     }
@@ -822,6 +833,25 @@ async fn api_keys_guard_writes_and_optionally_reads() {
         StatusCode::OK,
         "reads are public by default"
     );
+    // The owner's views are free on loopback, keyed from elsewhere; shoppers' reads stay public.
+    let remote = "10.0.0.5:50000";
+    for view in ["/v1/stats/overview", "/v1/experiments", "/v1/models"] {
+        assert_eq!(
+            app.status_from("127.0.0.1:50000", view, &[]).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            app.status_from(remote, view, &[]).await,
+            StatusCode::UNAUTHORIZED
+        );
+        let key = [("x-api-key", "write-secret-1")];
+        assert_eq!(app.status_from(remote, view, &key).await, StatusCode::OK);
+    }
+    assert_eq!(
+        app.status_from(remote, "/v1/popular", &[]).await,
+        StatusCode::OK
+    );
+    assert_eq!(app.status_from(remote, "/", &[]).await, StatusCode::OK);
 
     let mut both = settings();
     both.api_key = Some("write-secret-1".into());

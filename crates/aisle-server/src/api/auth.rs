@@ -1,9 +1,14 @@
 //! API keys: when configured, writes need the write key and reads need the read key (or the
-//! write key). Keys come as `Authorization: Bearer KEY` or `X-Api-Key: KEY` and are compared
+//! write key). The shop owner's views — what the dashboard reads: statistics, experiments,
+//! model versions, a user's history — are reads too, but from anywhere but loopback they need
+//! a key whenever any key is configured: the dashboard works without a login on the machine
+//! itself and asks for the key elsewhere. Keys come as `Authorization: Bearer KEY` or `X-Api-Key: KEY` and are compared
 //! in constant time. Health, metrics, the OpenAPI document and the dashboard's static files
 //! stay public (the dashboard asks for a key itself when the API needs one).
 
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -23,10 +28,13 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
     // Asking for a list is a read even when the question comes as a POST body.
     let read = matches!(*request.method(), Method::GET | Method::HEAD) || path == "/v1/recommend";
     let write_key = config.api_key.as_deref();
+    let read_key = config.read_api_key.as_deref();
     let accepted: Vec<&str> = if read {
-        match config.read_api_key.as_deref() {
-            Some(read_key) => [Some(read_key), write_key].into_iter().flatten().collect(),
-            None => Vec::new(),
+        let guarded = read_key.is_some() || (owner_view(path) && !from_loopback(&request));
+        if guarded {
+            [read_key, write_key].into_iter().flatten().collect()
+        } else {
+            Vec::new()
         }
     } else {
         write_key.into_iter().collect()
@@ -59,6 +67,24 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
         )
         .into_response(),
     }
+}
+
+/// The routes that show the shop's own figures rather than answer its shoppers.
+fn owner_view(path: &str) -> bool {
+    path.starts_with("/v1/stats/")
+        || path.starts_with("/v1/experiments")
+        || path.starts_with("/v1/models")
+        || path.starts_with("/v1/admin/")
+        || (path.starts_with("/v1/users/") && path.ends_with("/history"))
+}
+
+/// Whether the request came over loopback. Without connection information (a router driven
+/// in process) it counts as local.
+fn from_loopback(request: &Request) -> bool {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_none_or(|info| info.0.ip().is_loopback())
 }
 
 fn presented_key(headers: &HeaderMap) -> Option<String> {
