@@ -53,6 +53,15 @@ pub struct Row<'a> {
     pub timestamps: &'a [i64],
 }
 
+impl Row<'static> {
+    /// A row without cells: no history.
+    pub const EMPTY: Row<'static> = Row {
+        items: &[],
+        weights: &[],
+        timestamps: &[],
+    };
+}
+
 impl<'a> Row<'a> {
     pub fn len(&self) -> usize {
         self.items.len()

@@ -123,6 +123,10 @@ impl PopularModel {
 }
 
 impl Recommender for PopularModel {
+    fn personalised(&self) -> bool {
+        false
+    }
+
     fn to_payload(&self) -> crate::Result<crate::persist::Payload> {
         crate::persist::Payload::encode("popular", self)
     }

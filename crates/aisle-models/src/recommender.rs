@@ -82,6 +82,12 @@ pub trait Recommender: Send + Sync + std::fmt::Debug {
         Vec::new()
     }
 
+    /// Whether the ranking depends on who asks; false for popularity, whose list is the same
+    /// for everyone (so it is explained by popularity, not by a user's history).
+    fn personalised(&self) -> bool {
+        true
+    }
+
     /// How similar two items are in this model's own terms (factor cosine, neighbour weight,
     /// item-item coefficient), used to explain a recommendation by the history item it most
     /// resembles. `None` when the model has no such notion or either item is unknown; the

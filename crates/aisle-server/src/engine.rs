@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use aisle_data::rng::{Rng, splitmix64};
-use aisle_data::{Cell, DuplicatePolicy, Interactions, Row};
+use aisle_data::{Cell, Interactions, Row};
 use aisle_models::{Query, Scored, TrainedModel, top_k};
 use aisle_store::{EventId, ModelInfo, Store, StoreError, StoredEvent};
 use arc_swap::ArcSwap;
@@ -166,7 +166,8 @@ pub struct ExperimentTag {
 #[derive(Debug)]
 pub struct Serving {
     pub info: ModelInfo,
-    pub trained: TrainedModel,
+    /// Shared, so lists can be precomputed for a loaded model without decoding it again.
+    pub trained: Arc<TrainedModel>,
     /// The newest event of the training snapshot: later events make a user "fresh".
     pub last_event: Option<EventId>,
     /// Best items per known user (history excluded), computed at swap time; may be empty.
@@ -183,7 +184,7 @@ impl Serving {
     /// ranked up front.
     pub fn new(
         info: ModelInfo,
-        trained: TrainedModel,
+        trained: Arc<TrainedModel>,
         last_event: Option<EventId>,
         matrix: Option<&Interactions>,
         precompute: usize,
@@ -316,7 +317,7 @@ impl Engine {
             match TrainedModel::from_bytes(&stored.bytes) {
                 Ok(trained) => {
                     let last = Serving::recorded_last_event(&info);
-                    self.install(Serving::new(info, trained, last, None, 0));
+                    self.install(Serving::new(info, Arc::new(trained), last, None, 0));
                     loaded += 1;
                 }
                 Err(e) => eprintln!(
@@ -339,18 +340,9 @@ impl Engine {
                 continue;
             }
             let matrix = self.history_matrix(&serving.trained, serving.last_event)?;
-            let info = serving.info.clone();
-            // Decoding again is cheaper than a deep copy API on every model type, and this
-            // happens once per start.
-            let Some(stored) = self.store.model(info.version)? else {
-                continue;
-            };
-            let Ok(trained) = TrainedModel::from_bytes(&stored.bytes) else {
-                continue;
-            };
             let fresh = Serving::new(
-                info,
-                trained,
+                serving.info.clone(),
+                Arc::clone(&serving.trained),
                 serving.last_event,
                 Some(&matrix),
                 self.config.precompute,
@@ -580,8 +572,7 @@ impl Engine {
                 exclude: vec![item_id.to_string()],
                 ..options.clone()
             };
-            let empty = Interactions::from_cells(1, 0, Vec::new(), DuplicatePolicy::Max);
-            let filter = Filter::new(trained, &catalogue, &options, empty.row(0));
+            let filter = Filter::new(trained, &catalogue, &options, Row::EMPTY);
             let items = popular_items(serving, &filter, &options, false)
                 .skip(options.offset)
                 .take(options.n)
@@ -591,8 +582,7 @@ impl Engine {
         if !trained.model.capabilities().similar_items {
             return Err(EngineError::NoSimilarity(serving.name().to_string()));
         }
-        let empty = Interactions::from_cells(1, 0, Vec::new(), DuplicatePolicy::Max);
-        let filter = Filter::new(trained, &catalogue, options, empty.row(0));
+        let filter = Filter::new(trained, &catalogue, options, Row::EMPTY);
         let want = options.offset + options.n;
         // Similar-item lists come already ranked; ask for spare ones to survive the filters.
         let mut ask = want + 16;
@@ -632,8 +622,7 @@ impl Engine {
         let models = self.models();
         let serving = models.pick(options.model.as_deref())?;
         let catalogue = self.catalogue.read().expect("catalogue lock");
-        let empty = Interactions::from_cells(1, 0, Vec::new(), DuplicatePolicy::Max);
-        let filter = Filter::new(&serving.trained, &catalogue, options, empty.row(0));
+        let filter = Filter::new(&serving.trained, &catalogue, options, Row::EMPTY);
         let items = popular_items(serving, &filter, options, trending)
             .skip(options.offset)
             .take(options.n)
@@ -857,8 +846,7 @@ fn recent_history(
 
 /// Why `item` was recommended: the history item most similar to it, in the model's terms.
 fn explain(trained: &TrainedModel, item: u32, history: &[(u32, String)]) -> Reason {
-    if trained.model.name() == "popular" {
-        // The popularity model ranks everyone alike: its reason is popularity itself.
+    if !trained.model.personalised() {
         return Reason::Popular;
     }
     let best = history

@@ -3,7 +3,7 @@
 //! workers), and swapped into the engine when done. Requests keep being answered by the old
 //! model until the new one is installed.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -51,9 +51,10 @@ pub struct Trainer {
     latest: Mutex<Option<JobStatus>>,
     finished: Notify,
     next_id: AtomicU64,
-    /// How many stored events the last job started from, to skip scheduled runs with
-    /// nothing new to learn.
-    events_at_last_start: AtomicU64,
+    /// The newest stored event when the last job started (0: none; −1: no job yet), to skip
+    /// scheduled runs with nothing new to learn. The id, not a count: reading it is one
+    /// index lookup, and deletions cannot make new events look old.
+    last_event_at_start: AtomicI64,
 }
 
 impl Trainer {
@@ -64,7 +65,7 @@ impl Trainer {
             latest: Mutex::new(None),
             finished: Notify::new(),
             next_id: AtomicU64::new(1),
-            events_at_last_start: AtomicU64::new(u64::MAX),
+            last_event_at_start: AtomicI64::new(-1),
         }
     }
 
@@ -82,9 +83,8 @@ impl Trainer {
         {
             return (job.clone(), false);
         }
-        if let Ok(counts) = self.engine.store().counts() {
-            self.events_at_last_start
-                .store(counts.events, Ordering::Relaxed);
+        if let Ok(last) = self.newest_event() {
+            self.last_event_at_start.store(last, Ordering::Relaxed);
         }
         let job = JobStatus {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
@@ -110,13 +110,16 @@ impl Trainer {
 
     /// Starts a job if the store holds events the last job did not see (or none ran yet).
     pub fn start_if_new_events(self: &Arc<Self>, spec: TrainSpec) -> Option<JobStatus> {
-        let events = self.engine.store().counts().ok()?.events;
-        let seen = self.events_at_last_start.load(Ordering::Relaxed);
-        if events == 0 || (seen != u64::MAX && events == seen) {
+        let newest = self.newest_event().ok()?;
+        if newest == 0 || newest == self.last_event_at_start.load(Ordering::Relaxed) {
             return None;
         }
         let (job, started) = self.start(spec);
         started.then_some(job)
+    }
+
+    fn newest_event(&self) -> Result<i64, aisle_store::StoreError> {
+        Ok(self.engine.store().last_event_id()?.map_or(0, |e| e.0))
     }
 
     /// Waits until job `id` is no longer running and returns its final status.
@@ -145,7 +148,7 @@ impl Trainer {
             let version = trained.info.version.0;
             let serving = Serving::new(
                 trained.info,
-                trained.model,
+                Arc::new(trained.model),
                 trained.last_event,
                 Some(&trained.matrix),
                 self.engine.config().precompute,
