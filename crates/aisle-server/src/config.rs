@@ -11,8 +11,8 @@ use aisle_data::{CleaningOptions, Weighting};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::engine::EngineConfig;
-use crate::training::TrainSpec;
+use aisle_engine::experiments::ExperimentDefinition;
+use aisle_engine::{EngineConfig, ServiceConfig, TrainSpec};
 
 /// Default address: loopback only, so a first run exposes nothing.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
@@ -38,8 +38,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// The SQLite store.
-    pub db: Option<PathBuf>,
+    /// The store: a SQLite file or a `postgres://` URL.
+    pub db: Option<String>,
     pub addr: Option<String>,
     /// Writes (and admin calls) need this key when set.
     pub api_key: Option<String>,
@@ -58,7 +58,7 @@ pub struct Settings {
     pub training: TrainingSettings,
     /// Experiments to run (`[[experiments]]` tables), started at start-up if new.
     #[serde(default)]
-    pub experiments: Vec<crate::experiments::ExperimentDefinition>,
+    pub experiments: Vec<ExperimentDefinition>,
 }
 
 /// The `[training]` table: what the server trains.
@@ -196,23 +196,25 @@ impl Settings {
             read_api_key: self.read_api_key,
             body_limit: limit("body_limit", self.body_limit, DEFAULT_BODY_LIMIT)?,
             max_batch: limit("max_batch", self.max_batch, DEFAULT_MAX_BATCH)?,
-            retrain_every,
-            train_on_start: self.train_on_start.unwrap_or(true),
-            engine: EngineConfig {
-                history_events: limit("history_events", self.history_events, 1_000)?,
-                precompute: self.precompute.unwrap_or(100),
-                default_model: Some(model.clone()),
+            service: ServiceConfig {
+                retrain_every,
+                train_on_start: self.train_on_start.unwrap_or(true),
+                engine: EngineConfig {
+                    history_events: limit("history_events", self.history_events, 1_000)?,
+                    precompute: self.precompute.unwrap_or(100),
+                    default_model: Some(model.clone()),
+                },
+                training: TrainSpec {
+                    model,
+                    params: self.training.params,
+                    weighting,
+                    duplicates: None,
+                    cleaning,
+                    seed: self.training.seed.unwrap_or(42),
+                    holdout: self.training.holdout.unwrap_or(true),
+                },
+                experiments: self.experiments,
             },
-            training: TrainSpec {
-                model,
-                params: self.training.params,
-                weighting,
-                duplicates: None,
-                cleaning,
-                seed: self.training.seed.unwrap_or(42),
-                holdout: self.training.holdout.unwrap_or(true),
-            },
-            experiments: self.experiments,
         })
     }
 }
@@ -225,11 +227,8 @@ pub struct ServerConfig {
     pub read_api_key: Option<String>,
     pub body_limit: usize,
     pub max_batch: usize,
-    pub retrain_every: Option<Duration>,
-    pub train_on_start: bool,
-    pub engine: EngineConfig,
-    pub training: TrainSpec,
-    pub experiments: Vec<crate::experiments::ExperimentDefinition>,
+    /// What the engine does besides answering: training, schedule, experiments.
+    pub service: ServiceConfig,
 }
 
 impl Default for ServerConfig {
@@ -296,9 +295,9 @@ mod tests {
         };
         let config = flags.over(env.over(file.clone())).resolve().unwrap();
         assert_eq!(config.addr.port(), 9200);
-        assert_eq!(config.engine.precompute, 5);
-        assert_eq!(config.training.model, "ease");
-        assert_eq!(config.training.params["lambda"], 100);
+        assert_eq!(config.service.engine.precompute, 5);
+        assert_eq!(config.service.training.model, "ease");
+        assert_eq!(config.service.training.params["lambda"], 100);
         assert_eq!(
             Settings::default()
                 .over(file)

@@ -1,6 +1,10 @@
-//! Every error the API can answer with, mapped to an HTTP status and a stable code in one
-//! place, and the error body `{"error": {"code": "...", "message": "..."}}`.
+//! Every error the API answers with, in one table: each stable code declared once with its
+//! HTTP status ([`error_codes!`]), the error body `{"error": {"code": "...", "message":
+//! "..."}}`, and the conversions from the engine's, the store's and the models' errors. A
+//! handler never picks a status itself: it names a [`Code`].
 
+use aisle_engine::experiments::ExperimentError;
+use aisle_engine::{EngineError, TrainError};
 use aisle_models::ModelError;
 use aisle_store::{ErrorClass, StoreError};
 use axum::Json;
@@ -9,51 +13,107 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::training::TrainError;
+/// Declares the codes with their statuses and a sentence for the documentation.
+macro_rules! error_codes {
+    ($( $variant:ident = $status:ident, $code:literal, $doc:literal; )*) => {
+        /// A stable, machine-readable error code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $( #[doc = $doc] $variant, )*
+        }
 
-/// An error answer: the status, a stable machine-readable code and a message for people.
+        impl Code {
+            /// Every code, in the table's order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant),*];
+
+            /// The HTTP status this code is always answered with.
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $( Code::$variant => StatusCode::$status, )*
+                }
+            }
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( Code::$variant => $code, )*
+                }
+            }
+
+            /// What the code means, for the documentation's table.
+            pub fn describe(self) -> &'static str {
+                match self {
+                    $( Code::$variant => $doc, )*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    MalformedJson = BAD_REQUEST, "malformed_json", "The body is not valid JSON.";
+    InvalidQuery = BAD_REQUEST, "invalid_query", "A query-string parameter is unknown, of the wrong type or out of range.";
+    InvalidPath = BAD_REQUEST, "invalid_path", "A path parameter cannot be read.";
+    IdMismatch = BAD_REQUEST, "id_mismatch", "The body's id differs from the path's.";
+    InvalidArgument = BAD_REQUEST, "invalid_argument", "A value is out of its allowed range (an empty id, a negative price, ...).";
+    InvalidEvent = BAD_REQUEST, "invalid_event", "An event of the batch is invalid.";
+    InvalidExperiment = BAD_REQUEST, "invalid_experiment", "An experiment definition is inconsistent (fewer than two variants, a bad share, ...).";
+    InvalidModelParameters = BAD_REQUEST, "invalid_model_parameters", "A hyper-parameter is unknown, of the wrong type or out of its range.";
+    MissingApiKey = UNAUTHORIZED, "missing_api_key", "The call needs an API key and none was sent.";
+    InvalidApiKey = FORBIDDEN, "invalid_api_key", "The API key sent is not valid for this call.";
+    UnknownRoute = NOT_FOUND, "unknown_route", "No such route.";
+    UnknownItem = NOT_FOUND, "unknown_item", "No item has this id.";
+    UnknownUser = NOT_FOUND, "unknown_user", "No user has this id.";
+    UnknownModel = NOT_FOUND, "unknown_model", "No such model (unknown algorithm, or none trained under this name).";
+    UnknownExperiment = NOT_FOUND, "unknown_experiment", "No experiment has this name.";
+    NoJob = NOT_FOUND, "no_job", "No training has run since the server started.";
+    MethodNotAllowed = METHOD_NOT_ALLOWED, "method_not_allowed", "The route exists but not with this method.";
+    AlreadyExists = CONFLICT, "already_exists", "Something with this name exists already.";
+    ExperimentRunning = CONFLICT, "experiment_running", "Another experiment is running; one runs at a time.";
+    NoSimilarity = CONFLICT, "no_similarity", "The model has no notion of item similarity.";
+    NoEvents = CONFLICT, "no_events", "The store holds no usable events to train on.";
+    UnsuitableData = CONFLICT, "unsuitable_data", "The model cannot be trained on these data.";
+    Cancelled = CONFLICT, "cancelled", "The work was cancelled.";
+    PayloadTooLarge = PAYLOAD_TOO_LARGE, "payload_too_large", "The body is larger than the server's body_limit.";
+    BatchTooLarge = PAYLOAD_TOO_LARGE, "batch_too_large", "A batch holds more records than the server's max_batch.";
+    UnsupportedMediaType = UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "The body must be JSON with Content-Type: application/json.";
+    InvalidBody = UNPROCESSABLE_ENTITY, "invalid_body", "The body is JSON but not of the expected shape (a missing or unknown field, a wrong type).";
+    Internal = INTERNAL_SERVER_ERROR, "internal", "The server failed; the error is in its log.";
+    NoModel = SERVICE_UNAVAILABLE, "no_model", "No model is trained yet.";
+}
+
+/// An error answer: a stable code (which fixes the status) and a message for people.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code}: {message}")]
+#[error("{}: {message}", code.as_str())]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         ApiError {
-            status,
             code,
             message: message.into(),
         }
     }
 
-    /// A value the caller sent is wrong (400).
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
-    /// Something the caller named does not exist (404).
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, code, message)
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
     }
 
     /// The server failed; the message is logged, the caller gets a generic one.
     pub fn internal(message: impl std::fmt::Display) -> Self {
-        eprintln!("aisle: internal error: {message}");
+        tracing::error!("internal error: {message}");
         ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            Code::Internal,
             "the server failed to answer; the error is in its log",
         )
     }
 
-    /// No model has been trained yet (503): the caller may retry later.
+    /// No model has been trained yet: the caller may retry later.
     pub fn no_model() -> Self {
         ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no_model",
+            Code::NoModel,
             "no model is trained yet; send events and POST /v1/admin/train (or wait for the \
              scheduled training)",
         )
@@ -78,37 +138,42 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code.into(),
+                code: self.code.as_str().into(),
                 message: self.message,
             },
         };
-        (self.status, Json(body)).into_response()
+        (self.code.status(), Json(body)).into_response()
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        let status = match (&error, error.class()) {
-            (StoreError::UnknownItem(_) | StoreError::UnknownUser(_), _) => StatusCode::NOT_FOUND,
-            (_, ErrorClass::UserMistake) => StatusCode::BAD_REQUEST,
-            _ => return ApiError::internal(&error),
+        let code = match &error {
+            StoreError::UnknownItem(_) => Code::UnknownItem,
+            StoreError::UnknownUser(_) => Code::UnknownUser,
+            StoreError::UnknownExperiment(_) => Code::UnknownExperiment,
+            StoreError::AlreadyExists { .. } => Code::AlreadyExists,
+            StoreError::InvalidArgument { .. } => Code::InvalidArgument,
+            StoreError::InvalidEvent { .. } => Code::InvalidEvent,
+            _ => {
+                debug_assert_ne!(error.class(), ErrorClass::UserMistake, "{error}");
+                return ApiError::internal(&error);
+            }
         };
-        ApiError::new(status, error.code(), error.to_string())
+        ApiError::new(code, error.to_string())
     }
 }
 
 impl From<ModelError> for ApiError {
     fn from(error: ModelError) -> Self {
-        let (status, code) = match &error {
-            ModelError::UnknownModel { .. } => (StatusCode::NOT_FOUND, "unknown_model"),
-            ModelError::InvalidParameter { .. } => {
-                (StatusCode::BAD_REQUEST, "invalid_model_parameters")
-            }
-            ModelError::UnsuitableData { .. } => (StatusCode::CONFLICT, "unsuitable_data"),
-            ModelError::Cancelled => (StatusCode::CONFLICT, "cancelled"),
+        let code = match &error {
+            ModelError::UnknownModel { .. } => Code::UnknownModel,
+            ModelError::InvalidParameter { .. } => Code::InvalidModelParameters,
+            ModelError::UnsuitableData { .. } => Code::UnsuitableData,
+            ModelError::Cancelled => Code::Cancelled,
             ModelError::Artifact(_) => return ApiError::internal(&error),
         };
-        ApiError::new(status, code, error.to_string())
+        ApiError::new(code, error.to_string())
     }
 }
 
@@ -117,11 +182,36 @@ impl From<TrainError> for ApiError {
         match error {
             TrainError::Store(e) => e.into(),
             TrainError::Model(e) => e.into(),
-            TrainError::NoEvents => ApiError::new(
-                StatusCode::CONFLICT,
-                "no_events",
-                TrainError::NoEvents.to_string(),
+            TrainError::NoEvents => ApiError::new(Code::NoEvents, TrainError::NoEvents.to_string()),
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::Store(e) => e.into(),
+            EngineError::NoModel => ApiError::no_model(),
+            EngineError::UnknownModel { .. } => {
+                ApiError::new(Code::UnknownModel, error.to_string())
+            }
+            EngineError::UnknownItem(_) => ApiError::new(Code::UnknownItem, error.to_string()),
+            EngineError::NoSimilarity(_) => ApiError::new(
+                Code::NoSimilarity,
+                format!("{error}; train item-knn, als, bpr or ease"),
             ),
+        }
+    }
+}
+
+impl From<ExperimentError> for ApiError {
+    fn from(error: ExperimentError) -> Self {
+        match error {
+            ExperimentError::Store(e) => e.into(),
+            ExperimentError::Invalid(message) => ApiError::new(Code::InvalidExperiment, message),
+            ExperimentError::AnotherRunning(_) => {
+                ApiError::new(Code::ExperimentRunning, error.to_string())
+            }
         }
     }
 }
@@ -132,21 +222,16 @@ impl From<tokio::task::JoinError> for ApiError {
     }
 }
 
-impl From<crate::engine::EngineError> for ApiError {
-    fn from(error: crate::engine::EngineError) -> Self {
-        use crate::engine::EngineError;
-        match error {
-            EngineError::Store(e) => e.into(),
-            EngineError::NoModel => ApiError::no_model(),
-            EngineError::UnknownModel { .. } => {
-                ApiError::not_found("unknown_model", error.to_string())
-            }
-            EngineError::UnknownItem(_) => ApiError::not_found("unknown_item", error.to_string()),
-            EngineError::NoSimilarity(_) => ApiError::new(
-                StatusCode::CONFLICT,
-                "no_similarity",
-                format!("{error}; train item-knn, als, bpr or ease"),
-            ),
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique() {
+        let mut names: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len());
     }
 }

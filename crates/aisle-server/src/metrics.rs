@@ -6,8 +6,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use aisle_engine::Stats;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -21,19 +22,14 @@ struct Latency {
     sum: f64,
 }
 
-/// Everything `/metrics` reports besides the model gauges, which are read at render time.
+/// The HTTP layer's own series; the engine's counters and the model gauges are read at
+/// render time.
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// (method, route, status) → requests.
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     /// (method, route) → latency histogram.
     latency: Mutex<BTreeMap<(String, String), Latency>>,
-    pub events_accepted: AtomicU64,
-    pub events_rejected: AtomicU64,
-    pub lists_served: AtomicU64,
-    pub fallbacks_served: AtomicU64,
-    pub trainings_succeeded: AtomicU64,
-    pub trainings_failed: AtomicU64,
 }
 
 impl Metrics {
@@ -60,13 +56,14 @@ impl Metrics {
         entry.sum += seconds;
     }
 
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-
     /// The Prometheus text exposition; `models` are (name, version, trained_at) of the models
     /// serving now.
-    pub fn render(&self, models: &[(String, i64, i64)], catalogue_items: usize) -> String {
+    pub fn render(
+        &self,
+        stats: &Stats,
+        models: &[(String, i64, i64)],
+        catalogue_items: usize,
+    ) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -101,39 +98,39 @@ impl Metrics {
             (
                 "aisle_events_ingested_total",
                 "Events accepted and stored.",
-                &self.events_accepted,
+                &stats.events_accepted,
             ),
             (
                 "aisle_events_rejected_total",
                 "Events refused (per-row errors).",
-                &self.events_rejected,
+                &stats.events_rejected,
             ),
             (
                 "aisle_recommendation_lists_total",
                 "Recommendation lists served.",
-                &self.lists_served,
+                &stats.lists_served,
             ),
             (
                 "aisle_fallback_lists_total",
                 "Lists served as a popularity fallback.",
-                &self.fallbacks_served,
+                &stats.fallbacks_served,
             ),
             (
                 "aisle_trainings_succeeded_total",
                 "Trainings that produced a model.",
-                &self.trainings_succeeded,
+                &stats.trainings_succeeded,
             ),
             (
                 "aisle_trainings_failed_total",
                 "Trainings that failed.",
-                &self.trainings_failed,
+                &stats.trainings_failed,
             ),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                value.load(Ordering::Relaxed)
+                Stats::get(value)
             );
         }
         let _ = writeln!(
@@ -189,7 +186,7 @@ mod tests {
                 Duration::from_secs_f64(ms / 1000.0),
             );
         }
-        let text = metrics.render(&[("als".into(), 3, 100)], 7);
+        let text = metrics.render(&Stats::default(), &[("als".into(), 3, 100)], 7);
         let line = |needle: &str| {
             text.lines()
                 .find(|l| !l.starts_with('#') && l.contains(needle))

@@ -1,10 +1,9 @@
 //! The store's one error enum, split into the caller's mistakes (an unknown id, a bad
-//! argument), problems with the database file itself (not an Aisle store, written by a newer
-//! Aisle), and internal faults (the database engine failed, stored data is corrupt). The
-//! server maps [`StoreError::class`] to an HTTP status and [`StoreError::code`] to its stable
-//! error code, in one place.
-
-use std::path::PathBuf;
+//! argument), problems with the database itself (not an Aisle store, written by a newer
+//! Aisle), and internal faults (the database engine failed, stored data is corrupt). No
+//! variant names a backend: a backend's own error travels as the source of
+//! [`StoreError::Backend`] or [`StoreError::Open`]. The server maps [`StoreError::class`] to
+//! an HTTP status and [`StoreError::code`] to its stable error code, in one place.
 
 /// What kind of failure an error is, for deciding who must act on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,29 +42,33 @@ pub enum StoreError {
     /// One event of a batch is invalid; nothing of the batch was stored.
     #[error("event {index} of the batch: {message} (nothing of the batch was stored)")]
     InvalidEvent { index: usize, message: String },
-    /// The file exists but is not an Aisle store (another program's database, or not a
+    /// The database exists but is not an Aisle store (another program's database, or not a
     /// database at all).
-    #[error("{path}: not an Aisle store ({reason})")]
-    NotAStore { path: PathBuf, reason: String },
+    #[error("{location}: not an Aisle store ({reason})")]
+    NotAStore { location: String, reason: String },
     /// The store was written by a newer Aisle whose schema this build does not know.
     #[error(
-        "{path}: the store has schema version {found}, but this build of Aisle knows versions up \
-         to {supported}; upgrade Aisle to open it"
+        "{location}: the store has schema version {found}, but this build of Aisle knows \
+         versions up to {supported}; upgrade Aisle to open it"
     )]
     NewerSchema {
-        path: PathBuf,
+        location: String,
         found: i64,
         supported: i64,
     },
-    /// The database file could not be opened or created.
-    #[error("{path}: cannot open the store: {source}")]
+    /// The store's location is not one this build can open (an unknown URL scheme).
+    #[error("{location}: {reason}")]
+    BadLocation { location: String, reason: String },
+    /// The database could not be opened or created.
+    #[error("{location}: cannot open the store: {source}")]
     Open {
-        path: PathBuf,
-        source: rusqlite::Error,
+        location: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// The storage engine failed (disk full, I/O error, lock timeout, ...).
+    /// The storage engine failed (disk full, I/O error, lock timeout, ...); the backend's own
+    /// error is the source.
     #[error("store: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Backend(Box<dyn std::error::Error + Send + Sync>),
     /// Stored data does not have the shape the schema promises.
     #[error("store: corrupt data: {0}")]
     Corrupt(String),
@@ -81,10 +84,10 @@ impl StoreError {
             | StoreError::AlreadyExists { .. }
             | StoreError::InvalidArgument { .. }
             | StoreError::InvalidEvent { .. } => ErrorClass::UserMistake,
-            StoreError::NotAStore { .. } | StoreError::NewerSchema { .. } => {
-                ErrorClass::Incompatible
-            }
-            StoreError::Open { .. } | StoreError::Sqlite(_) | StoreError::Corrupt(_) => {
+            StoreError::NotAStore { .. }
+            | StoreError::NewerSchema { .. }
+            | StoreError::BadLocation { .. } => ErrorClass::Incompatible,
+            StoreError::Open { .. } | StoreError::Backend(_) | StoreError::Corrupt(_) => {
                 ErrorClass::Internal
             }
         }
@@ -106,10 +109,16 @@ impl StoreError {
             StoreError::InvalidEvent { .. } => "invalid_event",
             StoreError::NotAStore { .. } => "not_a_store",
             StoreError::NewerSchema { .. } => "newer_schema",
+            StoreError::BadLocation { .. } => "bad_store_location",
             StoreError::Open { .. } => "store_open_failed",
-            StoreError::Sqlite(_) => "store_failure",
+            StoreError::Backend(_) => "store_failure",
             StoreError::Corrupt(_) => "store_corrupt",
         }
+    }
+
+    /// A backend's own failure.
+    pub fn backend(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Backend(Box::new(error))
     }
 
     pub(crate) fn invalid(argument: &'static str, message: impl Into<String>) -> Self {

@@ -8,12 +8,11 @@
 //! events through the data crate's cleaner, so the same rules and report apply as to a file.
 //!
 //! ```
-//! use std::sync::Arc;
 //! use aisle_data::CleaningOptions;
-//! use aisle_store::{NewEvent, SqliteStore, Store};
+//! use aisle_store::NewEvent;
 //!
 //! let dir = tempfile::tempdir()?;
-//! let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("aisle.db"))?);
+//! let store = aisle_store::open(dir.path().join("aisle.db").to_str().unwrap())?;
 //! let rating = NewEvent { value: Some(4.0), ..NewEvent::new("u1", "i1", "rating") };
 //! store.append_events(&[NewEvent::new("u1", "i2", "view"), rating])?;
 //! let dataset = store.dataset(&CleaningOptions::default())?;
@@ -21,8 +20,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(test)]
+mod conformance;
 pub mod error;
 pub mod ingest;
+pub mod location;
 pub mod record;
 pub mod snapshot;
 pub mod sqlite;
@@ -30,9 +32,11 @@ pub mod store;
 
 pub use error::{ErrorClass, Result, StoreError};
 pub use ingest::append_dataset;
+pub use location::{Location, open};
 pub use record::{
-    Counts, Cursor, DayCount, EventId, ExperimentRecord, Impression, MAX_ID_BYTES, MAX_PAGE,
-    ModelInfo, ModelMeta, ModelVersion, NewEvent, Page, ScanSummary, StoredEvent, StoredModel,
+    CatalogueChanges, Counts, Cursor, DayCount, EventId, ExperimentRecord, Impression,
+    MAX_ID_BYTES, MAX_PAGE, ModelInfo, ModelMeta, ModelVersion, NewEvent, Page, ScanSummary,
+    StoredEvent, StoredModel,
 };
 pub use snapshot::Snapshot;
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};

@@ -128,6 +128,10 @@ pub struct ModelMeta {
     /// The version of the byte layout, set by whoever serialised the model; the store only
     /// keeps it, so a loader can refuse a layout it does not know.
     pub format_version: u32,
+    /// The newest event of the snapshot it was trained on: events after it are "new" to the
+    /// model (their users are folded in).
+    #[serde(default)]
+    pub last_event_id: Option<EventId>,
 }
 
 /// A stored model's description, without its bytes.
@@ -147,6 +151,15 @@ pub struct ModelInfo {
 pub struct StoredModel {
     pub info: ModelInfo,
     pub bytes: Vec<u8>,
+}
+
+/// What changed in the catalogue after a version a follower has seen.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CatalogueChanges {
+    /// Ids of items written or deleted since (look each up to know which).
+    pub changed: Vec<String>,
+    /// The catalogue's version now: pass it next time.
+    pub version: i64,
 }
 
 /// A list served to a shopper: who saw which items, from which model and experiment

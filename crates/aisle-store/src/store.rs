@@ -11,8 +11,8 @@ use aisle_data::{CleaningOptions, Dataset, Item, User};
 
 use crate::error::Result;
 use crate::record::{
-    Counts, Cursor, DayCount, EventId, ExperimentRecord, Impression, ModelInfo, ModelMeta,
-    ModelVersion, NewEvent, Page, ScanSummary, StoredEvent, StoredModel,
+    CatalogueChanges, Counts, Cursor, DayCount, EventId, ExperimentRecord, Impression, ModelInfo,
+    ModelMeta, ModelVersion, NewEvent, Page, ScanSummary, StoredEvent, StoredModel,
 };
 use crate::snapshot;
 
@@ -37,6 +37,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Up to `limit` items (1 to [`MAX_PAGE`](crate::MAX_PAGE)) after `after`, in the order
     /// they were first stored.
     fn list_items(&self, after: Option<Cursor>, limit: usize) -> Result<Page<Item>>;
+    /// The catalogue's version: it grows with every write or deletion of items.
+    fn catalogue_version(&self) -> Result<i64>;
+    /// The ids of items written or deleted after catalogue version `since`, and the version
+    /// now: the change feed a serving copy of the catalogue follows.
+    fn catalogue_changes(&self, since: i64) -> Result<CatalogueChanges>;
 
     // ---- users ----
 

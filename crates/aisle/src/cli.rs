@@ -10,6 +10,9 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// How log lines are written to stderr: text or json (one object per line).
+    #[arg(long, global = true, env = "AISLE_LOG_FORMAT", default_value = "text")]
+    pub log_format: crate::logging::LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -249,9 +252,9 @@ pub struct ServeArgs {
     /// A TOML settings file (see docs/server.md).
     #[arg(long, env = "AISLE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The store (a SQLite file, created if missing) [default: aisle.db].
+    /// The store: a SQLite file (created if missing) or a postgres:// URL [default: aisle.db].
     #[arg(long, env = "AISLE_DB")]
-    pub db: Option<PathBuf>,
+    pub db: Option<String>,
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "AISLE_ADDR")]
     pub addr: Option<String>,
@@ -289,9 +292,9 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The store (a SQLite file, created if missing).
+    /// The store: a SQLite file (created if missing) or a postgres:// URL.
     #[arg(long, default_value = "aisle.db")]
-    pub db: PathBuf,
+    pub db: String,
     /// The events file to import (CSV, TSV, JSON Lines or MovieLens; optionally gzipped).
     #[arg(long, value_name = "FILE")]
     pub events: PathBuf,
@@ -311,9 +314,9 @@ pub struct ImportArgs {
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// The store.
+    /// The store: a SQLite file or a postgres:// URL.
     #[arg(long, default_value = "aisle.db")]
-    pub db: PathBuf,
+    pub db: String,
     /// The algorithm (see `docs/models.md`).
     #[arg(long, default_value = "als")]
     pub model: String,
@@ -346,9 +349,9 @@ pub struct TrainArgs {
 /// Which stored model answers.
 #[derive(Debug, Clone, Args)]
 pub struct ModelChoice {
-    /// The store.
+    /// The store: a SQLite file or a postgres:// URL.
     #[arg(long, default_value = "aisle.db")]
-    pub db: PathBuf,
+    pub db: String,
     /// The algorithm whose latest version answers (default: the latest model of any kind).
     #[arg(long)]
     pub model: Option<String>,

@@ -13,8 +13,8 @@ use crate::UsageError;
 use crate::cli::EventsArgs;
 use crate::progress::FileProgress;
 
-/// Validated options for reading and cleaning.
-#[derive(Debug, Clone)]
+/// Validated options for reading and cleaning (the default is what no flag gives).
+#[derive(Debug, Clone, Default)]
 pub struct EventsConfig {
     pub read: ReadOptions,
     pub clean: CleaningOptions,

@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod input;
+mod logging;
 mod output;
 mod progress;
 
@@ -22,6 +23,13 @@ pub struct UsageError(pub String);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The server's and the demo's progress is logged; other commands print their results
+    // and log only warnings.
+    let level = match cli.command {
+        Command::Serve(_) | Command::Demo(_) | Command::Simulate(_) => "info",
+        _ => "warn",
+    };
+    logging::init(cli.log_format, level);
     let result = match cli.command {
         Command::Demo(args) => commands::demo::run(args),
         Command::Serve(args) => commands::serve::run(*args),

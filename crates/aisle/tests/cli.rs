@@ -187,8 +187,8 @@ fn import_stores_what_cleaning_kept() {
     );
 
     // The store's training snapshot holds the imported events.
-    let store = aisle_store::SqliteStore::open(&db).unwrap();
-    let snapshot = aisle_store::Store::dataset(&store, &Default::default()).unwrap();
+    let store = aisle_store::open(db.to_str().unwrap()).unwrap();
+    let snapshot = store.dataset(&Default::default()).unwrap();
     assert_eq!(snapshot.report.rows, kept + 6 + 7);
 }
 

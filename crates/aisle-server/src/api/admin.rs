@@ -12,8 +12,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::extract::ApiQuery;
 use crate::api::{AppState, run_blocking};
-use crate::error::{ApiError, ErrorBody};
-use crate::jobs::JobStatus;
+use crate::error::{ApiError, Code, ErrorBody};
+use aisle_engine::JobStatus;
 
 /// What to train; everything defaults to the server's training settings.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -61,14 +61,14 @@ pub async fn train(
     } else {
         serde_json::from_slice(&body).map_err(|e| {
             let code = if e.is_data() {
-                "invalid_body"
+                Code::InvalidBody
             } else {
-                "malformed_json"
+                Code::MalformedJson
             };
-            ApiError::invalid(code, e.to_string())
+            ApiError::new(code, e.to_string())
         })?
     };
-    let mut spec = state.config.training.clone();
+    let mut spec = state.service.config().training.clone();
     if let Some(model) = body.model {
         if model != spec.model {
             spec.params = Map::new();
@@ -80,11 +80,15 @@ pub async fn train(
     }
     // A bad name or parameter is the caller's mistake, answered now, not a failed job later.
     aisle_models::algorithm(&spec.model, &spec.params)?;
-    let (job, started) = state.trainer.start(spec);
+    let (job, started) = state.service.train(spec);
     if !query.wait.unwrap_or(false) {
         return Ok((StatusCode::ACCEPTED, Json(TrainAnswer { job, started })));
     }
-    let finished = state.trainer.wait(job.id).await.unwrap_or(job);
+    let trainer = state.service.trainer().clone();
+    let id = job.id;
+    let finished = run_blocking(move || Ok(trainer.wait(id)))
+        .await?
+        .unwrap_or(job);
     Ok((
         StatusCode::OK,
         Json(TrainAnswer {
@@ -99,10 +103,11 @@ pub async fn train(
     responses((status = 200, body = JobStatus), (status = 404, body = ErrorBody)))]
 pub async fn train_status(State(state): State<AppState>) -> Result<Json<JobStatus>, ApiError> {
     state
-        .trainer
+        .service
+        .trainer()
         .latest()
         .map(Json)
-        .ok_or_else(|| ApiError::not_found("no_job", "no training has run since the start"))
+        .ok_or_else(|| ApiError::new(Code::NoJob, "no training has run since the start"))
 }
 
 /// A model answering requests now.
@@ -146,7 +151,7 @@ pub struct ModelsAnswer {
 #[utoipa::path(get, path = "/v1/models", tag = "admin",
     responses((status = 200, body = ModelsAnswer)))]
 pub async fn models(State(state): State<AppState>) -> Result<Json<ModelsAnswer>, ApiError> {
-    let set = state.engine.models();
+    let set = state.service.engine().models();
     let serving = set
         .by_name
         .values()
@@ -160,9 +165,9 @@ pub async fn models(State(state): State<AppState>) -> Result<Json<ModelsAnswer>,
             metrics: s.info.meta.metrics.clone(),
         })
         .collect();
-    let engine = state.engine.clone();
+    let service = state.service.clone();
     let versions = run_blocking(move || {
-        Ok(engine
+        Ok(service
             .store()
             .list_models()?
             .into_iter()

@@ -9,12 +9,12 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::api::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 /// Routes anyone may call.
 const PUBLIC: [&str; 3] = ["/health", "/metrics", "/openapi.json"];
@@ -44,8 +44,7 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
     }
     match presented_key(request.headers()) {
         None => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing_api_key",
+            Code::MissingApiKey,
             "this call needs an API key: send `Authorization: Bearer KEY` or `X-Api-Key: KEY`",
         )
         .into_response(),
@@ -57,8 +56,7 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
             next.run(request).await
         }
         Some(_) => ApiError::new(
-            StatusCode::FORBIDDEN,
-            "invalid_api_key",
+            Code::InvalidApiKey,
             if read {
                 "the API key is not valid for reading"
             } else {

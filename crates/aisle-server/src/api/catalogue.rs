@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::api::{AppState, run_blocking};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, Code, ErrorBody};
 
 /// A time as Unix seconds or RFC 3339 text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -136,8 +136,8 @@ impl PageQuery {
         if (1..=MAX_PAGE).contains(&limit) {
             Ok(limit)
         } else {
-            Err(ApiError::invalid(
-                "invalid_query",
+            Err(ApiError::new(
+                Code::InvalidQuery,
                 format!("limit must be between 1 and {MAX_PAGE}, got {limit}"),
             ))
         }
@@ -147,8 +147,8 @@ impl PageQuery {
 /// The id of a single-record write: the path's, which a body id must match.
 fn path_id(path: String, body: Option<String>, what: &str) -> Result<String, ApiError> {
     match body {
-        Some(id) if id != path => Err(ApiError::invalid(
-            "id_mismatch",
+        Some(id) if id != path => Err(ApiError::new(
+            Code::IdMismatch,
             format!("the body's {what} '{id}' differs from the path's '{path}'"),
         )),
         _ => Ok(path),
@@ -158,8 +158,7 @@ fn path_id(path: String, body: Option<String>, what: &str) -> Result<String, Api
 fn check_batch(state: &AppState, len: usize) -> Result<(), ApiError> {
     if len > state.config.max_batch {
         return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "batch_too_large",
+            Code::BatchTooLarge,
             format!(
                 "a batch may hold at most {} records (max_batch), this one has {len}",
                 state.config.max_batch
@@ -182,11 +181,10 @@ pub async fn put_item(
     let id = path_id(id, body.item_id.clone(), "item_id")?;
     let item = body
         .into_item(id)
-        .map_err(|m| ApiError::invalid("invalid_body", m))?;
-    let engine = state.engine.clone();
+        .map_err(|m| ApiError::new(Code::InvalidBody, m))?;
+    let engine = state.service.engine().clone();
     run_blocking(move || {
-        engine.store().upsert_items(std::slice::from_ref(&item))?;
-        engine.catalogue_upsert(std::slice::from_ref(&item));
+        engine.upsert_items(std::slice::from_ref(&item))?;
         Ok(Json(ItemBody::from_item(item)))
     })
     .await
@@ -206,16 +204,18 @@ pub async fn post_items(
         .enumerate()
         .map(|(index, b)| {
             let id = b.item_id.clone().ok_or_else(|| {
-                ApiError::invalid("invalid_body", format!("item {index}: item_id is missing"))
+                ApiError::new(
+                    Code::InvalidBody,
+                    format!("item {index}: item_id is missing"),
+                )
             })?;
             b.into_item(id)
-                .map_err(|m| ApiError::invalid("invalid_body", format!("item {index}: {m}")))
+                .map_err(|m| ApiError::new(Code::InvalidBody, format!("item {index}: {m}")))
         })
         .collect::<Result<Vec<Item>, ApiError>>()?;
-    let engine = state.engine.clone();
+    let engine = state.service.engine().clone();
     run_blocking(move || {
-        let written = engine.store().upsert_items(&items)?;
-        engine.catalogue_upsert(&items);
+        let written = engine.upsert_items(&items)?;
         Ok(Json(Written { written }))
     })
     .await
@@ -229,11 +229,11 @@ pub async fn get_item(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ItemBody>, ApiError> {
-    let engine = state.engine.clone();
+    let engine = state.service.engine().clone();
     run_blocking(move || match engine.store().item(&id)? {
         Some(item) => Ok(Json(ItemBody::from_item(item))),
-        None => Err(ApiError::not_found(
-            "unknown_item",
+        None => Err(ApiError::new(
+            Code::UnknownItem,
             format!("unknown item '{id}'"),
         )),
     })
@@ -248,10 +248,9 @@ pub async fn delete_item(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let engine = state.engine.clone();
+    let engine = state.service.engine().clone();
     run_blocking(move || {
-        engine.store().delete_item(&id)?;
-        engine.catalogue_remove(&id);
+        engine.delete_item(&id)?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await
@@ -265,7 +264,7 @@ pub async fn list_items(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<ItemPage>, ApiError> {
     let limit = query.limit()?;
-    let engine = state.engine.clone();
+    let engine = state.service.engine().clone();
     run_blocking(move || {
         let page: Page<Item> = engine.store().list_items(query.after.map(Cursor), limit)?;
         Ok(Json(ItemPage {
@@ -291,7 +290,7 @@ pub async fn put_user(
         id,
         attributes: body.attributes,
     };
-    let engine = state.engine.clone();
+    let engine = state.service.engine().clone();
     run_blocking(move || {
         engine.store().upsert_users(std::slice::from_ref(&user))?;
         Ok(Json(UserBody {
@@ -317,13 +316,16 @@ pub async fn post_users(
         .map(|(index, b)| {
             Ok(User {
                 id: b.user_id.ok_or_else(|| {
-                    ApiError::invalid("invalid_body", format!("user {index}: user_id is missing"))
+                    ApiError::new(
+                        Code::InvalidBody,
+                        format!("user {index}: user_id is missing"),
+                    )
                 })?,
                 attributes: b.attributes,
             })
         })
         .collect::<Result<Vec<User>, ApiError>>()?;
-    let engine = state.engine.clone();
+    let engine = state.service.engine().clone();
     run_blocking(move || {
         let written = engine.store().upsert_users(&users)?;
         Ok(Json(Written { written }))
@@ -339,14 +341,14 @@ pub async fn get_user(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<UserBody>, ApiError> {
-    let engine = state.engine.clone();
+    let engine = state.service.engine().clone();
     run_blocking(move || match engine.store().user(&id)? {
         Some(user) => Ok(Json(UserBody {
             user_id: Some(user.id),
             attributes: user.attributes,
         })),
-        None => Err(ApiError::not_found(
-            "unknown_user",
+        None => Err(ApiError::new(
+            Code::UnknownUser,
             format!("unknown user '{id}'"),
         )),
     })
@@ -363,7 +365,7 @@ pub async fn delete_user(
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<DeleteUserQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let engine = state.engine.clone();
+    let engine = state.service.engine().clone();
     run_blocking(move || {
         let erased = if query.events.unwrap_or(false) {
             engine.store().delete_user_events(&id)?
@@ -396,7 +398,7 @@ pub async fn list_users(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<UserPage>, ApiError> {
     let limit = query.limit()?;
-    let engine = state.engine.clone();
+    let engine = state.service.engine().clone();
     run_blocking(move || {
         let page = engine.store().list_users(query.after.map(Cursor), limit)?;
         Ok(Json(UserPage {

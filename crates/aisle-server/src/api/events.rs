@@ -2,8 +2,7 @@
 //! are stored in one transaction (durable when the answer comes) and the bad ones are listed
 //! by index, so a bad row never costs the good ones.
 
-use aisle_store::NewEvent;
-use aisle_store::record::check_event;
+use aisle_engine::{IncomingEvent, unix_now};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -14,9 +13,7 @@ use utoipa::ToSchema;
 use crate::api::catalogue::TimeValue;
 use crate::api::extract::ApiJson;
 use crate::api::{AppState, run_blocking};
-use crate::error::{ApiError, ErrorBody};
-use crate::metrics::Metrics;
-use crate::training::unix_now;
+use crate::error::{ApiError, Code, ErrorBody};
 
 /// An event from the shop.
 #[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
@@ -57,12 +54,6 @@ pub struct EventError {
     pub message: String,
 }
 
-/// An event that passed the checks, owned until it is written.
-struct Checked {
-    body: EventBody,
-    timestamp: i64,
-}
-
 /// Stores events: one JSON object or an array of them. Answers 200 when at least one event
 /// was stored (or the batch was empty), 400 when every event was refused; the body lists
 /// refused events by index either way.
@@ -70,7 +61,7 @@ struct Checked {
     request_body(content = Vec<EventBody>, description = "An event object or an array of them"),
     responses(
         (status = 200, body = EventsAnswer),
-        (status = 400, description = "Every event was refused (same body) or the JSON is malformed", body = EventsAnswer),
+        (status = 400, description = "Every event was refused (`EventsAnswer`), or the JSON is malformed (`ErrorBody`)", body = EventsRefused),
         (status = 413, body = ErrorBody)))]
 pub async fn post_events(
     State(state): State<AppState>,
@@ -80,16 +71,15 @@ pub async fn post_events(
         Value::Array(rows) => rows,
         Value::Object(_) => vec![body],
         _ => {
-            return Err(ApiError::invalid(
-                "invalid_body",
+            return Err(ApiError::new(
+                Code::InvalidBody,
                 "send an event object or an array of event objects",
             ));
         }
     };
     if rows.len() > state.config.max_batch {
         return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "batch_too_large",
+            Code::BatchTooLarge,
             format!(
                 "a batch may hold at most {} events (max_batch), this one has {}",
                 state.config.max_batch,
@@ -98,53 +88,22 @@ pub async fn post_events(
         ));
     }
     let now = unix_now();
-    let types = &state.config.training.cleaning.event_types;
+    let service = &state.service;
     let mut errors = Vec::new();
     let mut good = Vec::with_capacity(rows.len());
     for (index, row) in rows.into_iter().enumerate() {
         let checked = serde_json::from_value::<EventBody>(row)
             .map_err(|e| e.to_string())
-            .and_then(|body| {
-                if types.lookup(&body.kind).is_none() {
-                    let known: Vec<&str> = types.names().collect();
-                    return Err(format!(
-                        "unknown event type '{}' (known: {}; declare others in the training weights)",
-                        body.kind,
-                        known.join(", ")
-                    ));
-                }
-                if !state.engine.accepts_item(&body.item_id) {
-                    return Err(format!(
-                        "unknown item '{}': it is not in the catalogue (PUT /v1/items/{{id}} first)",
-                        body.item_id
-                    ));
-                }
-                let timestamp = match &body.timestamp {
-                    Some(t) => t.seconds("timestamp")?,
-                    None => now,
-                };
-                check_event(index, &new_event(&body, timestamp)).map_err(|e| match e {
-                    aisle_store::StoreError::InvalidEvent { message, .. } => message,
-                    other => other.to_string(),
-                })?;
-                Ok(Checked { body, timestamp })
-            });
+            .and_then(|body| body.into_event(now))
+            .and_then(|event| service.check_event(index, &event).map(|()| event));
         match checked {
-            Ok(checked) => good.push(checked),
+            Ok(event) => good.push(event),
             Err(message) => errors.push(EventError { index, message }),
         }
     }
-    let engine = state.engine.clone();
-    let accepted = run_blocking(move || {
-        let events: Vec<NewEvent<'_>> = good
-            .iter()
-            .map(|c| new_event(&c.body, c.timestamp))
-            .collect();
-        Ok(engine.store().append_events(&events)?)
-    })
-    .await?;
-    Metrics::add(&state.metrics.events_accepted, accepted);
-    Metrics::add(&state.metrics.events_rejected, errors.len() as u64);
+    let service = state.service.clone();
+    let rejected = errors.len();
+    let accepted = run_blocking(move || Ok(service.append_events(&good, rejected)?)).await?;
     let status = if accepted == 0 && !errors.is_empty() {
         StatusCode::BAD_REQUEST
     } else {
@@ -153,14 +112,29 @@ pub async fn post_events(
     Ok((status, Json(EventsAnswer { accepted, errors })))
 }
 
-fn new_event(body: &EventBody, timestamp: i64) -> NewEvent<'_> {
-    NewEvent {
-        user_id: &body.user_id,
-        item_id: &body.item_id,
-        kind: &body.kind,
-        value: body.value,
-        timestamp: Some(timestamp),
-        recommendation_id: body.recommendation_id.as_deref(),
-        position: body.position,
+impl EventBody {
+    /// The event with its timestamp resolved (default: `now`).
+    fn into_event(self, now: i64) -> Result<IncomingEvent, String> {
+        let timestamp = match &self.timestamp {
+            Some(t) => t.seconds("timestamp")?,
+            None => now,
+        };
+        Ok(IncomingEvent {
+            user_id: self.user_id,
+            item_id: self.item_id,
+            kind: self.kind,
+            value: self.value,
+            timestamp,
+            recommendation_id: self.recommendation_id,
+            position: self.position,
+        })
     }
+}
+
+/// The body of a 400 from `POST /v1/events`: every event refused, or no events at all.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum EventsRefused {
+    Refused(EventsAnswer),
+    Error(ErrorBody),
 }

@@ -9,24 +9,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::api::{AppState, run_blocking};
-use crate::error::{ApiError, ErrorBody};
-use crate::experiments::{
-    ExperimentDefinition, ExperimentError, ExperimentInfo, ExperimentResults, results,
-};
-
-impl From<ExperimentError> for ApiError {
-    fn from(error: ExperimentError) -> Self {
-        match error {
-            ExperimentError::Store(e) => e.into(),
-            ExperimentError::Invalid(message) => ApiError::invalid("invalid_experiment", message),
-            ExperimentError::AnotherRunning(_) => ApiError::new(
-                StatusCode::CONFLICT,
-                "experiment_running",
-                error.to_string(),
-            ),
-        }
-    }
-}
+use crate::error::{ApiError, Code, ErrorBody};
+use aisle_engine::experiments::{ExperimentDefinition, ExperimentInfo, ExperimentResults, results};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExperimentList {
@@ -44,9 +28,10 @@ pub async fn create(
     State(state): State<AppState>,
     ApiJson(definition): ApiJson<ExperimentDefinition>,
 ) -> Result<(StatusCode, Json<ExperimentInfo>), ApiError> {
-    let experiments = state.experiments.clone();
-    let engine = state.engine.clone();
-    let experiment = run_blocking(move || Ok(experiments.create(&engine, definition)?)).await?;
+    let service = state.service.clone();
+    let experiment =
+        run_blocking(move || Ok(service.experiments().create(service.engine(), definition)?))
+            .await?;
     Ok((StatusCode::CREATED, Json(experiment.info())))
 }
 
@@ -55,7 +40,13 @@ pub async fn create(
     responses((status = 200, body = ExperimentList)))]
 pub async fn list(State(state): State<AppState>) -> Json<ExperimentList> {
     Json(ExperimentList {
-        experiments: state.experiments.all().iter().map(|e| e.info()).collect(),
+        experiments: state
+            .service
+            .experiments()
+            .all()
+            .iter()
+            .map(|e| e.info())
+            .collect(),
     })
 }
 
@@ -67,10 +58,13 @@ pub async fn stop(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<ExperimentInfo>, ApiError> {
-    let experiments = state.experiments.clone();
-    let engine = state.engine.clone();
-    let experiment =
-        run_blocking(move || Ok(experiments.stop(engine.store().as_ref(), &name)?)).await?;
+    let service = state.service.clone();
+    let experiment = run_blocking(move || {
+        Ok(service
+            .experiments()
+            .stop(service.store().as_ref(), &name)?)
+    })
+    .await?;
     Ok(Json(experiment.info()))
 }
 
@@ -83,18 +77,17 @@ pub async fn results_of(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<ExperimentResults>, ApiError> {
-    let Some(experiment) = state.experiments.get(&name) else {
-        return Err(ApiError::not_found(
-            "unknown_experiment",
+    let Some(experiment) = state.service.experiments().get(&name) else {
+        return Err(ApiError::new(
+            Code::UnknownExperiment,
             format!("unknown experiment '{name}'"),
         ));
     };
-    let experiments = state.experiments.clone();
-    let engine = state.engine.clone();
+    let service = state.service.clone();
     let answer = run_blocking(move || {
         // Lists served a moment ago count too.
-        experiments.flush(engine.store().as_ref())?;
-        Ok(results(&engine, &experiment)?)
+        service.experiments().flush(service.store().as_ref())?;
+        Ok(results(service.engine(), &experiment)?)
     })
     .await?;
     Ok(Json(answer))
@@ -123,9 +116,9 @@ pub struct Overview {
 #[utoipa::path(get, path = "/v1/stats/overview", tag = "stats",
     responses((status = 200, body = Overview)))]
 pub async fn overview(State(state): State<AppState>) -> Result<Json<Overview>, ApiError> {
-    let engine = state.engine.clone();
+    let service = state.service.clone();
     run_blocking(move || {
-        let store = engine.store();
+        let store = service.store();
         let counts = store.counts()?;
         let days = store.events_per_day()?;
         Ok(Json(Overview {
@@ -183,14 +176,14 @@ pub async fn history(
 ) -> Result<Json<History>, ApiError> {
     let n = query.n.unwrap_or(50);
     if !(1..=1_000).contains(&n) {
-        return Err(ApiError::invalid(
-            "invalid_query",
+        return Err(ApiError::new(
+            Code::InvalidQuery,
             format!("n must be between 1 and 1000, got {n}"),
         ));
     }
-    let engine = state.engine.clone();
+    let service = state.service.clone();
     run_blocking(move || {
-        let store = engine.store();
+        let store = service.store();
         let mut events = store.user_events(&user, n)?;
         events.reverse();
         let ids: Vec<&str> = events.iter().map(|e| e.item_id.as_str()).collect();

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 /// A JSON body.
 #[derive(Debug, Clone, Copy, Default)]
@@ -30,22 +30,21 @@ where
 }
 
 fn json_error(rejection: JsonRejection) -> ApiError {
-    let status = rejection.status();
     let code = match &rejection {
-        JsonRejection::JsonDataError(_) => "invalid_body",
-        JsonRejection::JsonSyntaxError(_) => "malformed_json",
-        JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
-        _ if status == StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        _ => "bad_body",
+        JsonRejection::JsonDataError(_) => Code::InvalidBody,
+        JsonRejection::MissingJsonContentType(_) => Code::UnsupportedMediaType,
+        _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Code::PayloadTooLarge,
+        // A syntax error, or a body that could not be read at all.
+        _ => Code::MalformedJson,
     };
     let message = match code {
-        "payload_too_large" => "the request body is larger than the server's body_limit".into(),
-        "unsupported_media_type" => {
+        Code::PayloadTooLarge => "the request body is larger than the server's body_limit".into(),
+        Code::UnsupportedMediaType => {
             "send the body as JSON with Content-Type: application/json".into()
         }
         _ => rejection.body_text(),
     };
-    ApiError::new(status, code, message)
+    ApiError::new(code, message)
 }
 
 /// Query-string parameters.
@@ -64,7 +63,7 @@ where
             .await
             .map(|q| ApiQuery(q.0))
             .map_err(|rejection: QueryRejection| {
-                ApiError::invalid("invalid_query", rejection.body_text())
+                ApiError::new(Code::InvalidQuery, rejection.body_text())
             })
     }
 }
@@ -85,7 +84,7 @@ where
             .await
             .map(|p| ApiPath(p.0))
             .map_err(|rejection: PathRejection| {
-                ApiError::invalid("invalid_path", rejection.body_text())
+                ApiError::new(Code::InvalidPath, rejection.body_text())
             })
     }
 }

@@ -3,14 +3,13 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{Uri, header};
 use axum::response::IntoResponse;
 use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
 use crate::api::AppState;
-use crate::api::openapi::ApiDoc;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
@@ -26,7 +25,8 @@ pub struct Health {
 /// model is serving.
 #[utoipa::path(get, path = "/health", tag = "ops", responses((status = 200, body = Health)))]
 pub async fn health(State(state): State<AppState>) -> Json<Health> {
-    let set = state.engine.models();
+    let engine = state.service.engine();
+    let set = engine.models();
     let models: Vec<(String, i64)> = set
         .by_name
         .values()
@@ -35,7 +35,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
     Json(Health {
         status: if models.is_empty() { "no_model" } else { "ok" }.into(),
         models,
-        catalogue_items: state.engine.catalogue_len(),
+        catalogue_items: engine.catalogue_len(),
         version: env!("CARGO_PKG_VERSION").into(),
     })
 }
@@ -44,8 +44,8 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let models: Vec<(String, i64, i64)> = state
-        .engine
+    let engine = state.service.engine();
+    let models: Vec<(String, i64, i64)> = engine
         .models()
         .by_name
         .values()
@@ -59,28 +59,32 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .collect();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(&models, state.engine.catalogue_len()),
+        state
+            .metrics
+            .render(state.service.stats(), &models, engine.catalogue_len()),
     )
 }
 
 /// This API's OpenAPI 3.1 description, generated from the code.
 #[utoipa::path(get, path = "/openapi.json", tag = "ops",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
-pub async fn openapi() -> impl IntoResponse {
-    Json(ApiDoc::openapi())
+pub async fn openapi(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.openapi.as_str().to_owned(),
+    )
 }
 
 pub async fn not_found(uri: Uri) -> ApiError {
-    ApiError::not_found(
-        "unknown_route",
+    ApiError::new(
+        Code::UnknownRoute,
         format!("no route {}; GET /openapi.json lists them", uri.path()),
     )
 }
 
 pub async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        Code::MethodNotAllowed,
         format!("{method} is not allowed on {}", uri.path()),
     )
 }

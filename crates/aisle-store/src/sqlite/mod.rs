@@ -34,11 +34,17 @@ pub use schema::{APPLICATION_ID, MIGRATIONS, Migration, latest_version};
 
 use crate::error::{Result, StoreError};
 use crate::record::{
-    Counts, Cursor, DayCount, EventId, ExperimentRecord, Impression, ModelInfo, ModelMeta,
-    ModelVersion, NewEvent, Page, ScanSummary, StoredEvent, StoredModel, check_event, check_id,
-    check_item, check_limit, check_model_meta, check_user,
+    CatalogueChanges, Counts, Cursor, DayCount, EventId, ExperimentRecord, Impression, ModelInfo,
+    ModelMeta, ModelVersion, NewEvent, Page, ScanSummary, StoredEvent, StoredModel, check_event,
+    check_id, check_item, check_limit, check_model_meta, check_user,
 };
 use crate::store::Store;
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreError::backend(error)
+    }
+}
 
 /// What an acknowledged write survives; see the module documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -89,7 +95,7 @@ const ITEM_COLUMNS: &str = "seq, id, title, categories, price, available, create
 const EVENT_COLUMNS: &str =
     "id, user_id, item_id, type, value, timestamp, recommendation_id, position";
 const MODEL_INFO_COLUMNS: &str =
-    "version, name, params, trained_at, metrics, format_version, size, saved_at";
+    "version, name, params, trained_at, metrics, format_version, size, saved_at, last_event_id";
 
 impl SqliteStore {
     /// Opens the store at `path` with default options, creating it if the file does not
@@ -106,9 +112,9 @@ impl SqliteStore {
     /// [`StoreError::Open`] when the file cannot be opened or created.
     pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore> {
         let path = path.as_ref().to_path_buf();
-        let open_error = |source| StoreError::Open {
-            path: path.clone(),
-            source,
+        let open_error = |source: rusqlite::Error| StoreError::Open {
+            location: path.display().to_string(),
+            source: Box::new(source),
         };
         let mut writer = Connection::open_with_flags(
             &path,
@@ -168,9 +174,9 @@ impl SqliteStore {
     }
 
     fn open_reader(&self) -> Result<Connection> {
-        let open_error = |source| StoreError::Open {
-            path: self.path.clone(),
-            source,
+        let open_error = |source: rusqlite::Error| StoreError::Open {
+            location: self.path.display().to_string(),
+            source: Box::new(source),
         };
         let conn = Connection::open_with_flags(
             &self.path,
@@ -264,6 +270,15 @@ fn fill_event(row: &Row<'_>, event: &mut StoredEvent) -> Result<()> {
     Ok(())
 }
 
+/// Bumps the catalogue's version inside a write transaction and returns the new one.
+fn next_catalogue_version(tx: &rusqlite::Transaction<'_>) -> Result<i64> {
+    Ok(tx.query_row(
+        "UPDATE counters SET value = value + 1 WHERE name = 'catalogue' RETURNING value",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
 fn read_model_info(row: &Row<'_>) -> Result<ModelInfo> {
     let version: i64 = row.get(0)?;
     let name: String = row.get(1)?;
@@ -282,6 +297,7 @@ fn read_model_info(row: &Row<'_>) -> Result<ModelInfo> {
                 StoreError::Corrupt(format!("{label}: format version {format_version}"))
             })?,
             name,
+            last_event_id: row.get::<_, Option<i64>>(8)?.map(EventId),
         },
         size: u64::try_from(size)
             .map_err(|_| StoreError::Corrupt(format!("{label}: size {size}")))?,
@@ -332,7 +348,7 @@ fn load_model(
         return Ok(None);
     };
     let info = read_model_info(row)?;
-    let bytes: Vec<u8> = row.get(8)?;
+    let bytes: Vec<u8> = row.get(9)?;
     if bytes.len() as u64 != info.size {
         return Err(StoreError::Corrupt(format!(
             "model {} v{}: {} bytes stored, {} recorded",
@@ -359,17 +375,20 @@ impl Store for SqliteStore {
         let updated_at = now();
         self.write(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let version = next_catalogue_version(&tx)?;
             {
                 let mut stmt = tx.prepare_cached(
                     "INSERT INTO items
-                        (id, title, categories, price, available, created_at, attributes, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                        (id, title, categories, price, available, created_at, attributes,
+                         updated_at, changed)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                      ON CONFLICT (id) DO UPDATE SET
                         title = excluded.title, categories = excluded.categories,
                         price = excluded.price, available = excluded.available,
                         created_at = excluded.created_at, attributes = excluded.attributes,
-                        updated_at = excluded.updated_at",
+                        updated_at = excluded.updated_at, changed = excluded.changed",
                 )?;
+                let mut revive = tx.prepare_cached("DELETE FROM deleted_items WHERE id = ?1")?;
                 for (item, (categories, attributes)) in items.iter().zip(&encoded) {
                     stmt.execute(params![
                         item.id,
@@ -379,8 +398,10 @@ impl Store for SqliteStore {
                         item.available,
                         item.created_at,
                         attributes,
-                        updated_at
+                        updated_at,
+                        version
                     ])?;
+                    revive.execute([&item.id])?;
                 }
             }
             tx.commit()?;
@@ -408,12 +429,46 @@ impl Store for SqliteStore {
     }
 
     fn delete_item(&self, id: &str) -> Result<()> {
-        let deleted =
-            self.write(|conn| Ok(conn.execute("DELETE FROM items WHERE id = ?1", [id])?))?;
-        if deleted == 0 {
-            return Err(StoreError::UnknownItem(id.to_string()));
-        }
-        Ok(())
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if tx.execute("DELETE FROM items WHERE id = ?1", [id])? == 0 {
+                return Err(StoreError::UnknownItem(id.to_string()));
+            }
+            let version = next_catalogue_version(&tx)?;
+            tx.execute(
+                "INSERT INTO deleted_items (id, changed) VALUES (?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET changed = excluded.changed",
+                params![id, version],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn catalogue_version(&self) -> Result<i64> {
+        self.read(|conn| {
+            Ok(conn.query_row(
+                "SELECT value FROM counters WHERE name = 'catalogue'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
+    fn catalogue_changes(&self, since: i64) -> Result<CatalogueChanges> {
+        // The version is read first: a write committed between the two reads is reported
+        // again next time, which a follower applies harmlessly.
+        let version = self.catalogue_version()?;
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id FROM items WHERE changed > ?1
+                 UNION ALL SELECT id FROM deleted_items WHERE changed > ?1",
+            )?;
+            let changed = stmt
+                .query_map([since], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(CatalogueChanges { changed, version })
+        })
     }
 
     fn list_items(&self, after: Option<Cursor>, limit: usize) -> Result<Page<Item>> {
@@ -747,8 +802,9 @@ impl Store for SqliteStore {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute(
                 "INSERT INTO models
-                    (name, params, trained_at, metrics, format_version, size, saved_at, bytes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    (name, params, trained_at, metrics, format_version, size, saved_at, bytes,
+                     last_event_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     meta.name,
                     params,
@@ -757,7 +813,8 @@ impl Store for SqliteStore {
                     meta.format_version,
                     bytes.len() as i64,
                     saved_at,
-                    bytes
+                    bytes,
+                    meta.last_event_id.map(|e| e.0)
                 ],
             )?;
             let version = tx.last_insert_rowid();

@@ -102,6 +102,24 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX impressions_by_experiment ON impressions (experiment, served_at);
     ",
     },
+    Migration {
+        version: 3,
+        description: "a model version's last event as a column; the catalogue change feed",
+        sql: "
+        ALTER TABLE models ADD COLUMN last_event_id INTEGER;
+        UPDATE models SET last_event_id = json_extract(metrics, '$.last_event_id'),
+                          metrics = json_remove(metrics, '$.last_event_id');
+        -- The catalogue's version grows with every write to it; an item row carries the
+        -- version that last wrote it and a deleted item leaves a tombstone, so a follower
+        -- asks for everything changed after the version it has seen.
+        CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        INSERT INTO counters (name, value) VALUES ('catalogue', 0);
+        ALTER TABLE items ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX items_by_change ON items (changed);
+        CREATE TABLE deleted_items (id TEXT PRIMARY KEY, changed INTEGER NOT NULL);
+        CREATE INDEX deleted_items_by_change ON deleted_items (changed);
+    ",
+    },
 ];
 
 /// The schema version this build writes.
@@ -160,12 +178,12 @@ fn read_state(conn: &Connection, path: &Path) -> Result<FileState> {
     };
     read().map_err(|error| match error.sqlite_error_code() {
         Some(ErrorCode::NotADatabase) => StoreError::NotAStore {
-            path: path.to_path_buf(),
+            location: path.display().to_string(),
             reason: "the file is not a SQLite database".into(),
         },
         _ => StoreError::Open {
-            path: path.to_path_buf(),
-            source: error,
+            location: path.display().to_string(),
+            source: Box::new(error),
         },
     })
 }
@@ -173,13 +191,13 @@ fn read_state(conn: &Connection, path: &Path) -> Result<FileState> {
 fn check(state: FileState, path: &Path, latest: i64) -> Result<()> {
     let foreign = |reason: String| {
         Err(StoreError::NotAStore {
-            path: path.to_path_buf(),
+            location: path.display().to_string(),
             reason,
         })
     };
     match state.application_id {
         APPLICATION_ID if state.version > latest => Err(StoreError::NewerSchema {
-            path: path.to_path_buf(),
+            location: path.display().to_string(),
             found: state.version,
             supported: latest,
         }),

@@ -2,21 +2,22 @@
 //! fresh store (printing the cleaning report), train a model, optionally compare models
 //! offline, then serve the API on 127.0.0.1:8080 with a few requests to try.
 
-use std::path::Path;
-
 use aisle_data::{ByteCounter, CleaningOptions, Dataset, Protocol, ReadOptions, Weighting, split};
 use aisle_eval::{EvalOptions, MetricSelection, ModelSpec, RunControl};
 use std::sync::atomic::AtomicBool;
 
 use aisle_data::generate::ShopConfig;
+use aisle_engine::TrainSpec;
+use aisle_engine::experiments::{ExperimentDefinition, VariantDefinition};
 use aisle_server::Settings;
-use aisle_server::experiments::{ExperimentDefinition, VariantDefinition};
+use aisle_store::Location;
 use anyhow::{Context, Result};
-use clap::Parser;
 
-use crate::cli::{Cli, Command, DemoArgs, GenerateArgs};
+use crate::cli::{DemoArgs, GenerateArgs};
 use crate::commands::generate::write_shop;
+use crate::commands::import::ImportJob;
 use crate::commands::simulate::{Simulation, simulate};
+use crate::input::EventsConfig;
 use crate::output::{out, outln};
 
 pub fn run(args: DemoArgs) -> Result<()> {
@@ -42,66 +43,43 @@ pub fn run(args: DemoArgs) -> Result<()> {
         summary.sessions
     );
 
-    let db = args.dir.join("aisle.db");
-    remove_store(&db)?;
-    outln!("2. Imported it into a fresh store, {}:\n", db.display());
-    let path = |name: &str| args.dir.join(name).display().to_string();
-    let import = Cli::try_parse_from([
-        "aisle".to_string(),
-        "import".into(),
-        "--db".into(),
-        db.display().to_string(),
-        "--events".into(),
-        path("events.csv"),
-        "--items".into(),
-        path("items.csv"),
-        "--users".into(),
-        path("users.csv"),
-    ])
-    .context("building the import command")?;
-    let Command::Import(import) = import.command else {
-        unreachable!("parsed an import command");
+    let db = args.dir.join("aisle.db").display().to_string();
+    Location::parse(&db)?.remove()?;
+    outln!("2. Imported it into a fresh store, {db}:\n");
+    let config = EventsConfig {
+        catalogue: Some(args.dir.join("items.csv")),
+        ..EventsConfig::default()
     };
-    crate::commands::import::run(import)?;
+    crate::commands::import::import(&ImportJob {
+        db: db.clone(),
+        events: args.dir.join("events.csv"),
+        users: Some(args.dir.join("users.csv")),
+        config,
+        batch: 100_000,
+        json: false,
+    })?;
 
     if !args.compare.is_empty() {
         compare(&args)?;
     }
 
     outln!("\n3. Training {} on the store:\n", args.model);
-    let train = Cli::try_parse_from([
-        "aisle",
-        "train",
-        "--db",
-        &db.display().to_string(),
-        "--model",
-        &args.model,
-        "--seed",
-        &args.seed.to_string(),
-    ])
-    .context("building the train command")?;
-    let Command::Train(train) = train.command else {
-        unreachable!("parsed a train command");
+    let spec = TrainSpec {
+        model: args.model.clone(),
+        seed: args.seed,
+        ..TrainSpec::default()
     };
-    crate::commands::train::run(train)?;
+    crate::commands::train::train(&db, &spec)?;
     if args.no_serve {
         return Ok(());
     }
     if args.model != "popular" {
         // The experiment's control.
-        let popular = Cli::try_parse_from([
-            "aisle",
-            "train",
-            "--db",
-            &db.display().to_string(),
-            "--model",
-            "popular",
-        ])
-        .context("building the train command")?;
-        let Command::Train(popular) = popular.command else {
-            unreachable!("parsed a train command");
+        let popular = TrainSpec {
+            model: "popular".into(),
+            ..TrainSpec::default()
         };
-        crate::commands::train::run(popular)?;
+        crate::commands::train::train(&db, &popular)?;
     }
 
     let experiment = format!("{}-vs-popular", args.model);
@@ -143,7 +121,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
         "  curl -s -X POST http://{addr}/v1/recommend -H 'Content-Type: application/json' \\\n       -d '{\"history\": [{\"item_id\": \"i1\"}, {\"item_id\": \"i2\"}], \"n\": 5}'".to_string(),
         "\n  API description: http://{addr}/openapi.json · metrics: http://{addr}/metrics · Ctrl-C stops.".to_string(),
     ];
-    let on_ready: Option<crate::commands::serve::OnReady> = if config.experiments.is_empty() {
+    let on_ready: Option<crate::commands::serve::OnReady> = if config.service.experiments.is_empty()
+    {
         None
     } else {
         let simulation = Simulation {
@@ -172,7 +151,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
             std::thread::spawn(move || {
                 let stop = AtomicBool::new(false);
                 if let Err(e) = simulate(&simulation, &stop, |_| {}) {
-                    eprintln!("aisle: the simulated shoppers stopped: {e:#}");
+                    tracing::warn!("the simulated shoppers stopped: {e:#}");
                 }
             });
         }))
@@ -185,19 +164,6 @@ fn today_midnight() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     now - now.rem_euclid(86_400)
-}
-
-/// A demo store starts empty: an earlier run's store is replaced, with its WAL files.
-fn remove_store(db: &Path) -> Result<()> {
-    for suffix in ["", "-wal", "-shm"] {
-        let path = format!("{}{suffix}", db.display());
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("removing {path}")),
-        }
-    }
-    Ok(())
 }
 
 /// Trains each `--compare` model on 80% of each user's items and ranks the held-out 20%.

@@ -7,12 +7,12 @@
 //! and the error says how many.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use aisle_data::Catalogue;
 use aisle_data::catalogue::{RecordsReport, load_users};
-use aisle_store::{SqliteStore, Store, append_dataset};
+use aisle_store::append_dataset;
 use anyhow::{Context, Result};
 use serde_json::json;
 
@@ -23,13 +23,41 @@ use crate::input::EventsConfig;
 use crate::output::{out, outln};
 use crate::progress;
 
+/// What to import, validated.
+#[derive(Debug)]
+pub struct ImportJob {
+    /// The store's location.
+    pub db: String,
+    pub events: PathBuf,
+    pub users: Option<PathBuf>,
+    /// How to read and clean the events; its catalogue is stored too.
+    pub config: EventsConfig,
+    /// Events per transaction.
+    pub batch: usize,
+    /// Print JSON instead of the text report.
+    pub json: bool,
+}
+
 pub fn run(args: ImportArgs) -> Result<()> {
     let config = EventsConfig::from_args(&args.read)?;
     if args.batch == 0 {
         return Err(UsageError("--batch must be at least 1".into()).into());
     }
+    import(&ImportJob {
+        db: args.db,
+        events: args.events,
+        users: args.users,
+        config,
+        batch: args.batch,
+        json: args.json,
+    })
+}
+
+/// Reads, cleans and stores, then prints the report.
+pub fn import(args: &ImportJob) -> Result<()> {
+    let config = &args.config;
     let started = Instant::now();
-    let store = SqliteStore::open(&args.db)?;
+    let store = aisle_store::open(&args.db)?;
 
     let catalogue = match &config.catalogue {
         Some(path) => Some(
@@ -59,7 +87,7 @@ pub fn run(args: ImportArgs) -> Result<()> {
     let bar = progress::steps(total, "storing events");
     let mut committed = 0;
     let mut batches = 0u64;
-    append_dataset(&store, &dataset, args.batch, &mut |done| {
+    append_dataset(store.as_ref(), &dataset, args.batch, &mut |done| {
         committed = done;
         batches += 1;
         bar.set_position(done);
@@ -68,7 +96,7 @@ pub fn run(args: ImportArgs) -> Result<()> {
         format!(
             "storing events in {}: {committed} of {total} events were committed before the \
              failure and stay in the store",
-            args.db.display()
+            args.db
         )
     })?;
     bar.finish_and_clear();
@@ -79,7 +107,7 @@ pub fn run(args: ImportArgs) -> Result<()> {
         let records =
             |report: &RecordsReport, stored: usize| json!({ "report": report, "stored": stored });
         let value = json!({
-            "db": args.db.display().to_string(),
+            "db": args.db.clone(),
             "events": {
                 "file": args.events.display().to_string(),
                 "report": dataset.report,
@@ -121,11 +149,7 @@ pub fn run(args: ImportArgs) -> Result<()> {
     let _ = writeln!(
         text,
         "{} now holds {} items, {} users, {} events, {} model versions",
-        args.db.display(),
-        counts.items,
-        counts.users,
-        counts.events,
-        counts.models
+        args.db, counts.items, counts.users, counts.events, counts.models
     );
     out!("{text}");
     Ok(())

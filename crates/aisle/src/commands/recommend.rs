@@ -1,17 +1,13 @@
 //! `aisle recommend` and `aisle similar`: answers from the store's latest model, in the shop's
-//! own ids, made by the server's own engine (`aisle_server::engine`), so the command line and
-//! `aisle serve` give the same lists with the same reasons.
+//! own ids, made by the serving engine (`aisle_engine`), so the command line and `aisle serve`
+//! give the same lists with the same reasons.
 //!
 //! A user the model knows is scored with their trained state; a user with events newer than
 //! the model, or one it has never seen but who has events in the store, is folded in from
 //! those events; anyone else gets the most popular items, flagged as a fallback. Items already
 //! in the user's history are never recommended.
 
-use std::sync::Arc;
-
-use aisle_server::engine::{EngineError, ListOptions};
-use aisle_server::{Engine, EngineConfig, RecommendationList};
-use aisle_store::{SqliteStore, Store};
+use aisle_engine::{Engine, EngineConfig, EngineError, ListRequest, RecommendationList};
 use anyhow::{Result, anyhow};
 use serde_json::{Value, json};
 
@@ -20,8 +16,9 @@ use crate::output::{out, outln};
 
 pub fn recommend(args: RecommendArgs) -> Result<()> {
     let engine = open(&args.choice)?;
+    let request = ListRequest::for_user(&args.user);
     let list = engine
-        .recommend(Some(&args.user), &[], &options(&args.choice))
+        .list(&with_choice(request, &args.choice))
         .map_err(|e| explain(e, &args.choice))?;
     let how = if list.fallback {
         "unknown user without events: most popular items".to_string()
@@ -33,8 +30,9 @@ pub fn recommend(args: RecommendArgs) -> Result<()> {
 
 pub fn similar(args: SimilarArgs) -> Result<()> {
     let engine = open(&args.choice)?;
+    let request = ListRequest::similar_to(&args.item);
     let list = engine
-        .similar(&args.item, &options(&args.choice))
+        .list(&with_choice(request, &args.choice))
         .map_err(|e| explain(e, &args.choice))?;
     print_list(
         &engine,
@@ -47,7 +45,7 @@ pub fn similar(args: SimilarArgs) -> Result<()> {
 /// The engine over the store, with every stored model name loaded (the newest answers
 /// unless `--model` names one).
 fn open(choice: &ModelChoice) -> Result<Engine> {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&choice.db)?);
+    let store = aisle_store::open(&choice.db)?;
     let engine = Engine::new(
         store,
         EngineConfig {
@@ -60,25 +58,21 @@ fn open(choice: &ModelChoice) -> Result<Engine> {
     Ok(engine)
 }
 
-fn options(choice: &ModelChoice) -> ListOptions {
-    ListOptions {
-        n: choice.n,
-        model: choice.model.clone(),
-        ..ListOptions::default()
-    }
+fn with_choice(request: ListRequest, choice: &ModelChoice) -> ListRequest {
+    request.with_n(choice.n).with_model(choice.model.clone())
 }
 
 fn explain(error: EngineError, choice: &ModelChoice) -> anyhow::Error {
     match error {
         EngineError::NoModel => anyhow!(
             "{} holds no trained model; train one with `aisle train --db {}`",
-            choice.db.display(),
-            choice.db.display()
+            choice.db,
+            choice.db
         ),
         EngineError::UnknownModel { name, .. } => anyhow!(
             "{} holds no trained '{name}' model; train one with `aisle train --db {} --model {name}`",
-            choice.db.display(),
-            choice.db.display()
+            choice.db,
+            choice.db
         ),
         other => other.into(),
     }

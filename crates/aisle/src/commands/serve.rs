@@ -1,11 +1,7 @@
 //! `aisle serve`: the HTTP API over a store, with settings layered flag over `AISLE_*`
 //! variable over TOML file, until Ctrl-C or SIGTERM.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-
 use aisle_server::{Server, ServerConfig, Settings};
-use aisle_store::SqliteStore;
 use anyhow::{Context, Result};
 
 use crate::UsageError;
@@ -37,7 +33,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let db = settings
         .db
         .clone()
-        .unwrap_or_else(|| PathBuf::from("aisle.db"));
+        .unwrap_or_else(|| "aisle.db".to_string());
     let config = settings.resolve().map_err(|e| UsageError(e.to_string()))?;
     serve(db, config, Vec::new(), None)
 }
@@ -49,12 +45,12 @@ pub type OnReady = Box<dyn FnOnce(std::net::SocketAddr) + Send>;
 /// Opens the store, starts the server and answers until Ctrl-C or SIGTERM; `hints` are
 /// printed once the address is known (the demo's curl lines).
 pub fn serve(
-    db: PathBuf,
+    db: String,
     config: ServerConfig,
     hints: Vec<String>,
     on_ready: Option<OnReady>,
 ) -> Result<()> {
-    let store = Arc::new(SqliteStore::open(&db)?);
+    let store = aisle_store::open(&db)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -66,10 +62,9 @@ pub fn serve(
             .with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
         let server = Server::new(store, config)?;
-        let models = server.state().engine.models();
+        let models = server.service().engine().models();
         outln!(
-            "Serving {} on http://{local} (models: {})",
-            db.display(),
+            "Serving {db} on http://{local} (models: {})",
             if models.by_name.is_empty() {
                 "none yet".to_string()
             } else {

@@ -1,14 +1,13 @@
 //! `aisle train`: a training snapshot of the store, one model fitted on it, saved back to the
-//! store as a new version (with the id maps it needs to answer). The work is the server's
-//! own training routine, so a model trained here and one retrained by `aisle serve` are
-//! the same artifact.
+//! store as a new version (with the id maps it needs to answer). The work is the engine's
+//! training routine, so a model trained here and one retrained by `aisle serve` are the same
+//! artifact.
 
 use std::sync::Mutex;
 
 use aisle_data::CleaningOptions;
+use aisle_engine::{TrainError, TrainSpec};
 use aisle_models::{Progress, algorithm};
-use aisle_server::{TrainError, TrainSpec};
-use aisle_store::SqliteStore;
 use anyhow::Result;
 
 use crate::UsageError;
@@ -37,25 +36,28 @@ pub fn run(args: TrainArgs) -> Result<()> {
         seed: args.seed,
         holdout: !args.no_holdout,
     };
+    train(&args.db, &spec)
+}
 
-    let store = SqliteStore::open(&args.db)?;
-    let bar = Mutex::new(progress::steps(1, format!("training {}", args.model)));
+/// Trains `spec` on the store at `db`, saves the version and prints what was done.
+pub fn train(db: &str, spec: &TrainSpec) -> Result<()> {
+    let store = aisle_store::open(db)?;
+    let bar = Mutex::new(progress::steps(1, format!("training {}", spec.model)));
     let on_progress = |p: Progress| {
         let bar = bar.lock().expect("progress bar lock");
         bar.set_length(p.total);
         bar.set_position(p.done);
     };
-    let trained = match aisle_server::train(&store, &spec, Some(&on_progress), None) {
-        Err(TrainError::NoEvents) => anyhow::bail!(
-            "{} holds no usable events; import some with `aisle import`",
-            args.db.display()
-        ),
+    let trained = match aisle_engine::train(store.as_ref(), spec, Some(&on_progress), None) {
+        Err(TrainError::NoEvents) => {
+            anyhow::bail!("{db} holds no usable events; import some with `aisle import`")
+        }
         other => other?,
     };
     bar.into_inner()
         .expect("progress bar lock")
         .finish_and_clear();
-    outln!("Training snapshot of {}:", args.db.display());
+    outln!("Training snapshot of {db}:");
     outln!("{}", cleaning_text(&trained.report));
     let matrix = &trained.matrix;
     let fit_seconds = trained.info.meta.metrics["fit_seconds"]
@@ -66,7 +68,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     outln!(
         "Trained {} on {} users × {} items ({} interactions, {:?} weights) in {fit_seconds:.2} s; saved as version {} ({} bytes).",
-        args.model,
+        spec.model,
         matrix.n_users(),
         matrix.n_items(),
         matrix.nnz(),

@@ -21,16 +21,18 @@ use aisle_eval::online::{Verdict, Z_95, judge, mean_interval, p_text, wilson};
 use aisle_store::{EventId, ExperimentRecord, Impression, Store, StoreError};
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
-use crate::engine::{Engine, ExperimentTag, ModelSet, RecommendationList};
-use crate::training::unix_now;
+use crate::engine::Engine;
+use crate::list::{ExperimentTag, RecommendationList};
+use crate::serving::ModelSet;
+use crate::unix_now;
 
 /// Default attribution window of a purchase after a click, in hours.
 pub const DEFAULT_WINDOW_HOURS: u32 = 24;
 
 /// An experiment as defined by `POST /v1/experiments` or the config file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ExperimentDefinition {
     pub name: String,
@@ -44,7 +46,8 @@ pub struct ExperimentDefinition {
 }
 
 /// One arm of an experiment: the model that answers its users and their share.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VariantDefinition {
     pub name: String,
@@ -188,7 +191,8 @@ impl Experiment {
 }
 
 /// An experiment as listed by the API.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExperimentInfo {
     pub name: String,
     pub control: String,
@@ -346,7 +350,8 @@ impl Experiments {
 // ---- results ----
 
 /// Rates and counts of one variant (overall or on one day).
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VariantResult {
     pub name: String,
     pub model: String,
@@ -372,7 +377,8 @@ pub struct VariantResult {
 }
 
 /// A variant against the control.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Comparison {
     /// Relative change of the click-through rate (0.25 = +25%); absent when the control's
     /// rate is 0.
@@ -381,21 +387,23 @@ pub struct Comparison {
     pub conversion_lift: Option<f64>,
     pub conversion_p_value: f64,
     /// `better`, `worse`, `no_difference` or `not_enough_data` (on click-through rate).
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub verdict: Verdict,
     /// The comparison in plain words.
     pub summary: String,
 }
 
 /// One day of an experiment (UTC, by when the lists were served).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DayResult {
     pub day: String,
     pub variants: Vec<VariantResult>,
 }
 
 /// What `GET /v1/experiments/{name}/results` answers.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExperimentResults {
     pub name: String,
     pub control: String,

@@ -1,23 +1,23 @@
-//! Background training: one job at a time, started on demand (`POST /v1/admin/train`) or on
-//! a schedule, run on its own thread (training is CPU work that must not hold tokio's
-//! workers), and swapped into the engine when done. Requests keep being answered by the old
+//! Background training: one job at a time, started on demand or on a schedule, run on its
+//! own thread, and swapped into the engine when done. Requests keep being answered by the old
 //! model until the new one is installed.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use aisle_models::Progress;
 use serde::Serialize;
-use tokio::sync::Notify;
-use utoipa::ToSchema;
 
-use crate::engine::{Engine, Serving};
-use crate::metrics::Metrics;
-use crate::training::{TrainSpec, train, unix_now};
+use crate::engine::Engine;
+use crate::serving::Serving;
+use crate::stats::Stats;
+use crate::training::{TrainSpec, train};
+use crate::unix_now;
 
 /// Where a training job is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     Running,
@@ -26,7 +26,8 @@ pub enum JobState {
 }
 
 /// A training job as reported by the API.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobStatus {
     pub id: u64,
     pub model: String,
@@ -46,10 +47,11 @@ pub struct JobStatus {
 #[derive(Debug)]
 pub struct Trainer {
     engine: Arc<Engine>,
-    metrics: Arc<Metrics>,
+    stats: Arc<Stats>,
     /// The job running now or, when none runs, the last one.
     latest: Mutex<Option<JobStatus>>,
-    finished: Notify,
+    /// Signalled whenever a job finishes.
+    finished: Condvar,
     next_id: AtomicU64,
     /// The newest stored event when the last job started (0: none; −1: no job yet), to skip
     /// scheduled runs with nothing new to learn. The id, not a count: reading it is one
@@ -58,12 +60,12 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    pub fn new(engine: Arc<Engine>, metrics: Arc<Metrics>) -> Trainer {
+    pub fn new(engine: Arc<Engine>, stats: Arc<Stats>) -> Trainer {
         Trainer {
             engine,
-            metrics,
+            stats,
             latest: Mutex::new(None),
-            finished: Notify::new(),
+            finished: Condvar::new(),
             next_id: AtomicU64::new(1),
             last_event_at_start: AtomicI64::new(-1),
         }
@@ -122,13 +124,17 @@ impl Trainer {
         Ok(self.engine.store().last_event_id()?.map_or(0, |e| e.0))
     }
 
-    /// Waits until job `id` is no longer running and returns its final status.
-    pub async fn wait(&self, id: u64) -> Option<JobStatus> {
+    /// Waits (blocking) until job `id` is no longer running and returns its final status.
+    pub fn wait(&self, id: u64) -> Option<JobStatus> {
+        let mut latest = self.latest.lock().expect("job lock");
         loop {
-            let notified = self.finished.notified();
-            match self.latest() {
-                Some(job) if job.id == id && job.state != JobState::Running => return Some(job),
-                Some(job) if job.id == id => notified.await,
+            match latest.as_ref() {
+                Some(job) if job.id == id && job.state != JobState::Running => {
+                    return Some(job.clone());
+                }
+                Some(job) if job.id == id => {
+                    latest = self.finished.wait(latest).expect("job lock");
+                }
                 _ => return None,
             }
         }
@@ -166,17 +172,17 @@ impl Trainer {
                 Ok(version) => {
                     job.state = JobState::Succeeded;
                     job.version = Some(version);
-                    Metrics::add(&self.metrics.trainings_succeeded, 1);
+                    Stats::add(&self.stats.trainings_succeeded, 1);
                 }
                 Err(e) => {
-                    eprintln!("aisle: training {} failed: {e}", spec.model);
+                    tracing::error!(model = %spec.model, "training failed: {e}");
                     job.state = JobState::Failed;
                     job.error = Some(e.to_string());
-                    Metrics::add(&self.metrics.trainings_failed, 1);
+                    Stats::add(&self.stats.trainings_failed, 1);
                 }
             }
         }
         drop(latest);
-        self.finished.notify_waiters();
+        self.finished.notify_all();
     }
 }

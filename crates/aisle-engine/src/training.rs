@@ -3,7 +3,7 @@
 //! `aisle train` and the server's background retraining, so both produce the same artifact.
 
 use std::sync::atomic::AtomicBool;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use aisle_data::{
     CleaningOptions, CleaningReport, DuplicatePolicy, Interactions, Protocol, Weighting, split,
@@ -14,6 +14,8 @@ use aisle_models::popular::popularity;
 use aisle_models::{FitContext, ModelError, Progress, TrainedModel, algorithm};
 use aisle_store::{EventId, ModelInfo, ModelMeta, Store, StoreError};
 use serde_json::{Map, Value, json};
+
+use crate::unix_now;
 
 /// Half-life of the time decay of the "trending" list, in days.
 pub const TRENDING_HALF_LIFE_DAYS: f64 = 7.0;
@@ -73,9 +75,6 @@ pub enum TrainError {
     NoEvents,
 }
 
-/// The key under which a model version's metrics record the last event of its snapshot.
-pub const LAST_EVENT_KEY: &str = "last_event_id";
-
 /// Snapshots the store, trains `spec.model` on it and saves the result as a new version.
 pub fn train(
     store: &dyn Store,
@@ -127,10 +126,10 @@ pub fn train(
             "items": matrix.n_items(),
             "interactions": matrix.nnz(),
             "weighting": weighting,
-            LAST_EVENT_KEY: snapshot.last_event.map(|e| e.0),
             "holdout": holdout,
         }),
         format_version: FORMAT_VERSION,
+        last_event_id: snapshot.last_event,
     };
     let version = store.save_model(&meta, &bytes)?;
     let info = ModelInfo {
@@ -171,18 +170,8 @@ fn holdout_metrics(matrix: &Interactions, spec: &TrainSpec, cancel: Option<&Atom
             .and_then(|r| serde_json::to_value(&r.metrics).ok())
             .unwrap_or(Value::Null),
         Err(e) => {
-            eprintln!(
-                "aisle: the holdout evaluation of {} failed: {e}",
-                spec.model
-            );
+            tracing::warn!(model = %spec.model, "the holdout evaluation failed: {e}");
             Value::Null
         }
     }
-}
-
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -1,6 +1,7 @@
 //! The serving copy of the catalogue: what filters and reasons need to know of each item
-//! (categories, availability), kept in memory and updated on every write through the API, so
-//! a recommendation never waits for a database read per candidate.
+//! (categories, availability, price), kept in memory so a recommendation never waits for a
+//! database read per candidate. It follows the store's catalogue change feed
+//! ([`Store::catalogue_changes`]), so changes made through another process reach it too.
 
 use std::collections::HashMap;
 
@@ -20,12 +21,19 @@ pub struct ItemFacts {
 #[derive(Debug, Default)]
 pub struct Catalogue {
     items: HashMap<String, ItemFacts>,
+    /// The store's catalogue version this copy reflects.
+    version: i64,
 }
 
 impl Catalogue {
     /// Reads the whole catalogue from a store.
     pub fn load(store: &dyn Store) -> Result<Catalogue, StoreError> {
-        let mut catalogue = Catalogue::default();
+        // The version is read first: a change made while the pages are read is applied again
+        // by the next follow, which is harmless.
+        let mut catalogue = Catalogue {
+            version: store.catalogue_version()?,
+            ..Catalogue::default()
+        };
         let mut after = None;
         loop {
             let page = store.list_items(after, MAX_PAGE)?;
@@ -48,6 +56,24 @@ impl Catalogue {
                 price: item.price,
             },
         );
+    }
+
+    /// Applies changes read from the store's feed: each id in `changed` is now `current`'s
+    /// item of that id, or gone when `current` has none.
+    pub fn apply(&mut self, changed: &[String], current: &[Item], version: i64) {
+        let current: HashMap<&str, &Item> = current.iter().map(|i| (i.id.as_str(), i)).collect();
+        for id in changed {
+            match current.get(id.as_str()) {
+                Some(item) => self.upsert(item),
+                None => self.remove(id),
+            }
+        }
+        self.version = self.version.max(version);
+    }
+
+    /// The store's catalogue version this copy reflects.
+    pub fn version(&self) -> i64 {
+        self.version
     }
 
     pub fn remove(&mut self, id: &str) {

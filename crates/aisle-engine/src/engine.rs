@@ -1,0 +1,265 @@
+//! The serving core: the models currently answering (swapped atomically when a new version
+//! is trained), the catalogue cache, and the entry point of the [list pipeline](crate::list).
+//! Everything here is synchronous CPU and store work; an HTTP layer calls it from its
+//! blocking pool.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use aisle_data::rng::{Rng, splitmix64};
+use aisle_data::{Interactions, Item};
+use aisle_models::TrainedModel;
+use aisle_store::{EventId, ModelInfo, Store, StoreError};
+use arc_swap::ArcSwap;
+
+use crate::catalogue::Catalogue;
+use crate::error::EngineError;
+use crate::list::context::event_cell;
+use crate::list::{ListContext, ListRequest, RecommendationList, pipeline};
+use crate::serving::{ModelSet, Serving};
+
+/// Settings of the serving core.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// How many of a user's most recent events make their history.
+    pub history_events: usize,
+    /// How many items are precomputed per known user when a model is swapped in (0: none).
+    pub precompute: usize,
+    /// The model that answers when a request names none (default: the newest trained).
+    pub default_model: Option<String>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            history_events: 1_000,
+            precompute: 100,
+            default_model: None,
+        }
+    }
+}
+
+/// The serving core shared by all requests.
+#[derive(Debug)]
+pub struct Engine {
+    store: Arc<dyn Store>,
+    models: ArcSwap<ModelSet>,
+    catalogue: RwLock<Catalogue>,
+    config: EngineConfig,
+    ids: Mutex<Rng>,
+}
+
+impl Engine {
+    /// An engine over `store` with its catalogue loaded and no model yet (see
+    /// [`Engine::load_models`]).
+    pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Result<Engine, StoreError> {
+        let catalogue = Catalogue::load(store.as_ref())?;
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ u64::from(std::process::id()).rotate_left(32);
+        Ok(Engine {
+            store,
+            models: ArcSwap::from_pointee(ModelSet::default()),
+            catalogue: RwLock::new(catalogue),
+            config,
+            ids: Mutex::new(Rng::new(splitmix64(seed))),
+        })
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The models answering now.
+    pub fn models(&self) -> Arc<ModelSet> {
+        self.models.load_full()
+    }
+
+    /// Loads the newest stored version of every model name, without precomputed lists (see
+    /// [`Engine::precompute_loaded`]); returns how many were loaded. A version that cannot be
+    /// read (written by a newer Aisle, corrupt) is reported and skipped.
+    pub fn load_models(&self) -> Result<usize, StoreError> {
+        let mut newest: BTreeMap<String, ModelInfo> = BTreeMap::new();
+        for info in self.store.list_models()? {
+            newest.insert(info.meta.name.clone(), info);
+        }
+        let mut loaded = 0;
+        for info in newest.into_values() {
+            let Some(stored) = self.store.model(info.version)? else {
+                continue;
+            };
+            match TrainedModel::from_bytes(&stored.bytes) {
+                Ok(trained) => {
+                    let last = info.meta.last_event_id;
+                    self.install(Serving::new(info, Arc::new(trained), last, None, 0));
+                    loaded += 1;
+                }
+                Err(e) => tracing::warn!(
+                    model = %info.meta.name,
+                    version = info.version.0,
+                    "a stored model version is skipped: {e}"
+                ),
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Precomputes the lists of every loaded model that has none, from the store's events
+    /// mapped into each model's indices, and swaps the results in.
+    pub fn precompute_loaded(&self) -> Result<(), StoreError> {
+        if self.config.precompute == 0 {
+            return Ok(());
+        }
+        for serving in self.models().by_name.values() {
+            if serving.has_precomputed() {
+                continue;
+            }
+            let matrix = self.history_matrix(&serving.trained, serving.last_event)?;
+            let fresh = Serving::new(
+                serving.info.clone(),
+                Arc::clone(&serving.trained),
+                serving.last_event,
+                Some(&matrix),
+                self.config.precompute,
+            );
+            // A newer version trained meanwhile wins.
+            let current = self.models().by_name.get(fresh.name()).cloned();
+            if current.is_some_and(|c| c.info.version == fresh.info.version) {
+                self.install(fresh);
+            }
+        }
+        Ok(())
+    }
+
+    /// The store's events up to `last` as a matrix in the model's user and item indices,
+    /// weighted as at training time.
+    fn history_matrix(
+        &self,
+        trained: &TrainedModel,
+        last: Option<EventId>,
+    ) -> Result<Interactions, StoreError> {
+        let mut cells = Vec::new();
+        self.store.scan_events(None, &mut |event| {
+            if last.is_some_and(|last| event.id > last) {
+                return;
+            }
+            if let Some(user) = trained.users.get(&event.user_id)
+                && let Some(cell) = event_cell(trained, user, event)
+            {
+                cells.push(cell);
+            }
+        })?;
+        Ok(Interactions::from_cells(
+            trained.users.len(),
+            trained.model.n_items(),
+            cells,
+            trained.weighting.duplicate_policy(),
+        ))
+    }
+
+    /// Puts a model version in service; requests already running finish with the one they
+    /// started with, new ones get this one. Nothing waits.
+    pub fn install(&self, serving: Serving) {
+        let serving = Arc::new(serving);
+        self.models.rcu(|set| {
+            let mut set = ModelSet::clone(set);
+            set.by_name
+                .insert(serving.name().to_string(), Arc::clone(&serving));
+            set.default = match &self.config.default_model {
+                Some(name) if set.by_name.contains_key(name) => Some(name.clone()),
+                // Until the configured model exists, the newest one answers.
+                _ => set
+                    .by_name
+                    .values()
+                    .max_by_key(|s| s.info.version)
+                    .map(|s| s.name().to_string()),
+            };
+            set
+        });
+    }
+
+    // ---- catalogue ----
+
+    /// Stores items (inserted or replaced) and brings the catalogue cache up to date.
+    pub fn upsert_items(&self, items: &[Item]) -> Result<u64, StoreError> {
+        let written = self.store.upsert_items(items)?;
+        self.follow_catalogue()?;
+        Ok(written)
+    }
+
+    /// Removes an item from the store and the catalogue cache; its events stay.
+    pub fn delete_item(&self, id: &str) -> Result<(), StoreError> {
+        self.store.delete_item(id)?;
+        self.follow_catalogue()?;
+        Ok(())
+    }
+
+    /// Applies the store's catalogue changes since the cache last looked — this process's
+    /// and any other's; returns how many were applied.
+    pub fn follow_catalogue(&self) -> Result<usize, StoreError> {
+        let since = self.catalogue.read().expect("catalogue lock").version();
+        let changes = self.store.catalogue_changes(since)?;
+        if changes.changed.is_empty() && changes.version == since {
+            return Ok(0);
+        }
+        let ids: Vec<&str> = changes.changed.iter().map(String::as_str).collect();
+        let current = self.store.get_items(&ids)?;
+        let mut catalogue = self.catalogue.write().expect("catalogue lock");
+        catalogue.apply(&changes.changed, &current, changes.version);
+        Ok(changes.changed.len())
+    }
+
+    /// Whether events for `item_id` are accepted: any item when no catalogue is stored,
+    /// catalogue items otherwise.
+    pub fn accepts_item(&self, item_id: &str) -> bool {
+        let catalogue = self.catalogue.read().expect("catalogue lock");
+        catalogue.is_empty() || catalogue.contains(item_id)
+    }
+
+    pub fn catalogue_len(&self) -> usize {
+        self.catalogue.read().expect("catalogue lock").len()
+    }
+
+    /// The catalogue price of an item, if it has one.
+    pub fn price(&self, item_id: &str) -> Option<f64> {
+        self.catalogue
+            .read()
+            .expect("catalogue lock")
+            .get(item_id)
+            .and_then(|f| f.price)
+    }
+
+    // ---- lists ----
+
+    /// Runs a list request through the pipeline (see [`crate::list`]).
+    pub fn list(&self, request: &ListRequest) -> Result<RecommendationList, EngineError> {
+        let models = self.models();
+        let serving = models.pick(request.model.as_deref())?;
+        let events = match &request.user_id {
+            Some(user) => self.store.user_events(user, self.config.history_events)?,
+            None => Vec::new(),
+        };
+        let catalogue = self.catalogue.read().expect("catalogue lock");
+        let context = ListContext::new(request, serving, &catalogue, &self.config, events)?;
+        let made = pipeline::run(&context)?;
+        Ok(RecommendationList {
+            recommendation_id: self.new_id(),
+            model: made.model,
+            model_version: serving.info.version.0,
+            fallback: made.fallback,
+            experiment: None,
+            items: made.items,
+        })
+    }
+
+    /// A fresh 128-bit id, as 32 hex digits.
+    fn new_id(&self) -> String {
+        let mut rng = self.ids.lock().expect("id generator lock");
+        format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64())
+    }
+}

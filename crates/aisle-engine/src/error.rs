@@ -1,0 +1,18 @@
+//! Why the engine could not answer a list request.
+
+use aisle_store::StoreError;
+
+/// Why a list could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no model is trained yet")]
+    NoModel,
+    #[error("no trained model is called '{name}' (serving: {available})")]
+    UnknownModel { name: String, available: String },
+    #[error("unknown item '{0}'")]
+    UnknownItem(String),
+    #[error("the '{0}' model has no notion of item similarity")]
+    NoSimilarity(String),
+}

@@ -1,0 +1,169 @@
+//! The candidate stage: each [`Source`]'s items, best first, drawn through the request's
+//! filters.
+//!
+//! A user's items come, in order of cost, from the list precomputed for them at swap time
+//! (a user the model was trained on, with nothing new since), from their trained state, or
+//! from a fold-in of their whole history (new events count at once). Similar items grow
+//! their search until enough survive the filters. Popular and trending items are orders
+//! computed at swap time.
+
+use aisle_models::{Query, Scored};
+
+use crate::error::EngineError;
+use crate::list::filter::Filters;
+use crate::list::pipeline::{Candidate, Origin};
+use crate::list::{ListContext, Source};
+
+/// Up to `want` items of `source`, best first; empty when the source cannot answer this
+/// context (an unknown user without history, an item the model has not seen).
+pub(crate) fn draw(
+    context: &ListContext<'_>,
+    filters: &Filters<'_, '_>,
+    source: Source,
+    want: usize,
+) -> Result<Vec<Candidate>, EngineError> {
+    let scored = match source {
+        Source::User => personal(context, filters, want),
+        Source::Similar => similar(context, filters, want)?,
+        Source::Popular | Source::PopularInCategory | Source::Trending => {
+            return Ok(ranked(context, filters, source).take(want).collect());
+        }
+    };
+    let origin = match source {
+        Source::Similar => Origin::Similar,
+        _ => Origin::Model,
+    };
+    Ok(scored
+        .into_iter()
+        .map(|s| Candidate {
+            item: s.item,
+            score: s.score,
+            origin,
+        })
+        .collect())
+}
+
+/// A fallback source's items: a popularity order lazily, any other source drawn up to
+/// `want`.
+pub(crate) fn ranked_or_drawn<'i>(
+    context: &'i ListContext<'_>,
+    filters: &'i Filters<'_, '_>,
+    source: Source,
+    want: usize,
+) -> Result<Box<dyn Iterator<Item = Candidate> + 'i>, EngineError> {
+    Ok(match source {
+        Source::Popular | Source::PopularInCategory | Source::Trending => {
+            ranked(context, filters, source)
+        }
+        Source::User | Source::Similar => {
+            Box::new(draw(context, filters, source, want)?.into_iter())
+        }
+    })
+}
+
+/// Every allowed item of a popularity order, best first.
+pub(crate) fn ranked<'i>(
+    context: &'i ListContext<'_>,
+    filters: &'i Filters<'_, '_>,
+    source: Source,
+) -> Box<dyn Iterator<Item = Candidate> + 'i> {
+    let serving = context.serving;
+    let (order, origin) = match source {
+        Source::Trending => (&serving.trending, Origin::Trending),
+        Source::PopularInCategory => (&serving.popular, Origin::PopularInCategory),
+        _ => (&serving.popular, Origin::Popular),
+    };
+    let category = match source {
+        Source::PopularInCategory => context.category(),
+        _ => None,
+    };
+    Box::new(
+        order
+            .iter()
+            .filter(move |s| filters.allows(s.item))
+            .filter(move |s| {
+                category.is_none_or(|c| {
+                    context
+                        .facts(s.item)
+                        .is_some_and(|f| f.categories.iter().any(|x| x == c))
+                })
+            })
+            .map(move |s| Candidate {
+                item: s.item,
+                score: s.score,
+                origin,
+            }),
+    )
+}
+
+/// A user's (or an anonymous history's) best items.
+fn personal(context: &ListContext<'_>, filters: &Filters<'_, '_>, want: usize) -> Vec<Scored> {
+    let trained = context.trained;
+    let known = context.known_user;
+    // Precomputed lists leave the training history out, so they serve only requests that
+    // leave it out too.
+    if let Some(u) = known
+        && !context.fresh
+        && context.request.filters.exclude_seen
+        && let Some(list) = context.serving.precomputed.get(u as usize)
+    {
+        let kept: Vec<Scored> = list
+            .iter()
+            .copied()
+            .filter(|s| filters.allows(s.item))
+            .take(want)
+            .collect();
+        // A list that ran out may be hiding items past its end: score in full then.
+        if kept.len() == want || list.len() < context.config.precompute {
+            return kept;
+        }
+    }
+    let history = context.history();
+    let personalised = known.is_some() || !history.is_empty();
+    if !personalised || !trained.model.capabilities().ranking {
+        return Vec::new();
+    }
+    let fold_in = trained.model.capabilities().fold_in;
+    let query = Query {
+        user: if context.fresh && fold_in {
+            None
+        } else {
+            known
+        },
+        history,
+    };
+    let mut scores = vec![0f32; trained.model.n_items()];
+    trained.model.score(&query, &mut scores);
+    filters.select(&scores, want)
+}
+
+/// The items most similar to the context item; empty when the model has not seen it.
+fn similar(
+    context: &ListContext<'_>,
+    filters: &Filters<'_, '_>,
+    want: usize,
+) -> Result<Vec<Scored>, EngineError> {
+    let trained = context.trained;
+    let Some(item) = context.item else {
+        return Ok(Vec::new());
+    };
+    if !trained.model.capabilities().similar_items {
+        return Err(EngineError::NoSimilarity(
+            context.serving.name().to_string(),
+        ));
+    }
+    // Similar-item lists come already ranked; ask for spare ones to survive the filters.
+    let mut ask = want + 16;
+    loop {
+        let found = trained.model.similar_items(item, ask);
+        let short = found.len() < ask;
+        let kept: Vec<Scored> = found
+            .into_iter()
+            .filter(|s| filters.allows(s.item))
+            .collect();
+        if kept.len() >= want || short || ask >= trained.model.n_items() {
+            return Ok(kept.into_iter().take(want).collect());
+        }
+        ask *= 4;
+    }
+}

@@ -1,0 +1,274 @@
+//! The running system for one shop: the serving [`Engine`], the [`Trainer`], the
+//! [`Experiments`] and the counters, with the work that runs beside the requests (precomputing
+//! lists, the first training, the retraining schedule, the log of served lists, following
+//! the store's catalogue changes). An HTTP layer parses a request, calls one method here and
+//! formats the answer.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use aisle_store::{Store, StoreError};
+
+use crate::engine::{Engine, EngineConfig};
+use crate::error::EngineError;
+use crate::events::{self, IncomingEvent};
+use crate::experiments::{ExperimentDefinition, Experiments};
+use crate::jobs::{JobStatus, Trainer};
+use crate::list::{ListRequest, RecommendationList};
+use crate::stats::Stats;
+use crate::training::TrainSpec;
+
+/// How often served lists are written to the store, in batches.
+const LOG_FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// How often the catalogue cache looks for changes made by other processes.
+const CATALOGUE_FOLLOW_EVERY: Duration = Duration::from_secs(1);
+
+/// What the running system does besides answering.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub engine: EngineConfig,
+    /// What the scheduled and on-demand trainings train.
+    pub training: TrainSpec,
+    /// Retrain this often when new events arrived (`None`: never on a schedule).
+    pub retrain_every: Option<Duration>,
+    /// Train at start-up when the store has events but no model.
+    pub train_on_start: bool,
+    /// Experiments to start at start-up if new.
+    pub experiments: Vec<ExperimentDefinition>,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            engine: EngineConfig::default(),
+            training: TrainSpec::default(),
+            retrain_every: None,
+            train_on_start: true,
+            experiments: Vec::new(),
+        }
+    }
+}
+
+/// The engine, its training jobs and experiments, ready to answer.
+#[derive(Debug)]
+pub struct Service {
+    engine: Arc<Engine>,
+    trainer: Arc<Trainer>,
+    experiments: Arc<Experiments>,
+    stats: Arc<Stats>,
+    config: ServiceConfig,
+    stopping: Arc<Stopping>,
+    background: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Service {
+    /// Loads the catalogue, the newest version of every stored model and the experiments,
+    /// and starts the configured experiments that are new. Lists are precomputed later, in
+    /// the background ([`Service::start_background`]), so start-up is quick.
+    pub fn start(store: Arc<dyn Store>, config: ServiceConfig) -> Result<Service, StoreError> {
+        let engine = Arc::new(Engine::new(store, config.engine.clone())?);
+        engine.load_models()?;
+        let stats = Arc::new(Stats::default());
+        let trainer = Arc::new(Trainer::new(Arc::clone(&engine), Arc::clone(&stats)));
+        let experiments = Arc::new(Experiments::load(engine.store().as_ref())?);
+        for definition in &config.experiments {
+            if experiments.get(&definition.name).is_some() {
+                continue;
+            }
+            // A configured experiment starts once its models serve; until then it waits
+            // for the next start (the reason is logged).
+            if let Err(e) = experiments.create(&engine, definition.clone()) {
+                tracing::warn!(
+                    experiment = %definition.name,
+                    "an experiment from the settings is not started: {e}"
+                );
+            }
+        }
+        Ok(Service {
+            engine,
+            trainer,
+            experiments,
+            stats,
+            config,
+            stopping: Arc::new(Stopping::default()),
+            background: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        self.engine.store()
+    }
+
+    pub fn trainer(&self) -> &Arc<Trainer> {
+        &self.trainer
+    }
+
+    pub fn experiments(&self) -> &Arc<Experiments> {
+        &self.experiments
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+
+    // ---- lists ----
+
+    /// Answers a list request as a shopper sees it: the running experiment picks the model
+    /// (unless the request names one), and the list is logged for attribution.
+    pub fn serve_list(&self, mut request: ListRequest) -> Result<RecommendationList, EngineError> {
+        let mut experiment = None;
+        if request.model.is_none()
+            && let Some(user) = request.user_id.as_deref()
+            && let Some((tag, model)) = self.experiments.assign(user)
+        {
+            request.model = Some(model);
+            experiment = Some(tag);
+        }
+        let mut list = self.engine.list(&request)?;
+        list.experiment = experiment;
+        self.experiments.log(request.user_id.as_deref(), &list);
+        Stats::add(&self.stats.lists_served, 1);
+        if list.fallback {
+            Stats::add(&self.stats.fallbacks_served, 1);
+        }
+        Ok(list)
+    }
+
+    // ---- events ----
+
+    /// Why the `index`-th event of a batch is refused, if it is.
+    pub fn check_event(&self, index: usize, event: &IncomingEvent) -> Result<(), String> {
+        let types = &self.config.training.cleaning.event_types;
+        events::check(&self.engine, types, index, event)
+    }
+
+    /// Appends checked events in one transaction (durable when this returns); `rejected`
+    /// counts the batch's refused ones for the metrics.
+    pub fn append_events(
+        &self,
+        events: &[IncomingEvent],
+        rejected: usize,
+    ) -> Result<u64, StoreError> {
+        Stats::add(&self.stats.events_rejected, rejected as u64);
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let new: Vec<_> = events.iter().map(IncomingEvent::as_new).collect();
+        let accepted = self.engine.store().append_events(&new)?;
+        Stats::add(&self.stats.events_accepted, accepted);
+        Ok(accepted)
+    }
+
+    // ---- training ----
+
+    /// Starts a training job with the configured spec unless one runs.
+    pub fn train(&self, spec: TrainSpec) -> (JobStatus, bool) {
+        self.trainer.start(spec)
+    }
+
+    // ---- background work ----
+
+    /// Starts what runs beside the requests: precomputing the lists of loaded models, a
+    /// first training when the store has events but no model, the retraining schedule, the
+    /// log of served lists and following the catalogue. Stopped by [`Service::shutdown`].
+    pub fn start_background(&self) {
+        let mut background = self.background.lock().expect("background lock");
+        let engine = Arc::clone(&self.engine);
+        // Not joined at shutdown: a long precompute must not delay it.
+        spawn("aisle-precompute", move || {
+            if let Err(e) = engine.precompute_loaded() {
+                tracing::error!("precomputing lists failed: {e}");
+            }
+        });
+        if self.config.train_on_start && self.engine.models().by_name.is_empty() {
+            self.trainer
+                .start_if_new_events(self.config.training.clone());
+        }
+        let (experiments, engine) = (Arc::clone(&self.experiments), Arc::clone(&self.engine));
+        background.push(self.every("aisle-impressions", LOG_FLUSH_EVERY, move || {
+            if let Err(e) = experiments.flush(engine.store().as_ref()) {
+                tracing::error!("writing served lists failed (kept for retry): {e}");
+            }
+        }));
+        let engine = Arc::clone(&self.engine);
+        background.push(
+            self.every("aisle-catalogue", CATALOGUE_FOLLOW_EVERY, move || {
+                if let Err(e) = engine.follow_catalogue() {
+                    tracing::warn!("reading catalogue changes failed: {e}");
+                }
+            }),
+        );
+        if let Some(period) = self.config.retrain_every {
+            let (trainer, spec) = (Arc::clone(&self.trainer), self.config.training.clone());
+            background.push(self.every("aisle-schedule", period, move || {
+                if let Some(job) = trainer.start_if_new_events(spec.clone()) {
+                    tracing::info!(job = job.id, model = %job.model, "scheduled training started");
+                }
+            }));
+        }
+    }
+
+    /// Stops the background work and writes the served lists still queued.
+    pub fn shutdown(&self) -> Result<(), StoreError> {
+        self.stopping.stop();
+        for handle in self.background.lock().expect("background lock").drain(..) {
+            let _ = handle.join();
+        }
+        self.experiments.flush(self.engine.store().as_ref())?;
+        Ok(())
+    }
+
+    fn every(
+        &self,
+        name: &str,
+        period: Duration,
+        mut work: impl FnMut() + Send + 'static,
+    ) -> JoinHandle<()> {
+        let stopping = Arc::clone(&self.stopping);
+        spawn(name, move || {
+            while !stopping.wait(period) {
+                work();
+            }
+        })
+    }
+}
+
+fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(work)
+        .expect("spawning a background thread")
+}
+
+/// A stop signal that wakes sleeping background threads at once.
+#[derive(Debug, Default)]
+struct Stopping {
+    stopped: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Stopping {
+    /// Sleeps for `period` or until stopped; returns whether stopped.
+    fn wait(&self, period: Duration) -> bool {
+        let stopped = self.stopped.lock().expect("stop lock");
+        let (stopped, _) = self
+            .wake
+            .wait_timeout_while(stopped, period, |stopped| !*stopped)
+            .expect("stop lock");
+        *stopped
+    }
+
+    fn stop(&self) {
+        *self.stopped.lock().expect("stop lock") = true;
+        self.wake.notify_all();
+    }
+}

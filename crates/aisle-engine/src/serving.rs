@@ -1,0 +1,113 @@
+//! The model versions answering requests: each one prepared for serving (popular and
+//! trending orders, lists precomputed per known user), and the set of them by name that the
+//! engine swaps atomically when a new version is trained.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aisle_data::Interactions;
+use aisle_models::{Scored, TrainedModel, top_k};
+use aisle_store::{EventId, ModelInfo};
+
+use crate::error::EngineError;
+
+/// A model version ready to answer.
+#[derive(Debug)]
+pub struct Serving {
+    pub info: ModelInfo,
+    /// Shared, so lists can be precomputed for a loaded model without decoding it again.
+    pub trained: Arc<TrainedModel>,
+    /// The newest event of the training snapshot: later events make a user "fresh".
+    pub last_event: Option<EventId>,
+    /// Best items per known user (training history excluded), computed at swap time; may be
+    /// empty.
+    pub(crate) precomputed: Vec<Vec<Scored>>,
+    /// Every item by training popularity, best first.
+    pub(crate) popular: Vec<Scored>,
+    /// Every item by time-decayed popularity, best first.
+    pub(crate) trending: Vec<Scored>,
+}
+
+impl Serving {
+    /// Prepares a trained model for serving; `matrix` (the training matrix, or the store's
+    /// events in the model's indices) lets the best `precompute` items of every known user be
+    /// ranked up front.
+    pub fn new(
+        info: ModelInfo,
+        trained: Arc<TrainedModel>,
+        last_event: Option<EventId>,
+        matrix: Option<&Interactions>,
+        precompute: usize,
+    ) -> Serving {
+        let n_items = trained.model.n_items();
+        let popularity: Vec<f32> = trained.item_popularity.iter().map(|&c| c as f32).collect();
+        let popular = top_k(&popularity, n_items, |i| popularity[i as usize] > 0.0);
+        let trending = top_k(&trained.item_trending, n_items, |i| {
+            trained.item_trending[i as usize] > 0.0
+        });
+        let precomputed = match matrix {
+            Some(matrix) if precompute > 0 && trained.model.capabilities().ranking => {
+                let users: Vec<u32> = (0..matrix.n_users() as u32).collect();
+                trained
+                    .model
+                    .recommend_known_users(&users, matrix, precompute)
+            }
+            _ => Vec::new(),
+        };
+        Serving {
+            info,
+            trained,
+            last_event,
+            precomputed,
+            popular,
+            trending,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.info.meta.name
+    }
+
+    /// How many users have a precomputed list.
+    pub fn precomputed_users(&self) -> usize {
+        self.precomputed.len()
+    }
+
+    /// Whether lists were precomputed for this version.
+    pub fn has_precomputed(&self) -> bool {
+        !self.precomputed.is_empty()
+    }
+}
+
+/// The models answering now, by name.
+#[derive(Debug, Default, Clone)]
+pub struct ModelSet {
+    pub by_name: BTreeMap<String, Arc<Serving>>,
+    /// The name answering requests that name no model.
+    pub default: Option<String>,
+}
+
+impl ModelSet {
+    /// The model called `name`, or the default one.
+    pub fn pick(&self, name: Option<&str>) -> Result<&Arc<Serving>, EngineError> {
+        let name = match name.or(self.default.as_deref()) {
+            Some(name) => name,
+            None => return Err(EngineError::NoModel),
+        };
+        self.by_name
+            .get(name)
+            .ok_or_else(|| EngineError::UnknownModel {
+                name: name.to_string(),
+                available: self.names(),
+            })
+    }
+
+    /// The names serving, comma-separated (`none` when there are none), for messages.
+    pub fn names(&self) -> String {
+        if self.by_name.is_empty() {
+            "none".into()
+        } else {
+            self.by_name.keys().cloned().collect::<Vec<_>>().join(", ")
+        }
+    }
+}

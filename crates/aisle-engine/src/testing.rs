@@ -1,0 +1,97 @@
+//! A test fixture: an engine over a fresh store holding a small generated shop, with a model
+//! trained on it — lists are tested here without any server.
+
+use std::sync::Arc;
+
+use aisle_data::generate::{ShopConfig, generate};
+use aisle_data::{ByteCounter, Catalogue, CleaningOptions, Dataset, ReadOptions};
+use aisle_store::{Store, append_dataset};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::engine::{Engine, EngineConfig};
+use crate::training::{TrainSpec, train};
+
+/// An engine serving a generated shop (300 users, 120 items, 12,000 events).
+#[derive(Debug)]
+pub struct TestEngine {
+    pub engine: Engine,
+    _dir: TempDir,
+}
+
+impl Default for TestEngine {
+    /// The shop with a small ALS model, lists precomputed.
+    fn default() -> TestEngine {
+        Self::trained(&[("als", json!({"factors": 8, "iterations": 4}))])
+    }
+}
+
+impl TestEngine {
+    /// The shop with a small ALS model, lists precomputed.
+    pub fn new() -> TestEngine {
+        Self::default()
+    }
+
+    /// The shop with each `(model, params)` trained (the first answers by default).
+    pub fn trained(models: &[(&str, Value)]) -> TestEngine {
+        let dir = TempDir::new().unwrap();
+        let config = ShopConfig {
+            users: 300,
+            items: 120,
+            events: 12_000,
+            seed: 7,
+            ..ShopConfig::default()
+        };
+        generate(&config, dir.path(), |_| {}).unwrap();
+        let dataset = Dataset::load(
+            &dir.path().join("events.csv"),
+            &ReadOptions::default(),
+            &CleaningOptions::default(),
+            &ByteCounter::default(),
+            None,
+        )
+        .unwrap();
+        let store = aisle_store::open(dir.path().join("aisle.db").to_str().unwrap()).unwrap();
+        let catalogue = Catalogue::load(&dir.path().join("items.csv")).unwrap();
+        store.upsert_items(&catalogue.items).unwrap();
+        append_dataset(store.as_ref(), &dataset, 5_000, &mut |_| {}).unwrap();
+        for (model, params) in models {
+            let spec = TrainSpec {
+                model: model.to_string(),
+                params: params.as_object().cloned().unwrap_or_default(),
+                holdout: false,
+                ..TrainSpec::default()
+            };
+            train(store.as_ref(), &spec, None, None).unwrap();
+        }
+        let engine = Engine::new(
+            store,
+            EngineConfig {
+                precompute: 50,
+                default_model: models.first().map(|(m, _)| m.to_string()),
+                ..EngineConfig::default()
+            },
+        )
+        .unwrap();
+        engine.load_models().unwrap();
+        engine.precompute_loaded().unwrap();
+        TestEngine { engine, _dir: dir }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        self.engine.store()
+    }
+
+    /// A user the model was trained on, with the ids of the items in their history.
+    pub fn known_user(&self) -> (String, Vec<String>) {
+        let user = "u3".to_string();
+        let items = self
+            .store()
+            .user_events(&user, 1_000)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.item_id)
+            .collect();
+        (user, items)
+    }
+}

@@ -1,0 +1,504 @@
+//! The behaviour every [`Store`] backend must have, written once: each function here takes a
+//! fresh, empty store and checks one part of the trait's contract (ordering, atomicity,
+//! round trips, concurrency). [`conformance_tests!`] instantiates all of them as `#[test]`s
+//! for a backend, so SQLite and PostgreSQL run the same bodies.
+
+use std::sync::Arc;
+
+use aisle_data::{Item, User};
+use serde_json::{Map, json};
+
+use crate::error::StoreError;
+use crate::record::{
+    DayCount, EventId, ExperimentRecord, Impression, ModelMeta, ModelVersion, NewEvent,
+    ScanSummary, StoredEvent,
+};
+use crate::store::Store;
+
+/// Instantiates every conformance test for a backend: `$make` is an expression giving
+/// `(guard, Arc<dyn Store>)` for a fresh empty store; the guard (a temporary directory, a
+/// database dropped afterwards) lives until the test ends. `$skip` returns a reason to skip
+/// (no server to test against) or `None`.
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        conformance_tests!(@each $make; items_round_trip_update_in_place_and_delete, listings_page_through_everything_in_insertion_order, users_round_trip_and_delete, appended_events_scan_back_in_order_with_every_field, an_invalid_event_rejects_the_whole_batch, user_events_are_the_most_recent_oldest_first, event_ids_are_not_reused_after_deletion, model_versions_grow_and_latest_picks_the_newest, the_store_is_shared_across_threads, a_scan_visitor_may_use_the_store, experiments_and_served_lists_round_trip, events_are_counted_per_day_and_type, catalogue_changes_follow_writes_and_deletes);
+    };
+    (@each $make:expr; $($name:ident),*) => {
+        $(
+            #[test]
+            fn $name() {
+                let Some((guard, store)) = $make else { return };
+                $crate::conformance::$name(store);
+                drop(guard);
+            }
+        )*
+    };
+}
+pub(crate) use conformance_tests;
+
+pub(crate) fn item(id: &str, title: &str) -> Item {
+    let mut attributes = Map::new();
+    attributes.insert("brand".into(), json!("Acme"));
+    attributes.insert("sizes".into(), json!([1, 2]));
+    Item {
+        id: id.into(),
+        title: title.into(),
+        categories: vec!["home".into(), "lighting".into()],
+        price: Some(19.99),
+        available: false,
+        created_at: Some(1_704_067_200),
+        attributes,
+    }
+}
+
+pub(crate) fn event(n: usize) -> NewEvent<'static> {
+    const USERS: [&str; 3] = ["u0", "u1", "u2"];
+    const ITEMS: [&str; 4] = ["i0", "i1", "i2", "i3"];
+    NewEvent {
+        user_id: USERS[n % 3],
+        item_id: ITEMS[n % 4],
+        kind: if n.is_multiple_of(5) {
+            "purchase"
+        } else {
+            "view"
+        },
+        value: (n.is_multiple_of(5)).then_some(n as f64 + 0.25),
+        timestamp: (!n.is_multiple_of(7)).then_some(1_700_000_000 + n as i64),
+        recommendation_id: (n.is_multiple_of(2)).then_some("rec-1"),
+        position: (n.is_multiple_of(2)).then_some(n as u32),
+    }
+}
+
+pub(crate) fn same_event(stored: &StoredEvent, new: &NewEvent<'_>) -> bool {
+    stored.user_id == new.user_id
+        && stored.item_id == new.item_id
+        && stored.kind == new.kind
+        && stored.value == new.value
+        && stored.timestamp == new.timestamp
+        && stored.recommendation_id.as_deref() == new.recommendation_id
+        && stored.position == new.position
+}
+
+pub(crate) fn items_round_trip_update_in_place_and_delete(store: Arc<dyn Store>) {
+    let lamp = item("i1", "Lamp");
+    let mug = Item {
+        id: "i2".into(),
+        ..Item::default()
+    };
+    assert_eq!(store.upsert_items(&[lamp.clone(), mug.clone()]).unwrap(), 2);
+    assert_eq!(store.item("i1").unwrap(), Some(lamp.clone()));
+    assert_eq!(store.item("i2").unwrap(), Some(mug.clone()));
+    assert_eq!(store.item("nope").unwrap(), None);
+
+    let lamp_v2 = Item {
+        title: "Lamp v2".into(),
+        price: None,
+        available: true,
+        ..lamp.clone()
+    };
+    store.upsert_items(std::slice::from_ref(&lamp_v2)).unwrap();
+    assert_eq!(
+        store.get_items(&["i2", "nope", "i1"]).unwrap(),
+        vec![mug.clone(), lamp_v2.clone()]
+    );
+    // The replaced item keeps its place in the listing.
+    let ids: Vec<String> = store
+        .list_items(None, 10)
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(ids, ["i1", "i2"]);
+
+    store.delete_item("i1").unwrap();
+    assert_eq!(store.item("i1").unwrap(), None);
+    match store.delete_item("i1") {
+        Err(e @ StoreError::UnknownItem(_)) => assert!(e.is_user_error()),
+        other => panic!("{other:?}"),
+    }
+    let bad = Item {
+        id: "i3".into(),
+        price: Some(f64::INFINITY),
+        ..Item::default()
+    };
+    assert!(store.upsert_items(&[item("i4", "ok"), bad]).is_err());
+    assert_eq!(
+        store.item("i4").unwrap(),
+        None,
+        "a refused batch writes nothing"
+    );
+}
+
+pub(crate) fn listings_page_through_everything_in_insertion_order(store: Arc<dyn Store>) {
+    let items: Vec<Item> = (0..25)
+        .map(|k| item(&format!("item-{}", 100 - k), "x"))
+        .collect();
+    store.upsert_items(&items).unwrap();
+    let mut seen = Vec::new();
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let page = store.list_items(after, 10).unwrap();
+        pages += 1;
+        seen.extend(page.entries.into_iter().map(|i| i.id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    let expected: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+    assert_eq!(seen, expected);
+    // A page that ends exactly at the last entry has no next cursor.
+    let exact = store.list_items(None, 25).unwrap();
+    assert_eq!((exact.entries.len(), exact.next), (25, None));
+    assert!(store.list_items(None, 0).is_err());
+    assert!(store.list_items(None, crate::MAX_PAGE + 1).is_err());
+}
+
+pub(crate) fn users_round_trip_and_delete(store: Arc<dyn Store>) {
+    let mut attributes = Map::new();
+    attributes.insert("country".into(), json!("DE"));
+    let alice = User {
+        id: "alice".into(),
+        attributes,
+    };
+    let bob = User {
+        id: "bob".into(),
+        attributes: Map::new(),
+    };
+    store.upsert_users(&[alice.clone(), bob.clone()]).unwrap();
+    assert_eq!(store.user("alice").unwrap(), Some(alice.clone()));
+    let alice_v2 = User {
+        attributes: Map::new(),
+        ..alice
+    };
+    store.upsert_users(std::slice::from_ref(&alice_v2)).unwrap();
+    assert_eq!(store.user("alice").unwrap(), Some(alice_v2.clone()));
+    let page = store.list_users(None, 10).unwrap();
+    assert_eq!(page.entries, vec![alice_v2, bob]);
+    store.delete_user("bob").unwrap();
+    assert_eq!(store.user("bob").unwrap(), None);
+    assert!(matches!(
+        store.delete_user("bob"),
+        Err(StoreError::UnknownUser(_))
+    ));
+    assert!(
+        store
+            .upsert_users(&[User {
+                id: "".into(),
+                attributes: Map::new()
+            }])
+            .is_err()
+    );
+    assert_eq!(store.counts().unwrap().users, 1);
+}
+
+pub(crate) fn appended_events_scan_back_in_order_with_every_field(store: Arc<dyn Store>) {
+    let first: Vec<NewEvent<'_>> = (0..1000).map(event).collect();
+    let second: Vec<NewEvent<'_>> = (1000..1500).map(event).collect();
+    assert_eq!(store.append_events(&first).unwrap(), 1000);
+    assert_eq!(store.append_events(&second).unwrap(), 500);
+    assert_eq!(store.append_events(&[]).unwrap(), 0);
+
+    let mut seen: Vec<StoredEvent> = Vec::new();
+    let summary = store
+        .scan_events(None, &mut |e| seen.push(e.clone()))
+        .unwrap();
+    assert_eq!(summary.events, 1500);
+    assert_eq!(summary.last, Some(seen[1499].id));
+    assert!(seen.windows(2).all(|w| w[0].id < w[1].id));
+    for (stored, new) in seen.iter().zip(first.iter().chain(&second)) {
+        assert!(same_event(stored, new), "{stored:?} vs {new:?}");
+    }
+
+    // Continuing from a cursor visits exactly the later events.
+    let cursor = seen[999].id;
+    let mut later = 0;
+    let rest = store
+        .scan_events(Some(cursor), &mut |e| {
+            assert!(e.id > cursor);
+            later += 1;
+        })
+        .unwrap();
+    assert_eq!((later, rest.events, rest.last), (500, 500, summary.last));
+    let nothing = store.scan_events(summary.last, &mut |_| {}).unwrap();
+    assert_eq!(nothing, ScanSummary::default());
+}
+
+pub(crate) fn an_invalid_event_rejects_the_whole_batch(store: Arc<dyn Store>) {
+    let mut batch: Vec<NewEvent<'_>> = (0..10).map(event).collect();
+    batch[6].item_id = "";
+    match store.append_events(&batch) {
+        Err(e @ StoreError::InvalidEvent { index: 6, .. }) => assert!(e.is_user_error()),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.counts().unwrap().events, 0);
+}
+
+pub(crate) fn user_events_are_the_most_recent_oldest_first(store: Arc<dyn Store>) {
+    let at = |item: &'static str, t: Option<i64>| NewEvent {
+        timestamp: t,
+        ..NewEvent::new("u", item, "view")
+    };
+    store
+        .append_events(&[
+            at("late", Some(300)),
+            at("untimed", None),
+            at("early", Some(100)),
+            NewEvent::new("other-user", "x", "view"),
+            at("middle", Some(200)),
+            at("late-too", Some(300)),
+        ])
+        .unwrap();
+    let items = |events: Vec<StoredEvent>| -> Vec<String> {
+        events.into_iter().map(|e| e.item_id).collect()
+    };
+    assert_eq!(
+        items(store.user_events("u", 3).unwrap()),
+        ["middle", "late", "late-too"]
+    );
+    assert_eq!(
+        items(store.user_events("u", 100).unwrap()),
+        ["untimed", "early", "middle", "late", "late-too"]
+    );
+    assert!(store.user_events("nobody", 5).unwrap().is_empty());
+    assert!(store.user_events("u", 0).is_err());
+    assert_eq!(store.delete_user_events("u").unwrap(), 5);
+    assert_eq!(store.counts().unwrap().events, 1);
+}
+
+pub(crate) fn event_ids_are_not_reused_after_deletion(store: Arc<dyn Store>) {
+    store
+        .append_events(&[
+            NewEvent::new("a", "i", "view"),
+            NewEvent::new("b", "i", "view"),
+        ])
+        .unwrap();
+    let before = store.scan_events(None, &mut |_| {}).unwrap().last.unwrap();
+    store.delete_user_events("b").unwrap();
+    store
+        .append_events(&[NewEvent::new("c", "i", "view")])
+        .unwrap();
+    let after = store.scan_events(Some(before), &mut |_| {}).unwrap();
+    assert_eq!(
+        after.events, 1,
+        "the new event is found after the old cursor"
+    );
+}
+
+pub(crate) fn model_versions_grow_and_latest_picks_the_newest(store: Arc<dyn Store>) {
+    let meta = |name: &str, factors: u32| ModelMeta {
+        name: name.into(),
+        params: json!({ "factors": factors }),
+        trained_at: 1_700_000_000 + i64::from(factors),
+        metrics: json!({ "ndcg@10": 0.3 }),
+        format_version: 2,
+        last_event_id: (factors > 16).then_some(EventId(i64::from(factors))),
+    };
+    assert!(store.latest_model("als").unwrap().is_none());
+    let v1 = store.save_model(&meta("als", 16), b"first").unwrap();
+    let v2 = store.save_model(&meta("ease", 0), &[0u8, 255, 7]).unwrap();
+    let v3 = store.save_model(&meta("als", 32), b"third").unwrap();
+    assert!(v1 < v2 && v2 < v3);
+
+    let latest = store.latest_model("als").unwrap().unwrap();
+    assert_eq!(latest.info.version, v3);
+    assert_eq!(latest.bytes, b"third");
+    assert_eq!(latest.info.meta, meta("als", 32));
+    assert_eq!(latest.info.size, 5);
+    let ease = store.model(v2).unwrap().unwrap();
+    assert_eq!(
+        (ease.info.meta.name.as_str(), ease.bytes),
+        ("ease", vec![0, 255, 7])
+    );
+    assert!(store.model(ModelVersion(v3.0 + 1)).unwrap().is_none());
+
+    let listed: Vec<ModelVersion> = store
+        .list_models()
+        .unwrap()
+        .iter()
+        .map(|m| m.version)
+        .collect();
+    assert_eq!(listed, [v1, v2, v3]);
+    assert_eq!(store.counts().unwrap().models, 3);
+    assert!(store.save_model(&meta("", 1), b"x").is_err());
+}
+
+pub(crate) fn the_store_is_shared_across_threads(store: Arc<dyn Store>) {
+    std::thread::scope(|scope| {
+        for worker in 0..4 {
+            let store = store.clone();
+            scope.spawn(move || {
+                for round in 0..25 {
+                    let batch: Vec<NewEvent<'_>> = (0..20)
+                        .map(|k| event(worker * 1000 + round * 20 + k))
+                        .collect();
+                    store.append_events(&batch).unwrap();
+                    store.counts().unwrap();
+                }
+            });
+        }
+        let reader = store.clone();
+        scope.spawn(move || {
+            for _ in 0..50 {
+                let mut last = EventId(0);
+                reader
+                    .scan_events(None, &mut |e| {
+                        assert!(e.id > last);
+                        last = e.id;
+                    })
+                    .unwrap();
+            }
+        });
+    });
+    assert_eq!(store.counts().unwrap().events, 4 * 25 * 20);
+}
+
+pub(crate) fn a_scan_visitor_may_use_the_store(store: Arc<dyn Store>) {
+    store
+        .append_events(&(0..50).map(event).collect::<Vec<_>>())
+        .unwrap();
+    let mut appended = 0;
+    store
+        .scan_events(None, &mut |e| {
+            // Reads take another pooled connection and writes the write connection: neither
+            // waits for the scan.
+            assert!(store.user_events(&e.user_id, 5).unwrap().len() <= 5);
+            if e.id.0 % 10 == 0 {
+                store
+                    .append_events(&[NewEvent::new("late", "i", "view")])
+                    .unwrap();
+                appended += 1;
+            }
+        })
+        .unwrap();
+    assert_eq!(store.counts().unwrap().events, 50 + appended);
+}
+
+pub(crate) fn experiments_and_served_lists_round_trip(store: Arc<dyn Store>) {
+    assert_eq!(store.last_event_id().unwrap(), None);
+    store.append_events(&[event(0), event(1)]).unwrap();
+    let first_event = store.last_event_id().unwrap().unwrap();
+    let experiment = ExperimentRecord {
+        name: "ab1".into(),
+        definition: json!({"variants": [{"name": "control", "model": "popular", "share": 0.5}]}),
+        created_at: 1_700_000_000,
+        stopped_at: None,
+        first_event,
+    };
+    store.create_experiment(&experiment).unwrap();
+    assert!(matches!(
+        store.create_experiment(&experiment),
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    assert_eq!(store.experiments().unwrap(), vec![experiment.clone()]);
+    store.stop_experiment("ab1", 1_700_000_500).unwrap();
+    store.stop_experiment("ab1", 1_700_000_900).unwrap();
+    assert_eq!(
+        store.experiments().unwrap()[0].stopped_at,
+        Some(1_700_000_500),
+        "stopping again keeps the first stop"
+    );
+    assert!(matches!(
+        store.stop_experiment("nope", 1),
+        Err(StoreError::UnknownExperiment(_))
+    ));
+
+    let list = |id: &str, experiment: Option<&str>, at: i64| Impression {
+        recommendation_id: id.into(),
+        user_id: Some("u1".into()),
+        model: "als".into(),
+        model_version: 3,
+        experiment: experiment.map(String::from),
+        variant: experiment.map(|_| "cf".to_string()),
+        items: vec!["i2".into(), "i0".into()],
+        served_at: at,
+    };
+    let lists = [
+        list("r2", Some("ab1"), 20),
+        list("r1", Some("ab1"), 10),
+        list("r3", None, 30),
+    ];
+    assert_eq!(store.log_impressions(&lists).unwrap(), 3);
+    assert_eq!(
+        store.log_impressions(&lists[..1]).unwrap(),
+        0,
+        "ids are recorded once"
+    );
+    let mut seen = Vec::new();
+    let n = store
+        .experiment_impressions("ab1", &mut |i| seen.push(i.clone()))
+        .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(seen, vec![lists[1].clone(), lists[0].clone()]);
+}
+
+pub(crate) fn events_are_counted_per_day_and_type(store: Arc<dyn Store>) {
+    let at = |kind: &'static str, timestamp: Option<i64>| NewEvent {
+        timestamp,
+        ..NewEvent::new("u", "i", kind)
+    };
+    store
+        .append_events(&[
+            at("view", Some(1_704_067_200)),     // 2024-01-01 00:00
+            at("view", Some(1_704_153_599)),     // 2024-01-01 23:59:59
+            at("purchase", Some(1_704_153_600)), // 2024-01-02
+            at("view", None),
+        ])
+        .unwrap();
+    let days = store.events_per_day().unwrap();
+    let day = |d: &str, k: &str, c: u64| DayCount {
+        day: d.into(),
+        kind: k.into(),
+        count: c,
+    };
+    assert_eq!(
+        days,
+        vec![
+            day("2024-01-01", "view", 2),
+            day("2024-01-02", "purchase", 1)
+        ]
+    );
+}
+
+pub(crate) fn catalogue_changes_follow_writes_and_deletes(store: Arc<dyn Store>) {
+    let start = store.catalogue_version().unwrap();
+    assert_eq!(
+        store.catalogue_changes(start).unwrap().changed,
+        Vec::<String>::new()
+    );
+    store
+        .upsert_items(&[item("i1", "Lamp"), item("i2", "Chair")])
+        .unwrap();
+    let after_write = store.catalogue_changes(start).unwrap();
+    let mut changed = after_write.changed.clone();
+    changed.sort();
+    assert_eq!(changed, ["i1", "i2"]);
+    assert!(after_write.version > start);
+
+    store.delete_item("i1").unwrap();
+    store.upsert_items(&[item("i3", "Desk")]).unwrap();
+    let later = store.catalogue_changes(after_write.version).unwrap();
+    let mut changed = later.changed.clone();
+    changed.sort();
+    assert_eq!(changed, ["i1", "i3"], "a deletion is a change too");
+    assert_eq!(later.version, store.catalogue_version().unwrap());
+    assert!(
+        store
+            .catalogue_changes(later.version)
+            .unwrap()
+            .changed
+            .is_empty()
+    );
+    // An item written again after its deletion is there, and reported once.
+    store.upsert_items(&[item("i1", "Lamp II")]).unwrap();
+    let revived = store.catalogue_changes(later.version).unwrap();
+    assert_eq!(revived.changed, ["i1"]);
+    assert_eq!(store.item("i1").unwrap().unwrap().title, "Lamp II");
+    assert!(matches!(
+        store.delete_item("nope"),
+        Err(StoreError::UnknownItem(_))
+    ));
+}
