@@ -53,7 +53,8 @@ pub struct User {
 pub struct RecordsReport {
     pub rows: u64,
     pub kept: u64,
-    /// Rows dropped by reason (`missing_id`, `malformed_row`), and `replaced` for repeated ids.
+    /// Rows dropped by reason (`missing_id`, `bad_id`, `malformed_row`), and `replaced` for
+    /// repeated ids.
     pub dropped: BTreeMap<String, u64>,
     /// Fields left empty because they could not be read, by field name.
     pub bad_fields: BTreeMap<String, u64>,
@@ -95,6 +96,9 @@ impl Catalogue {
     }
 
     fn upsert(&mut self, item: Item, line: u64) {
+        if crate::ids::check_id(&item.id).is_err() {
+            return self.report.note(Table::Dropped, "bad_id", line);
+        }
         let index = self.ids.intern(&item.id) as usize;
         if index < self.items.len() {
             self.report.note(Table::Dropped, "replaced", line);
@@ -150,6 +154,9 @@ pub fn load_users(path: &Path) -> Result<(Vec<User>, RecordsReport)> {
     let mut ids = IdMap::new();
     let mut users: Vec<User> = Vec::new();
     let mut upsert = |user: User, line: u64, report: &mut RecordsReport| {
+        if crate::ids::check_id(&user.id).is_err() {
+            return report.note(Table::Dropped, "bad_id", line);
+        }
         let index = ids.intern(&user.id) as usize;
         if index < users.len() {
             report.note(Table::Dropped, "replaced", line);

@@ -1,7 +1,8 @@
 //! Cleaning: turns raw rows into typed events and accounts for every row it drops.
 //!
 //! Per row, in this order: a broken row structure (`malformed_row`), an empty user
-//! (`missing_user`) or item (`missing_item`), an unknown event type (`unknown_type`), a value
+//! (`missing_user`) or item (`missing_item`), an id over 512 characters or holding `%` or a
+//! NUL (`bad_id`), an unknown event type (`unknown_type`), a value
 //! that is not a finite number (`bad_value`), a rating without a value (`missing_rating`) or
 //! outside the declared scale (`rating_out_of_scale`), an unparsable timestamp
 //! (`bad_timestamp`), an item missing from the catalogue when one is given (`unknown_item`).
@@ -30,6 +31,7 @@ pub enum DropReason {
     MalformedRow,
     MissingUser,
     MissingItem,
+    BadId,
     UnknownType,
     BadValue,
     MissingRating,
@@ -47,6 +49,7 @@ impl DropReason {
             DropReason::MalformedRow => "malformed_row",
             DropReason::MissingUser => "missing_user",
             DropReason::MissingItem => "missing_item",
+            DropReason::BadId => "bad_id",
             DropReason::UnknownType => "unknown_type",
             DropReason::BadValue => "bad_value",
             DropReason::MissingRating => "missing_rating",
@@ -65,6 +68,7 @@ impl DropReason {
             DropReason::MalformedRow => "row has too few fields or is not a JSON object",
             DropReason::MissingUser => "user id is missing or empty",
             DropReason::MissingItem => "item id is missing or empty",
+            DropReason::BadId => "an id is over 512 characters or holds '%' or a NUL",
             DropReason::UnknownType => "event type is not known (declare it with a weight)",
             DropReason::BadValue => "value is not a finite number",
             DropReason::MissingRating => "rating event without a value",
@@ -180,6 +184,14 @@ pub fn parse_rating_scale(text: &str) -> Result<(f32, f32), String> {
     Ok((lo, hi))
 }
 
+/// Whether an id's bytes break the id rules of [`crate::ids::check_id`] (checked on the
+/// bytes, before any decoding or interning).
+fn bad_id(bytes: &[u8]) -> bool {
+    bytes.iter().any(|&b| b == b'%' || b == 0)
+        || (bytes.len() > crate::ids::MAX_ID_CHARS
+            && String::from_utf8_lossy(bytes).chars().count() > crate::ids::MAX_ID_CHARS)
+}
+
 /// Receives rows from a reader and keeps the good ones as events.
 #[derive(Debug)]
 pub struct Cleaner {
@@ -257,6 +269,9 @@ impl Cleaner {
         }
         if item_bytes.is_empty() {
             return Err(DropReason::MissingItem);
+        }
+        if bad_id(user_bytes) || bad_id(item_bytes) {
+            return Err(DropReason::BadId);
         }
         let value = match row.value.map(<[u8]>::trim_ascii).filter(|v| !v.is_empty()) {
             None => None,
@@ -482,6 +497,23 @@ mod tests {
             assert_eq!(r.examples[&reason], vec![line]);
         }
         assert_eq!(r.rows, r.kept + r.dropped_total());
+    }
+
+    #[test]
+    fn ids_the_store_cannot_keep_are_dropped_as_bad() {
+        let mut cleaner = Cleaner::new(CleaningOptions::default()).unwrap();
+        for (k, (user, item)) in [("u%201", "i1"), ("u1", "i\u{0}"), ("u1", "i1")]
+            .iter()
+            .enumerate()
+        {
+            cleaner.visit(row(k as u64 + 2, [user, item, "view", "", "1"]));
+        }
+        let d = cleaner.finish();
+        assert_eq!(d.report.kept, 1);
+        assert_eq!(d.report.dropped[&DropReason::BadId], 2);
+        assert_eq!(d.report.examples[&DropReason::BadId], [2, 3]);
+        assert!(crate::ids::check_id("u 1").is_ok());
+        assert!(crate::ids::check_id(&"x".repeat(513)).is_err());
     }
 
     #[test]

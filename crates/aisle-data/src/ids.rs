@@ -6,6 +6,32 @@
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
+/// Longest accepted id (user, item, recommendation) or name, in characters. Longer ids are
+/// almost certainly a client bug (a whole document sent as an id).
+pub const MAX_ID_CHARS: usize = 512;
+
+/// Why `id` cannot be one of the shop's ids, if it cannot: it is blank, longer than
+/// [`MAX_ID_CHARS`] characters, or holds a NUL (no database text column keeps it everywhere)
+/// or a `%` (ids travel in URL paths, where `%` starts an escape: a literal one is where
+/// double-encoding bugs begin).
+pub fn check_id(id: &str) -> Result<(), String> {
+    if id.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    if id.len() > MAX_ID_CHARS {
+        let chars = id.chars().count();
+        if chars > MAX_ID_CHARS {
+            return Err(format!(
+                "is {chars} characters long; at most {MAX_ID_CHARS} are allowed"
+            ));
+        }
+    }
+    if let Some(c) = id.chars().find(|&c| c == '\0' || c == '%') {
+        return Err(format!("must not contain {c:?}"));
+    }
+    Ok(())
+}
+
 /// A two-way map between external string ids and dense indices assigned in order of first
 /// appearance.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

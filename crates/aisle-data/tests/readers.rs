@@ -222,10 +222,12 @@ fn megabyte_line_and_latin1_ids() {
     content.extend(std::iter::repeat_n(b'x', 1 << 20));
     content.extend_from_slice(b",i1,view\ncaf\xe9,i2,view\nu3,i1,view\n");
     let d = load_default(temp_file(&content).path()).unwrap();
-    assert_eq!((d.report.rows, d.report.kept), (3, 3));
+    // The megabyte line is read whole; its id is too long to be one and is counted.
+    assert_eq!((d.report.rows, d.report.kept), (3, 2));
+    assert_eq!(d.report.dropped[&DropReason::BadId], 1);
+    assert_eq!(d.report.examples[&DropReason::BadId], [2]);
     assert_eq!(d.report.latin1_fields, 1);
     assert!(d.users.get("café").is_some());
-    assert_eq!(d.users.id(0).len(), 1 << 20);
 }
 
 #[test]

@@ -15,7 +15,7 @@ use arc_swap::ArcSwap;
 use crate::catalogue::Catalogue;
 use crate::error::EngineError;
 use crate::list::context::event_cell;
-use crate::list::{ListContext, ListRequest, RecommendationList, pipeline};
+use crate::list::{ListContext, ListRequest, RecommendationList, Source, pipeline};
 use crate::serving::{ModelSet, Serving};
 
 /// Settings of the serving core.
@@ -241,7 +241,13 @@ impl Engine {
         let models = self.models();
         let serving = models.pick(request.model.as_deref())?;
         let events = match &request.user_id {
-            Some(user) => self.store.user_events(user, self.config.history_events)?,
+            Some(user) => {
+                let events = self.store.user_events(user, self.config.history_events)?;
+                if request.source == Source::User && self.store.user_deleted(user)? {
+                    return Err(EngineError::DeletedUser(user.clone()));
+                }
+                events
+            }
             None => Vec::new(),
         };
         let catalogue = self.catalogue.read().expect("catalogue lock");

@@ -13,6 +13,9 @@ pub enum EngineError {
     UnknownModel { name: String, available: String },
     #[error("unknown item '{0}'")]
     UnknownItem(String),
+    /// The user was deleted (and has not come back since).
+    #[error("user '{0}' was deleted")]
+    DeletedUser(String),
     #[error("the '{0}' model has no notion of item similarity")]
     NoSimilarity(String),
 }

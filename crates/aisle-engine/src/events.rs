@@ -35,29 +35,40 @@ impl IncomingEvent {
     }
 }
 
+/// Why one event is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The event names an item the catalogue does not list.
+    #[error("unknown item '{0}': it is not in the catalogue (PUT /v1/items/{{id}} first)")]
+    UnknownItem(String),
+    /// A field is wrong: the type, an id, the value or the time, named in the message.
+    #[error("{0}")]
+    Invalid(String),
+}
+
 /// Why one event is refused, for the shop: the type, the item or a field, named.
 pub(crate) fn check(
     engine: &Engine,
     types: &EventTypes,
     index: usize,
     event: &IncomingEvent,
-) -> Result<(), String> {
+) -> Result<(), Refusal> {
     if types.lookup(&event.kind).is_none() {
         let known: Vec<&str> = types.names().collect();
-        return Err(format!(
+        return Err(Refusal::Invalid(format!(
             "unknown event type '{}' (known: {}; declare others in the training weights)",
             event.kind,
             known.join(", ")
-        ));
+        )));
     }
+    record::check_event(index, &event.as_new()).map_err(|e| {
+        Refusal::Invalid(match e {
+            StoreError::InvalidEvent { message, .. } => message,
+            other => other.to_string(),
+        })
+    })?;
     if !engine.accepts_item(&event.item_id) {
-        return Err(format!(
-            "unknown item '{}': it is not in the catalogue (PUT /v1/items/{{id}} first)",
-            event.item_id
-        ));
+        return Err(Refusal::UnknownItem(event.item_id.clone()));
     }
-    record::check_event(index, &event.as_new()).map_err(|e| match e {
-        StoreError::InvalidEvent { message, .. } => message,
-        other => other.to_string(),
-    })
+    Ok(())
 }

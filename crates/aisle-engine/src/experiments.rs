@@ -35,13 +35,16 @@ pub const DEFAULT_WINDOW_HOURS: u32 = 24;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ExperimentDefinition {
+    #[cfg_attr(feature = "openapi", schema(format = "aisle-id"))]
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(min_items = 2))]
     pub variants: Vec<VariantDefinition>,
     /// The variant the others are compared with (default: the first).
     #[serde(default)]
     pub control: Option<String>,
     /// How long after a click a purchase without a `recommendation_id` still counts, hours.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::optional_integer")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 4294967295_u32))]
     pub window_hours: Option<u32>,
 }
 
@@ -50,58 +53,55 @@ pub struct ExperimentDefinition {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VariantDefinition {
+    #[cfg_attr(feature = "openapi", schema(format = "aisle-label"))]
     pub name: String,
     /// A model serving now (see `GET /v1/models`).
     pub model: String,
     /// Share of users, > 0; shares are normalised to sum to 1.
+    #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0.0))]
     pub share: f64,
 }
 
 impl ExperimentDefinition {
     /// Checks the definition against the models serving now.
-    pub fn check(&self, models: &ModelSet) -> Result<(), String> {
-        aisle_store::record::check_id("experiment name", &self.name).map_err(|e| e.to_string())?;
+    pub fn check(&self, models: &ModelSet) -> Result<(), ExperimentError> {
+        let invalid = |message: String| Err(ExperimentError::Invalid(message));
+        if let Err(e) = aisle_store::record::check_id("experiment name", &self.name) {
+            return invalid(e.to_string());
+        }
         if self.variants.len() < 2 {
-            return Err("an experiment needs at least two variants".into());
+            return invalid("an experiment needs at least two variants".into());
         }
         for (i, v) in self.variants.iter().enumerate() {
             if v.name.trim().is_empty() {
-                return Err(format!("variant {i} has no name"));
-            }
-            if self.variants[..i].iter().any(|w| w.name == v.name) {
-                return Err(format!("two variants are called '{}'", v.name));
+                return invalid(format!("variant {i} has no name"));
             }
             if !(v.share.is_finite() && v.share > 0.0) {
-                return Err(format!(
+                return invalid(format!(
                     "variant '{}': share must be a number > 0, got {}",
                     v.name, v.share
                 ));
             }
+        }
+        if self.window_hours == Some(0) {
+            return invalid("window_hours must be at least 1".into());
+        }
+        for (i, v) in self.variants.iter().enumerate() {
+            if self.variants[..i].iter().any(|w| w.name == v.name) {
+                return Err(ExperimentError::DuplicateVariant(v.name.clone()));
+            }
             if !models.by_name.contains_key(&v.model) {
-                let serving: Vec<&str> = models.by_name.keys().map(String::as_str).collect();
-                return Err(format!(
-                    "variant '{}': no '{}' model is serving (serving: {}); train it first with \
-                     POST /v1/admin/train {{\"model\": \"{}\"}}",
-                    v.name,
-                    v.model,
-                    if serving.is_empty() {
-                        "none".to_string()
-                    } else {
-                        serving.join(", ")
-                    },
-                    v.model
-                ));
+                return Err(ExperimentError::UnknownModel {
+                    variant: v.name.clone(),
+                    model: v.model.clone(),
+                    serving: models.names(),
+                });
             }
         }
         if let Some(control) = &self.control
             && !self.variants.iter().any(|v| &v.name == control)
         {
-            return Err(format!(
-                "the control '{control}' is not one of the variants"
-            ));
-        }
-        if self.window_hours == Some(0) {
-            return Err("window_hours must be at least 1".into());
+            return Err(ExperimentError::UnknownControl(control.clone()));
         }
         Ok(())
     }
@@ -209,8 +209,22 @@ pub struct ExperimentInfo {
 pub enum ExperimentError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A value is out of its range (a blank name, fewer than two variants, a share <= 0).
     #[error("{0}")]
     Invalid(String),
+    #[error("two variants are called '{0}'")]
+    DuplicateVariant(String),
+    #[error(
+        "variant '{variant}': no '{model}' model is serving (serving: {serving}); train it \
+         first with POST /v1/admin/train {{\"model\": \"{model}\"}}"
+    )]
+    UnknownModel {
+        variant: String,
+        model: String,
+        serving: String,
+    },
+    #[error("the control '{0}' is not one of the variants")]
+    UnknownControl(String),
     #[error("experiment '{0}' is running; stop it first (one experiment runs at a time)")]
     AnotherRunning(String),
 }
@@ -260,9 +274,7 @@ impl Experiments {
         engine: &Engine,
         definition: ExperimentDefinition,
     ) -> Result<Arc<Experiment>, ExperimentError> {
-        definition
-            .check(&engine.models())
-            .map_err(ExperimentError::Invalid)?;
+        definition.check(&engine.models())?;
         if let Some(running) = self.running() {
             return Err(ExperimentError::AnotherRunning(
                 running.definition.name.clone(),
@@ -803,15 +815,22 @@ mod tests {
     #[test]
     fn definitions_are_checked() {
         let models = ModelSet::default();
-        let error = definition(&[0.5, 0.5]).check(&models).unwrap_err();
+        let error = definition(&[0.5, 0.5])
+            .check(&models)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("no 'popular' model is serving"), "{error}");
         assert!(
             definition(&[1.0])
                 .check(&models)
                 .unwrap_err()
+                .to_string()
                 .contains("two variants")
         );
-        let bad_share = definition(&[-1.0, 0.5]).check(&models).unwrap_err();
+        let bad_share = definition(&[-1.0, 0.5])
+            .check(&models)
+            .unwrap_err()
+            .to_string();
         assert!(bad_share.contains("share"), "{bad_share}");
     }
 }

@@ -124,20 +124,19 @@ impl Trainer {
         Ok(self.engine.store().last_event_id()?.map_or(0, |e| e.0))
     }
 
-    /// Waits (blocking) until job `id` is no longer running and returns its final status.
-    pub fn wait(&self, id: u64) -> Option<JobStatus> {
-        let mut latest = self.latest.lock().expect("job lock");
-        loop {
-            match latest.as_ref() {
-                Some(job) if job.id == id && job.state != JobState::Running => {
-                    return Some(job.clone());
-                }
-                Some(job) if job.id == id => {
-                    latest = self.finished.wait(latest).expect("job lock");
-                }
-                _ => return None,
-            }
-        }
+    /// Waits (blocking) until job `id` is no longer running, or `limit` has passed, and
+    /// returns its status then (`None` when another job has replaced it).
+    pub fn wait(&self, id: u64, limit: std::time::Duration) -> Option<JobStatus> {
+        let latest = self.latest.lock().expect("job lock");
+        let (latest, _) = self
+            .finished
+            .wait_timeout_while(latest, limit, |latest| {
+                latest
+                    .as_ref()
+                    .is_some_and(|job| job.id == id && job.state == JobState::Running)
+            })
+            .expect("job lock");
+        latest.as_ref().filter(|job| job.id == id).cloned()
     }
 
     fn run(&self, id: u64, spec: TrainSpec) {

@@ -32,6 +32,7 @@ pub mod error;
 pub mod events;
 pub mod experiments;
 pub mod jobs;
+pub mod lenient;
 pub mod list;
 pub mod service;
 pub mod serving;
@@ -42,7 +43,7 @@ pub mod training;
 
 pub use engine::{Engine, EngineConfig};
 pub use error::EngineError;
-pub use events::IncomingEvent;
+pub use events::{IncomingEvent, Refusal};
 pub use jobs::{JobState, JobStatus, Trainer};
 pub use list::{
     ExperimentTag, HistoryEntry, ListFilters, ListRequest, Reason, RecommendationList, Recommended,

@@ -12,7 +12,7 @@ use aisle_store::{Store, StoreError};
 
 use crate::engine::{Engine, EngineConfig};
 use crate::error::EngineError;
-use crate::events::{self, IncomingEvent};
+use crate::events::{self, IncomingEvent, Refusal};
 use crate::experiments::{ExperimentDefinition, Experiments};
 use crate::jobs::{JobStatus, Trainer};
 use crate::list::{ListRequest, RecommendationList};
@@ -146,7 +146,7 @@ impl Service {
     // ---- events ----
 
     /// Why the `index`-th event of a batch is refused, if it is.
-    pub fn check_event(&self, index: usize, event: &IncomingEvent) -> Result<(), String> {
+    pub fn check_event(&self, index: usize, event: &IncomingEvent) -> Result<(), Refusal> {
         let types = &self.config.training.cleaning.event_types;
         events::check(&self.engine, types, index, event)
     }

@@ -28,6 +28,7 @@ use rayon::prelude::*;
 use crate::error::{ModelError, Result};
 use crate::factors::{RankedItems, cosine_neighbours, row_norms, score_items, top_n_for_users};
 use crate::linalg::{SparseRows, axpy, cholesky, cholesky_solve, dot, gram};
+use crate::params::{Domain, ParamSpec, Search};
 use crate::recommender::{Algorithm, Capabilities, FitContext, Query, Recommender};
 use crate::registry::Params;
 use crate::topk::Scored;
@@ -104,36 +105,47 @@ impl Default for AlsParams {
 }
 
 impl Params for AlsParams {
-    fn check(&self) -> std::result::Result<(), String> {
-        if self.factors == 0 || self.factors > 4096 {
-            return Err(format!("factors must be in 1..=4096, got {}", self.factors));
-        }
-        if self.iterations == 0 {
-            return Err("iterations must be at least 1".into());
-        }
-        if !(self.regularization.is_finite() && self.regularization > 0.0) {
-            return Err(format!(
-                "regularization must be a finite number > 0, got {}",
-                self.regularization
-            ));
-        }
-        if !(0.0..=4.0).contains(&self.regularization_exponent) {
-            return Err(format!(
-                "regularization_exponent must be in [0, 4], got {}",
-                self.regularization_exponent
-            ));
-        }
-        if !(self.alpha.is_finite() && self.alpha >= 0.0) {
-            return Err(format!(
-                "alpha must be a finite number >= 0, got {}",
-                self.alpha
-            ));
-        }
-        if self.solver == AlsSolver::Cg && self.cg_steps == 0 {
-            return Err("cg_steps must be at least 1 with solver cg".into());
-        }
-        Ok(())
-    }
+    const SPEC: &'static [ParamSpec] = &[
+        ParamSpec::new(
+            "factors",
+            Domain::Int { min: 1, max: 1024 },
+            "Latent dimensions `f`.",
+        )
+        .searched(Search::log(16.0, 256.0)),
+        ParamSpec::new(
+            "iterations",
+            Domain::Int { min: 1, max: 100 },
+            "Alternations (users then items).",
+        ),
+        ParamSpec::new(
+            "regularization",
+            Domain::POSITIVE,
+            "`λ`, the weight of the squared norm of a typical row's factors.",
+        )
+        .searched(Search::log(0.5, 500.0)),
+        ParamSpec::new(
+            "regularization_exponent",
+            Domain::closed(0.0, 4.0),
+            "`ν`: a row's penalty is `λ·(Cᵣ/C̄)^ν` (frequency-scaled); 0 is a flat `λ`.",
+        )
+        .searched(Search::linear(0.0, 1.5)),
+        ParamSpec::new(
+            "alpha",
+            Domain::NON_NEGATIVE,
+            "Confidence slope: a cell of weight `w` has confidence `1 + alpha·w`.",
+        )
+        .searched(Search::log(0.1, 50.0)),
+        ParamSpec::new(
+            "solver",
+            Domain::Choice(&["cg", "cholesky"]),
+            "`cg` or `cholesky`.",
+        ),
+        ParamSpec::new(
+            "cg_steps",
+            Domain::Int { min: 1, max: 32 },
+            "Conjugate-gradient steps per row and half-iteration (solver `cg`).",
+        ),
+    ];
 }
 
 /// Trains [`AlsModel`]s.

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
+use crate::params::{Domain, ParamSpec, Search};
 use crate::recommender::{Algorithm, Capabilities, FitContext, Query, Recommender};
 use crate::registry::Params;
 
@@ -52,17 +53,25 @@ impl Default for BaselineParams {
 }
 
 impl Params for BaselineParams {
-    fn check(&self) -> std::result::Result<(), String> {
-        for (name, value) in [("reg_i", self.reg_i), ("reg_u", self.reg_u)] {
-            if !(value.is_finite() && value >= 0.0) {
-                return Err(format!("{name} must be a finite number >= 0, got {value}"));
-            }
-        }
-        if self.epochs == 0 {
-            return Err("epochs must be at least 1".into());
-        }
-        Ok(())
-    }
+    const SPEC: &'static [ParamSpec] = &[
+        ParamSpec::new(
+            "reg_i",
+            Domain::NON_NEGATIVE,
+            "Shrinks item biases towards zero (as if `reg_i` extra ratings equal to the mean).",
+        )
+        .searched(Search::linear(0.0, 50.0)),
+        ParamSpec::new(
+            "reg_u",
+            Domain::NON_NEGATIVE,
+            "Shrinks user biases towards zero (as `reg_i`, for users).",
+        )
+        .searched(Search::linear(0.0, 50.0)),
+        ParamSpec::new(
+            "epochs",
+            Domain::Int { min: 1, max: 1000 },
+            "ALS sweeps (items then users).",
+        ),
+    ];
 }
 
 /// The fitted baseline predictor μ + b_u + b_i. Users and items outside the training shape

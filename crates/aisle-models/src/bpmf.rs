@@ -26,13 +26,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
 use crate::linalg::{axpy, cholesky_in_place_f64, factor_dot};
+use crate::params::{Domain, ParamSpec, Search};
 use crate::rating_mf::{
     FoldInPenalty, ImplicitFactors, RatingFactorModel, checked_global_mean, clear_untrained_rows,
     normal_matrix,
 };
 use crate::recommender::{Algorithm, FitContext, Recommender};
 use crate::registry::Params;
-use crate::svd::MAX_EPOCHS;
 
 /// Hyper-parameters of [`Bpmf`].
 ///
@@ -88,39 +88,48 @@ impl Default for BpmfParams {
 const MAX_BAYESIAN_FACTORS: usize = 256;
 
 impl Params for BpmfParams {
-    fn check(&self) -> std::result::Result<(), String> {
-        if self.factors == 0 || self.factors > MAX_BAYESIAN_FACTORS {
-            return Err(format!(
-                "factors must be between 1 and {MAX_BAYESIAN_FACTORS} (got {})",
-                self.factors
-            ));
-        }
-        if self.epochs == 0 || self.epochs > MAX_EPOCHS {
-            return Err(format!(
-                "epochs must be between 1 and {MAX_EPOCHS} (got {})",
-                self.epochs
-            ));
-        }
-        if self.burn_in >= self.epochs {
-            return Err(format!(
-                "burn_in must be smaller than epochs (got burn_in {} with epochs {})",
-                self.burn_in, self.epochs
-            ));
-        }
-        if !(self.init_std.is_finite() && (0.0..=10.0).contains(&self.init_std)) {
-            return Err(format!(
-                "init_std must be in [0, 10] (got {})",
-                self.init_std
-            ));
-        }
-        if !(self.prior_strength.is_finite() && self.prior_strength > 0.0) {
-            return Err(format!(
-                "prior_strength must be a finite number > 0 (got {})",
-                self.prior_strength
-            ));
-        }
-        Ok(())
-    }
+    const SPEC: &'static [ParamSpec] = &[
+        ParamSpec::new(
+            "factors",
+            Domain::Int {
+                min: 1,
+                max: MAX_BAYESIAN_FACTORS as i64,
+            },
+            "Length of the user and item factor vectors (biases come on top).",
+        )
+        .searched(Search::log(4.0, 64.0)),
+        ParamSpec::new(
+            "epochs",
+            Domain::Int { min: 1, max: 1000 },
+            "Gibbs sweeps in all, burn-in included.",
+        ),
+        ParamSpec::new(
+            "burn_in",
+            Domain::Int { min: 0, max: 1000 },
+            "Leading sweeps whose samples are discarded; at most `epochs − 1` are (the last sample is always kept).",
+        ),
+        ParamSpec::new(
+            "init_std",
+            Domain::closed(0.0, 10.0),
+            "Standard deviation of the normal distribution the factors start from.",
+        ),
+        ParamSpec::new(
+            "prior_strength",
+            Domain::POSITIVE,
+            "`β₀`: pseudo-observations the Normal–Wishart prior puts on the prior mean 0.",
+        )
+        .searched(Search::log(0.5, 10.0)),
+        ParamSpec::new(
+            "implicit_users",
+            Domain::Bool,
+            "Complete each user's vector with the items they rated (Bayesian SVD++).",
+        ),
+        ParamSpec::new(
+            "implicit_items",
+            Domain::Bool,
+            "Complete each item's vector with the users who rated it (flipped SVD++).",
+        ),
+    ];
 }
 
 /// A `Gamma(shape, 1)` deviate (Marsaglia & Tsang 2000; shapes below 1 by the boost
@@ -613,7 +622,9 @@ impl Bpmf {
         let nnz = train.nnz() as f64;
         let mut noise_precision = 1.0f64;
         let beta0 = f64::from(p.prior_strength);
-        let kept = p.epochs - p.burn_in;
+        // The last sample is always kept, whatever the burn-in.
+        let burn_in = p.burn_in.min(p.epochs - 1);
+        let kept = p.epochs - burn_in;
         let mut user_sum = vec![0f64; n_users * d];
         let mut item_sum = vec![0f64; n_items * d];
         let mut user_effective_sum = vec![0f64; n_users * k];
@@ -701,7 +712,7 @@ impl Bpmf {
             // Gamma(1, 1) prior on α: posterior shape 1 + n/2, rate 1 + SSE/2.
             noise_precision = gamma(&mut rng, 1.0 + nnz / 2.0) / (1.0 + squared_error / 2.0);
 
-            if sweep >= p.burn_in {
+            if sweep >= burn_in {
                 accumulate(&mut user_sum, &users.rows);
                 accumulate(&mut item_sum, &items.rows);
                 accumulate(&mut user_effective_sum, &users.effective);
@@ -968,13 +979,6 @@ mod tests {
                     ..BpmfParams::default()
                 },
                 "epochs",
-            ),
-            (
-                BpmfParams {
-                    burn_in: 500,
-                    ..BpmfParams::default()
-                },
-                "burn_in",
             ),
             (
                 BpmfParams {

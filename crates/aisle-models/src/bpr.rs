@@ -20,6 +20,7 @@ use crate::als::initial_factors;
 use crate::error::{ModelError, Result};
 use crate::factors::{RankedItems, cosine_neighbours, row_norms, score_items, top_n_for_users};
 use crate::linalg::dot;
+use crate::params::{Domain, ParamSpec, Search};
 use crate::recommender::{Algorithm, Capabilities, FitContext, Query, Recommender};
 use crate::registry::Params;
 use crate::topk::Scored;
@@ -66,27 +67,28 @@ impl Default for BprParams {
 }
 
 impl Params for BprParams {
-    fn check(&self) -> std::result::Result<(), String> {
-        if self.factors == 0 || self.factors > 4096 {
-            return Err(format!("factors must be in 1..=4096, got {}", self.factors));
-        }
-        if self.epochs == 0 {
-            return Err("epochs must be at least 1".into());
-        }
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return Err(format!(
-                "learning_rate must be a finite number > 0, got {}",
-                self.learning_rate
-            ));
-        }
-        if !(self.regularization.is_finite() && self.regularization >= 0.0) {
-            return Err(format!(
-                "regularization must be a finite number >= 0, got {}",
-                self.regularization
-            ));
-        }
-        Ok(())
-    }
+    const SPEC: &'static [ParamSpec] = &[
+        ParamSpec::new(
+            "factors",
+            Domain::Int { min: 1, max: 1024 },
+            "Latent dimensions.",
+        )
+        .searched(Search::log(16.0, 256.0)),
+        ParamSpec::new(
+            "epochs",
+            Domain::Int { min: 1, max: 1000 },
+            "Passes over the observed cells (each a bootstrap sample of the same size).",
+        )
+        .searched(Search::log(20.0, 300.0)),
+        ParamSpec::new("learning_rate", Domain::POSITIVE, "SGD step size.")
+            .searched(Search::log(0.001, 0.2)),
+        ParamSpec::new(
+            "regularization",
+            Domain::NON_NEGATIVE,
+            "`λ`, weight decay of the factors and biases touched by a step.",
+        )
+        .searched(Search::log(0.0001, 0.3)),
+    ];
 }
 
 /// Trains [`BprModel`]s.

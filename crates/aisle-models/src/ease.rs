@@ -22,6 +22,7 @@ use rayon::prelude::*;
 
 use crate::error::{ModelError, Result};
 use crate::linalg::{SparseRows, axpy, spd_inverse};
+use crate::params::{Domain, ParamSpec, Search};
 use crate::recommender::{Algorithm, Capabilities, FitContext, Query, Recommender};
 use crate::registry::Params;
 use crate::topk::{Scored, top_k};
@@ -59,21 +60,33 @@ impl Default for EaseParams {
 }
 
 impl Params for EaseParams {
-    fn check(&self) -> std::result::Result<(), String> {
-        if !(self.lambda.is_finite() && self.lambda > 0.0) {
-            return Err(format!(
-                "lambda must be a finite number > 0, got {}",
-                self.lambda
-            ));
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(format!("dropout must be in [0, 1), got {}", self.dropout));
-        }
-        if self.max_items == 0 {
-            return Err("max_items must be at least 1".into());
-        }
-        Ok(())
-    }
+    const SPEC: &'static [ParamSpec] = &[
+        ParamSpec::new(
+            "lambda",
+            Domain::POSITIVE,
+            "`λ`, the L2 penalty on `B` (added to the diagonal of `XᵀX`).",
+        )
+        .searched(Search::log(10.0, 5000.0)),
+        ParamSpec::new(
+            "dropout",
+            Domain::Real {
+                min: 0.0,
+                max: 1.0,
+                open_min: false,
+                open_max: true,
+            },
+            "Dropout probability of the denoising (EDLAE) variant; 0 is plain EASE.",
+        )
+        .searched(Search::linear(0.0, 0.6)),
+        ParamSpec::new(
+            "max_items",
+            Domain::Int {
+                min: 1,
+                max: 1_000_000,
+            },
+            "The largest catalogue accepted.",
+        ),
+    ];
 }
 
 /// Trains [`EaseModel`]s.

@@ -15,6 +15,7 @@ pub mod factors;
 pub mod knn;
 pub mod linalg;
 pub mod next_item;
+pub mod params;
 pub mod persist;
 pub mod popular;
 pub mod rating_mf;
@@ -25,9 +26,12 @@ pub mod svdpp;
 pub mod topk;
 
 pub use error::{ModelError, Result};
+pub use params::{Domain, ParamSpec, Requires, Search};
 pub use persist::TrainedModel;
 pub use recommender::{
     Algorithm, Capabilities, FitContext, Progress, Query, Recommender, recommend,
 };
-pub use registry::{MODEL_NAMES, Params, algorithm, parse_params, parse_value};
+pub use registry::{
+    Family, MODELS, ModelEntry, Params, algorithm, model, model_names, parse_params, parse_value,
+};
 pub use topk::{Scored, top_k};

@@ -26,6 +26,7 @@ use rayon::prelude::*;
 use crate::ease::{Ease, EaseModel, EaseParams};
 use crate::error::{ModelError, Result};
 use crate::linalg::SparseRows;
+use crate::params::{Domain, ParamSpec, Search};
 use crate::recommender::{Algorithm, Capabilities, FitContext, Query, Recommender};
 use crate::registry::Params;
 use crate::topk::{Scored, top_k};
@@ -75,36 +76,52 @@ impl Default for NextItemParams {
 }
 
 impl Params for NextItemParams {
-    fn check(&self) -> std::result::Result<(), String> {
-        if !(self.lambda.is_finite() && self.lambda > 0.0) {
-            return Err(format!(
-                "lambda must be a finite number > 0, got {}",
-                self.lambda
-            ));
-        }
-        if !(self.recency > 0.0 && self.recency <= 1.0) {
-            return Err(format!("recency must be in (0, 1], got {}", self.recency));
-        }
-        if !(self.transition_recency > 0.0 && self.transition_recency <= 1.0) {
-            return Err(format!(
-                "transition_recency must be in (0, 1], got {}",
-                self.transition_recency
-            ));
-        }
-        if !(self.transition_weight.is_finite() && self.transition_weight >= 0.0) {
-            return Err(format!(
-                "transition_weight must be a finite number >= 0, got {}",
-                self.transition_weight
-            ));
-        }
-        if self.window == 0 {
-            return Err("window must be at least 1".into());
-        }
-        if self.max_items == 0 {
-            return Err("max_items must be at least 1".into());
-        }
-        Ok(())
-    }
+    const SPEC: &'static [ParamSpec] = &[
+        ParamSpec::new("lambda", Domain::POSITIVE, "`λ` of the EASE part.")
+            .searched(Search::log(10.0, 3000.0)),
+        ParamSpec::new(
+            "recency",
+            Domain::Real {
+                min: 1e-9,
+                max: 1.0,
+                open_min: false,
+                open_max: false,
+            },
+            "Weight of an event relative to the next newer one; 1 treats the history as a set.",
+        )
+        .searched(Search::linear(0.5, 1.0)),
+        ParamSpec::new(
+            "transition_weight",
+            Domain::NON_NEGATIVE,
+            "Weight of the transition scores next to the EASE scores; 0 leaves EASE alone.",
+        )
+        .searched(Search::linear(0.0, 3.0)),
+        ParamSpec::new(
+            "transition_recency",
+            Domain::Real {
+                min: 1e-9,
+                max: 1.0,
+                open_min: false,
+                open_max: false,
+            },
+            "`recency` of the transition part.",
+        )
+        .searched(Search::linear(0.2, 1.0)),
+        ParamSpec::new(
+            "window",
+            Domain::Int { min: 1, max: 100 },
+            "Events after an event that count as its transitions.",
+        )
+        .searched(Search::linear(1.0, 8.0)),
+        ParamSpec::new(
+            "max_items",
+            Domain::Int {
+                min: 1,
+                max: 1_000_000,
+            },
+            "The largest catalogue accepted (the EASE part is a dense `n × n` matrix).",
+        ),
+    ];
 }
 
 /// Trains [`NextItemModel`]s.

@@ -192,7 +192,7 @@ pub fn decode<T: DeserializeOwned + Recommender + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{FitContext, MODEL_NAMES, Query, algorithm};
+    use crate::{FitContext, Query, algorithm, model_names};
     use aisle_data::{Cell, DuplicatePolicy, Interactions};
 
     /// Ratings 1–5 with a planted two-group structure, timestamps increasing.
@@ -223,7 +223,7 @@ mod tests {
             rating_scale: Some((1.0, 5.0)),
             ..FitContext::with_seed(3)
         };
-        for &name in MODEL_NAMES {
+        for name in model_names() {
             let model = algorithm(name, &Default::default())
                 .unwrap()
                 .fit(&data, &ctx)

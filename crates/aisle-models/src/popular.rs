@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use aisle_data::Interactions;
 
 use crate::error::{ModelError, Result};
+use crate::params::{Domain, ParamSpec, Search};
 use crate::recommender::{Algorithm, Capabilities, FitContext, Query, Recommender};
 use crate::registry::Params;
 
@@ -39,15 +40,12 @@ impl Default for PopularParams {
 }
 
 impl Params for PopularParams {
-    fn check(&self) -> std::result::Result<(), String> {
-        if !(self.half_life_days.is_finite() && self.half_life_days >= 0.0) {
-            return Err(format!(
-                "half_life_days must be a finite number >= 0 (0 = no decay), got {}",
-                self.half_life_days
-            ));
-        }
-        Ok(())
-    }
+    const SPEC: &'static [ParamSpec] = &[ParamSpec::new(
+        "half_life_days",
+        Domain::NON_NEGATIVE,
+        "Half-life in days of the decay of a cell's weight with its age; 0 counts every cell fully.",
+    )
+    .searched(Search::linear(0.0, 180.0))];
 }
 
 /// Trains [`PopularModel`]s.

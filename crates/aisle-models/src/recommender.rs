@@ -219,7 +219,7 @@ pub trait Algorithm: Send + Sync + std::fmt::Debug {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MODEL_NAMES, algorithm};
+    use crate::{algorithm, model_names};
     use aisle_data::{Cell, DuplicatePolicy};
 
     /// Batch answers (the blocked overrides of the factor models included) equal one-by-one
@@ -240,7 +240,7 @@ mod tests {
             .collect();
         let train = Interactions::from_cells(40, 25, cells, DuplicatePolicy::Sum);
         let users: Vec<u32> = (0..40).collect();
-        for &name in MODEL_NAMES {
+        for name in model_names() {
             let model = algorithm(name, &Default::default())
                 .unwrap()
                 .fit(&train, &FitContext::with_seed(5))

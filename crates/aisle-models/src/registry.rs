@@ -1,20 +1,49 @@
-//! Models by name: turns `--model NAME --set key=value` into a validated [`Algorithm`].
+//! Models by name, as data: one [`ModelEntry`] per model — its name, family, a summary, its
+//! parameters' [specification](crate::params) and its constructor — from which
+//! `--model NAME --set key=value` becomes a validated [`Algorithm`], and from which the
+//! documentation's tables, the HTTP API's schema and the tuner read what a model takes.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::error::{ModelError, Result};
+use crate::params::{ParamSpec, Requires};
 use crate::recommender::Algorithm;
 
-/// Hyper-parameters of one algorithm: serde with defaults, checked before training.
+/// Hyper-parameters of one algorithm: serde with defaults, each field's domain declared in
+/// [`Params::SPEC`] beside the struct, checked before training.
 pub trait Params: Default + Serialize + DeserializeOwned + std::fmt::Debug {
-    /// Explains the first out-of-range value, if any.
-    fn check(&self) -> std::result::Result<(), String>;
+    /// Every parameter's domain and search range.
+    const SPEC: &'static [ParamSpec];
+    /// Rules between parameters that their domains cannot say.
+    const RULES: &'static [Requires] = &[];
+
+    /// Explains the first value outside its domain, or the first broken rule, if any.
+    fn check(&self) -> std::result::Result<(), String> {
+        let value = serde_json::to_value(self).map_err(|e| e.to_string())?;
+        crate::params::check(Self::SPEC, Self::RULES, &value)
+    }
 }
 
 /// Parses `params` (missing keys take defaults; unknown keys are an error) and checks them.
+/// An integer parameter may be written as an integral float (`64.0`), as JSON Schema reads
+/// it.
 pub fn parse_params<P: Params>(model: &str, params: &Map<String, Value>) -> Result<P> {
+    let mut params = params.clone();
+    for spec in P::SPEC {
+        if let (crate::params::Domain::Int { .. }, Some(value)) =
+            (spec.domain, params.get_mut(spec.name))
+            && let Some(f) = value
+                .as_f64()
+                .filter(|f| value.is_f64() && f.fract() == 0.0)
+            && f.abs() < 9e15
+        {
+            *value = Value::from(f as i64);
+        }
+    }
+    let params = &params;
+    crate::params::check_given(P::SPEC, params).map_err(|m| ModelError::invalid(model, m))?;
     let parsed: P = serde_json::from_value(Value::Object(params.clone())).map_err(|e| {
         // serde names the expected type but not the key; find the key that fails alone.
         let culprit = params.iter().find(|(key, value)| {
@@ -76,52 +105,165 @@ pub fn parse_value(text: &str) -> Value {
     }
 }
 
-/// Every model name the registry knows, in the order the docs list them.
-pub const MODEL_NAMES: &[&str] = &[
-    // <registry names: rating models>
-    // rating models
-    "baseline",
-    "svd",
-    "svdpp",
-    "bpmf",
-    // neighbourhood models
-    "user-knn",
-    "item-knn",
-    // implicit-feedback models
-    "popular",
-    "als",
-    "bpr",
-    "ease",
-    "next-item",
+/// What kind of feedback a model is made for, for listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// Rating prediction (RMSE, MAE).
+    Rating,
+    /// Neighbourhood models (ratings or implicit feedback).
+    Neighbourhood,
+    /// Top-N from implicit feedback.
+    Implicit,
+}
+
+/// Makes a model's algorithm from its parameters (missing ones take defaults; checked).
+pub type BuildFn = fn(&Map<String, Value>) -> Result<Box<dyn Algorithm>>;
+
+/// One model the registry knows.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelEntry {
+    /// The CLI name (`als`, `item-knn`, ...).
+    pub name: &'static str,
+    pub family: Family,
+    /// One line on what it is.
+    pub summary: &'static str,
+    /// Its parameters' domains and search ranges.
+    pub spec: &'static [ParamSpec],
+    pub rules: &'static [Requires],
+    /// Its default parameters, as JSON.
+    pub defaults: fn() -> Value,
+    /// The algorithm configured with parameters (missing ones take defaults; checked).
+    pub build: BuildFn,
+}
+
+impl ModelEntry {
+    /// The JSON schema of this model's parameter object.
+    pub fn params_schema(&self) -> Value {
+        crate::params::schema(self.spec, self.rules, &(self.defaults)())
+    }
+}
+
+/// An entry for the model `$name` with parameters `$params` built by `$build`.
+macro_rules! entry {
+    ($name:literal, $family:ident, $summary:literal, $params:ty, $build:expr) => {
+        ModelEntry {
+            name: $name,
+            family: Family::$family,
+            summary: $summary,
+            spec: <$params as Params>::SPEC,
+            rules: <$params as Params>::RULES,
+            defaults: || params_json(&<$params>::default()),
+            build: |params| {
+                let parsed: $params = parse_params($name, params)?;
+                #[allow(clippy::redundant_closure_call)]
+                let algorithm: Box<dyn Algorithm> = ($build)(parsed)?;
+                Ok(algorithm)
+            },
+        }
+    };
+}
+
+/// Every model, in the order the docs list them.
+pub static MODELS: &[ModelEntry] = &[
+    entry!(
+        "baseline",
+        Rating,
+        "Global mean plus user and item biases.",
+        crate::baseline::BaselineParams,
+        |p| Ok::<_, ModelError>(Box::new(crate::baseline::Baseline { params: p }))
+    ),
+    entry!(
+        "svd",
+        Rating,
+        "Biased matrix factorization by SGD.",
+        crate::svd::SvdParams,
+        |p| Ok::<_, ModelError>(Box::new(crate::svd::Svd::new(p)?))
+    ),
+    entry!(
+        "svdpp",
+        Rating,
+        "SVD++: SVD with an implicit-feedback term.",
+        crate::svdpp::SvdppParams,
+        |p| Ok::<_, ModelError>(Box::new(crate::svdpp::Svdpp::new(p)?))
+    ),
+    entry!(
+        "bpmf",
+        Rating,
+        "Bayesian matrix factorization by Gibbs sampling.",
+        crate::bpmf::BpmfParams,
+        |p| Ok::<_, ModelError>(Box::new(crate::bpmf::Bpmf::new(p)?))
+    ),
+    entry!(
+        "user-knn",
+        Neighbourhood,
+        "User-based collaborative filtering on ratings.",
+        crate::knn::UserKnnParams,
+        |p| Ok::<_, ModelError>(Box::new(crate::knn::UserKnn::new(p)?))
+    ),
+    entry!(
+        "item-knn",
+        Neighbourhood,
+        "Item-based collaborative filtering (ratings or implicit feedback).",
+        crate::knn::ItemKnnParams,
+        |p| Ok::<_, ModelError>(Box::new(crate::knn::ItemKnn::new(p)?))
+    ),
+    entry!(
+        "popular",
+        Implicit,
+        "Most interacted items, optionally time-decayed.",
+        crate::popular::PopularParams,
+        |p| Ok::<_, ModelError>(Box::new(crate::popular::Popular::new(p)))
+    ),
+    entry!(
+        "als",
+        Implicit,
+        "Implicit-feedback matrix factorization by alternating least squares.",
+        crate::als::AlsParams,
+        |p| Ok::<_, ModelError>(Box::new(crate::als::Als::new(p)))
+    ),
+    entry!(
+        "bpr",
+        Implicit,
+        "Bayesian personalised ranking matrix factorization.",
+        crate::bpr::BprParams,
+        |p| Ok::<_, ModelError>(Box::new(crate::bpr::Bpr::new(p)))
+    ),
+    entry!(
+        "ease",
+        Implicit,
+        "Closed-form item-item linear model (EASE, denoising).",
+        crate::ease::EaseParams,
+        |p| Ok::<_, ModelError>(Box::new(crate::ease::Ease::new(p)))
+    ),
+    entry!(
+        "next-item",
+        Implicit,
+        "Recency-weighted EASE with item transitions.",
+        crate::next_item::NextItemParams,
+        |p| Ok::<_, ModelError>(Box::new(crate::next_item::NextItem::new(p)))
+    ),
 ];
+
+/// The entry of the model called `name`.
+pub fn model(name: &str) -> Result<&'static ModelEntry> {
+    MODELS
+        .iter()
+        .find(|m| m.name == name)
+        .ok_or_else(|| ModelError::UnknownModel {
+            name: name.to_string(),
+            known: model_names().collect::<Vec<_>>().join(", "),
+        })
+}
+
+/// Every model name, in the order the docs list them.
+pub fn model_names() -> impl Iterator<Item = &'static str> {
+    MODELS.iter().map(|m| m.name)
+}
 
 /// The algorithm called `name` configured with `params`.
 pub fn algorithm(name: &str, params: &Map<String, Value>) -> Result<Box<dyn Algorithm>> {
-    let algorithm: Box<dyn Algorithm> = match name {
-        // rating models
-        "svd" => Box::new(crate::svd::Svd::new(parse_params(name, params)?)?),
-        "svdpp" => Box::new(crate::svdpp::Svdpp::new(parse_params(name, params)?)?),
-        "bpmf" => Box::new(crate::bpmf::Bpmf::new(parse_params(name, params)?)?),
-        // neighbourhood models
-        "baseline" => Box::new(crate::baseline::Baseline {
-            params: parse_params(name, params)?,
-        }),
-        "user-knn" => Box::new(crate::knn::UserKnn::new(parse_params(name, params)?)?),
-        "item-knn" => Box::new(crate::knn::ItemKnn::new(parse_params(name, params)?)?),
-        // implicit-feedback models
-        "popular" => Box::new(crate::popular::Popular::new(parse_params(name, params)?)),
-        "als" => Box::new(crate::als::Als::new(parse_params(name, params)?)),
-        "bpr" => Box::new(crate::bpr::Bpr::new(parse_params(name, params)?)),
-        "ease" => Box::new(crate::ease::Ease::new(parse_params(name, params)?)),
-        "next-item" => Box::new(crate::next_item::NextItem::new(parse_params(name, params)?)),
-        _ => {
-            return Err(ModelError::UnknownModel {
-                name: name.to_string(),
-                known: MODEL_NAMES.join(", "),
-            });
-        }
-    };
-    Ok(algorithm)
+    (model(name)?.build)(params)
 }
 
 /// Decodes a model file's payload by its concrete kind (see [`crate::persist`]).
@@ -183,6 +325,38 @@ mod tests {
         assert_eq!(parse_value("0.05"), Value::from(0.05));
         assert_eq!(parse_value("true"), Value::Bool(true));
         assert_eq!(parse_value("cosine"), Value::from("cosine"));
+    }
+
+    #[test]
+    fn every_spec_declares_exactly_the_fields_of_its_struct_and_the_defaults_fit() {
+        for entry in MODELS {
+            let defaults = (entry.defaults)();
+            let fields: Vec<&String> = defaults.as_object().unwrap().keys().collect();
+            let mut declared: Vec<&str> = entry.spec.iter().map(|p| p.name).collect();
+            declared.sort_unstable();
+            let mut fields: Vec<&str> = fields.iter().map(|f| f.as_str()).collect();
+            fields.sort_unstable();
+            assert_eq!(declared, fields, "{}", entry.name);
+            assert_eq!(
+                crate::params::check(entry.spec, entry.rules, &defaults),
+                Ok(()),
+                "{}",
+                entry.name
+            );
+            for param in entry.spec {
+                if let (Some(search), crate::params::Domain::Real { min, max, .. }) =
+                    (param.search, param.domain)
+                {
+                    assert!(
+                        min <= search.min && search.max <= max,
+                        "{}.{}",
+                        entry.name,
+                        param.name
+                    );
+                }
+            }
+            assert!(algorithm(entry.name, &Map::new()).is_ok(), "{}", entry.name);
+        }
     }
 
     #[test]

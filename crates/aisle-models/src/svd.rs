@@ -19,6 +19,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
+use crate::params::{Domain, ParamSpec, Search};
 use crate::rating_mf::{
     FoldInPenalty, RatingFactorModel, check_finite, checked_global_mean, clear_untrained_rows,
     normal_matrix,
@@ -79,91 +80,69 @@ impl Default for SvdParams {
     }
 }
 
-/// Largest accepted factor count: beyond it the factor matrices of a real shop no longer
-/// fit in memory, and rating accuracy stopped improving far earlier.
-pub(crate) const MAX_FACTORS: usize = 4096;
-
-/// Largest accepted epoch count: a guard against typos (`epochs=2000000`).
-pub(crate) const MAX_EPOCHS: usize = 100_000;
-
-/// Checks the hyper-parameters every SGD rating model shares.
-pub(crate) fn check_sgd_params(
-    factors: usize,
-    epochs: usize,
-    learning_rate: f32,
-    regularization: f32,
-    bias_regularization: f32,
-    learning_rate_decay: f32,
-    init_std: f32,
-) -> std::result::Result<(), String> {
-    if factors == 0 || factors > MAX_FACTORS {
-        return Err(format!(
-            "factors must be between 1 and {MAX_FACTORS} (got {factors})"
-        ));
-    }
-    if epochs == 0 || epochs > MAX_EPOCHS {
-        return Err(format!(
-            "epochs must be between 1 and {MAX_EPOCHS} (got {epochs})"
-        ));
-    }
-    if !(learning_rate.is_finite() && learning_rate > 0.0 && learning_rate < 1.0) {
-        return Err(format!(
-            "learning_rate must be in (0, 1) (got {learning_rate})"
-        ));
-    }
-    if !(regularization.is_finite() && regularization >= 0.0) {
-        return Err(format!(
-            "regularization must be a finite number >= 0 (got {regularization})"
-        ));
-    }
-    if !(bias_regularization.is_finite() && bias_regularization >= 0.0) {
-        return Err(format!(
-            "bias_regularization must be a finite number >= 0 (got {bias_regularization})"
-        ));
-    }
-    if !(learning_rate_decay.is_finite() && learning_rate_decay > 0.0 && learning_rate_decay <= 1.0)
-    {
-        return Err(format!(
-            "learning_rate_decay must be in (0, 1] (got {learning_rate_decay})"
-        ));
-    }
-    if learning_rate * regularization >= 1.0 || learning_rate * bias_regularization >= 1.0 {
-        return Err(format!(
-            "regularization and bias_regularization times learning_rate must stay below 1 \
-             (got learning_rate {learning_rate}, regularization {regularization}, \
-             bias_regularization {bias_regularization})"
-        ));
-    }
-    if !(init_std.is_finite() && (0.0..=10.0).contains(&init_std)) {
-        return Err(format!("init_std must be in [0, 10] (got {init_std})"));
-    }
-    Ok(())
+/// The parameters every SGD rating model shares, with their domains. Regularisation stays
+/// below 1 and the step size below 1, so a step never multiplies a factor by a negative
+/// number (`1 − lr·λ > 0`).
+macro_rules! sgd_spec {
+    ($($extra:expr),* $(,)?) => {
+        &[
+            ParamSpec::new("factors", Domain::Int { min: 1, max: 1024 }, "Length of the factor vectors.")
+                .searched(Search::log(8.0, 300.0)),
+            ParamSpec::new("epochs", Domain::Int { min: 1, max: 1000 }, "Passes over the training ratings.")
+                .searched(Search::log(10.0, 200.0)),
+            ParamSpec::new(
+                "learning_rate",
+                Domain::Real {
+                min: 1e-9,
+                max: 1.0,
+                open_min: false,
+                open_max: true,
+            },
+                "SGD step size of the first epoch.",
+            )
+            .searched(Search::log(0.001, 0.05)),
+            ParamSpec::new(
+                "regularization",
+                Domain::Real { min: 0.0, max: 1.0, open_min: false, open_max: true },
+                "`λ`: L2 penalty on the factor vectors, per rating.",
+            )
+            .searched(Search::log(0.005, 0.3)),
+            ParamSpec::new(
+                "bias_regularization",
+                Domain::Real { min: 0.0, max: 1.0, open_min: false, open_max: true },
+                "`λ_b`: L2 penalty on the user and item biases, per rating.",
+            )
+            .searched(Search::log(0.005, 0.3)),
+            ParamSpec::new(
+                "learning_rate_decay",
+                Domain::Real {
+                min: 1e-9,
+                max: 1.0,
+                open_min: false,
+                open_max: false,
+            },
+                "The step size is multiplied by this after every epoch (1 keeps it constant).",
+            ),
+            ParamSpec::new(
+                "init_std",
+                Domain::closed(0.0, 10.0),
+                "Standard deviation of the normal distribution the factors start from.",
+            ),
+            $($extra),*
+        ]
+    };
 }
+pub(crate) use sgd_spec;
 
 impl Params for SvdParams {
-    fn check(&self) -> std::result::Result<(), String> {
-        check_sgd_params(
-            self.factors,
-            self.epochs,
-            self.learning_rate,
-            self.regularization,
-            self.bias_regularization,
-            self.learning_rate_decay,
-            self.init_std,
-        )?;
-        if self.blocks == 0 || self.blocks > MAX_BLOCKS {
-            return Err(format!(
-                "blocks must be between 1 and {MAX_BLOCKS} (got {})",
-                self.blocks
-            ));
-        }
-        Ok(())
-    }
+    const SPEC: &'static [ParamSpec] = sgd_spec!(ParamSpec::new(
+        "blocks",
+        // Beyond a few per core the strata (`blocks²` of them) get too small to pay for
+        // their synchronisation.
+        Domain::Int { min: 1, max: 256 },
+        "Strata per side of stratified SGD; the model depends on it, not on the thread count (1: plain SGD).",
+    ));
 }
-
-/// Largest accepted `blocks`: beyond a few per core the strata (`blocks²` of them) get too
-/// small to pay for their synchronisation.
-const MAX_BLOCKS: usize = 256;
 
 /// Step sizes and penalties of one SGD step.
 #[derive(Debug, Clone, Copy)]

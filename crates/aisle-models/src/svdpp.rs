@@ -13,13 +13,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
 use crate::linalg::{axpy, factor_dot};
+use crate::params::{Domain, ParamSpec, Search};
 use crate::rating_mf::{
     FoldInPenalty, ImplicitFactors, RatingFactorModel, check_finite, checked_global_mean,
     clear_untrained_rows, normal_matrix,
 };
 use crate::recommender::{Algorithm, FitContext, Recommender};
 use crate::registry::Params;
-use crate::svd::{SgdRates, check_sgd_params};
+use crate::svd::{SgdRates, sgd_spec};
 
 /// Hyper-parameters of [`Svdpp`].
 ///
@@ -70,24 +71,19 @@ impl Default for SvdppParams {
 }
 
 impl Params for SvdppParams {
-    fn check(&self) -> std::result::Result<(), String> {
-        check_sgd_params(
-            self.factors,
-            self.epochs,
-            self.learning_rate,
-            self.regularization,
-            self.bias_regularization,
-            self.learning_rate_decay,
-            self.init_std,
-        )?;
-        if !(self.implicit_regularization.is_finite() && self.implicit_regularization >= 0.0) {
-            return Err(format!(
-                "implicit_regularization must be a finite number >= 0 (got {})",
-                self.implicit_regularization
-            ));
-        }
-        Ok(())
-    }
+    const SPEC: &'static [ParamSpec] = sgd_spec!(
+        ParamSpec::new(
+            "implicit_regularization",
+            Domain::Real {
+                min: 0.0,
+                max: 1.0,
+                open_min: false,
+                open_max: true,
+            },
+            "L2 penalty on the implicit factors `y_j`, per rating of a user who rated `j`.",
+        )
+        .searched(Search::log(0.001, 0.3))
+    );
 }
 
 /// One SGD step of SVD++ on one rating, written on `v = p_u + z_u` (`z_u` the user's

@@ -19,7 +19,10 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 /// Default largest request body.
 pub const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
 /// Default largest batch of items, users or events in one request.
-pub const DEFAULT_MAX_BATCH: usize = 10_000;
+pub const DEFAULT_MAX_BATCH: usize = 1_000;
+/// Default longest wait of `POST /v1/admin/train?wait=true`: below the 10 s most HTTP
+/// clients give up after; a longer training answers 202 and is polled.
+pub const DEFAULT_TRAIN_WAIT: Duration = Duration::from_secs(9);
 
 /// A setting that cannot be used, naming where it came from.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +57,8 @@ pub struct Settings {
     pub train_on_start: Option<bool>,
     pub history_events: Option<usize>,
     pub precompute: Option<usize>,
+    /// Longest a `POST /v1/admin/train?wait=true` waits for the job, e.g. `9s`, `2m`.
+    pub train_wait: Option<String>,
     #[serde(default)]
     pub training: TrainingSettings,
     /// Experiments to run (`[[experiments]]` tables), started at start-up if new.
@@ -108,6 +113,7 @@ impl Settings {
             train_on_start: self.train_on_start.or(lower.train_on_start),
             history_events: self.history_events.or(lower.history_events),
             precompute: self.precompute.or(lower.precompute),
+            train_wait: self.train_wait.or(lower.train_wait),
             training: TrainingSettings {
                 model: self.training.model.or(lower.training.model),
                 params,
@@ -160,6 +166,12 @@ impl Settings {
                 parse_duration(text).map_err(|message| invalid("retrain_every", message))?
             }
         };
+        let train_wait = match self.train_wait.as_deref() {
+            None => DEFAULT_TRAIN_WAIT,
+            Some(text) => parse_duration(text)
+                .map_err(|message| invalid("train_wait", message))?
+                .unwrap_or(Duration::ZERO),
+        };
         let mut cleaning = CleaningOptions {
             min_user_events: self.training.min_user_events.unwrap_or(0),
             min_item_events: self.training.min_item_events.unwrap_or(0),
@@ -196,6 +208,7 @@ impl Settings {
             read_api_key: self.read_api_key,
             body_limit: limit("body_limit", self.body_limit, DEFAULT_BODY_LIMIT)?,
             max_batch: limit("max_batch", self.max_batch, DEFAULT_MAX_BATCH)?,
+            train_wait,
             service: ServiceConfig {
                 retrain_every,
                 train_on_start: self.train_on_start.unwrap_or(true),
@@ -227,6 +240,8 @@ pub struct ServerConfig {
     pub read_api_key: Option<String>,
     pub body_limit: usize,
     pub max_batch: usize,
+    /// Longest a training request with `wait=true` waits.
+    pub train_wait: Duration,
     /// What the engine does besides answering: training, schedule, experiments.
     pub service: ServiceConfig,
 }

@@ -53,7 +53,6 @@ error_codes! {
     MalformedJson = BAD_REQUEST, "malformed_json", "The body is not valid JSON.";
     InvalidQuery = BAD_REQUEST, "invalid_query", "A query-string parameter is unknown, of the wrong type or out of range.";
     InvalidPath = BAD_REQUEST, "invalid_path", "A path parameter cannot be read.";
-    IdMismatch = BAD_REQUEST, "id_mismatch", "The body's id differs from the path's.";
     InvalidArgument = BAD_REQUEST, "invalid_argument", "A value is out of its allowed range (an empty id, a negative price, ...).";
     InvalidEvent = BAD_REQUEST, "invalid_event", "An event of the batch is invalid.";
     InvalidExperiment = BAD_REQUEST, "invalid_experiment", "An experiment definition is inconsistent (fewer than two variants, a bad share, ...).";
@@ -65,17 +64,20 @@ error_codes! {
     UnknownUser = NOT_FOUND, "unknown_user", "No user has this id.";
     UnknownModel = NOT_FOUND, "unknown_model", "No such model (unknown algorithm, or none trained under this name).";
     UnknownExperiment = NOT_FOUND, "unknown_experiment", "No experiment has this name.";
+    UnknownVariant = NOT_FOUND, "unknown_variant", "An experiment's control is not one of its variants.";
     NoJob = NOT_FOUND, "no_job", "No training has run since the server started.";
     MethodNotAllowed = METHOD_NOT_ALLOWED, "method_not_allowed", "The route exists but not with this method.";
     AlreadyExists = CONFLICT, "already_exists", "Something with this name exists already.";
+    IdMismatch = CONFLICT, "id_mismatch", "The body's id differs from the path's.";
+    DuplicateVariant = CONFLICT, "duplicate_variant", "Two variants of an experiment have one name.";
     ExperimentRunning = CONFLICT, "experiment_running", "Another experiment is running; one runs at a time.";
     NoSimilarity = CONFLICT, "no_similarity", "The model has no notion of item similarity.";
     NoEvents = CONFLICT, "no_events", "The store holds no usable events to train on.";
     UnsuitableData = CONFLICT, "unsuitable_data", "The model cannot be trained on these data.";
     Cancelled = CONFLICT, "cancelled", "The work was cancelled.";
     PayloadTooLarge = PAYLOAD_TOO_LARGE, "payload_too_large", "The body is larger than the server's body_limit.";
-    BatchTooLarge = PAYLOAD_TOO_LARGE, "batch_too_large", "A batch holds more records than the server's max_batch.";
     UnsupportedMediaType = UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "The body must be JSON with Content-Type: application/json.";
+    BatchTooLarge = UNPROCESSABLE_ENTITY, "batch_too_large", "A batch holds more records than the server's max_batch.";
     InvalidBody = UNPROCESSABLE_ENTITY, "invalid_body", "The body is JSON but not of the expected shape (a missing or unknown field, a wrong type).";
     Internal = INTERNAL_SERVER_ERROR, "internal", "The server failed; the error is in its log.";
     NoModel = SERVICE_UNAVAILABLE, "no_model", "No model is trained yet.";
@@ -196,6 +198,7 @@ impl From<EngineError> for ApiError {
                 ApiError::new(Code::UnknownModel, error.to_string())
             }
             EngineError::UnknownItem(_) => ApiError::new(Code::UnknownItem, error.to_string()),
+            EngineError::DeletedUser(_) => ApiError::new(Code::UnknownUser, error.to_string()),
             EngineError::NoSimilarity(_) => ApiError::new(
                 Code::NoSimilarity,
                 format!("{error}; train item-knn, als, bpr or ease"),
@@ -209,6 +212,15 @@ impl From<ExperimentError> for ApiError {
         match error {
             ExperimentError::Store(e) => e.into(),
             ExperimentError::Invalid(message) => ApiError::new(Code::InvalidExperiment, message),
+            ExperimentError::DuplicateVariant(_) => {
+                ApiError::new(Code::DuplicateVariant, error.to_string())
+            }
+            ExperimentError::UnknownModel { .. } => {
+                ApiError::new(Code::UnknownModel, error.to_string())
+            }
+            ExperimentError::UnknownControl(_) => {
+                ApiError::new(Code::UnknownVariant, error.to_string())
+            }
             ExperimentError::AnotherRunning(_) => {
                 ApiError::new(Code::ExperimentRunning, error.to_string())
             }

@@ -194,7 +194,7 @@ async fn items_and_users_are_written_read_listed_and_deleted() {
     let (status, body) = app
         .call("PUT", "/v1/items/k2", Some(json!({"item_id": "other"})))
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(error_code(&body), "id_mismatch");
     let (status, body) = app
         .call("PUT", "/v1/items/k2", Some(json!({"price": "cheap"})))
@@ -369,6 +369,19 @@ async fn events_keep_the_good_rows_and_name_the_bad_ones() {
             Some(json!([{"user_id": "x", "item_id": "nope", "type": "view"}])),
         )
         .await;
+    // Every event names an item the catalogue does not list: not found.
+    assert_eq!(
+        (status, body["accepted"].as_u64()),
+        (StatusCode::NOT_FOUND, Some(0))
+    );
+    let (status, body) = app
+        .call(
+            "POST",
+            "/v1/events",
+            Some(json!([{"user_id": "x", "item_id": "nope", "type": "view"},
+                        {"user_id": "x", "item_id": "i1", "type": "teleport"}])),
+        )
+        .await;
     assert_eq!(
         (status, body["accepted"].as_u64()),
         (StatusCode::BAD_REQUEST, Some(0))
@@ -425,7 +438,7 @@ async fn limits_on_bodies_and_batches_are_clear_errors() {
         "POST",
         "/v1/events",
         Some(four),
-        StatusCode::PAYLOAD_TOO_LARGE,
+        StatusCode::UNPROCESSABLE_ENTITY,
         "batch_too_large",
     )
     .await;
@@ -967,8 +980,8 @@ async fn experiments_assign_users_attribute_events_and_compare_variants() {
             "POST",
             "/v1/experiments",
             Some(bad),
-            StatusCode::BAD_REQUEST,
-            "invalid_experiment",
+            StatusCode::NOT_FOUND,
+            "unknown_model",
         )
         .await;
     assert!(message.contains("'ease'"), "{message}");

@@ -10,8 +10,8 @@ use serde_json::{Map, json};
 
 use crate::error::StoreError;
 use crate::record::{
-    DayCount, EventId, ExperimentRecord, Impression, ModelMeta, ModelVersion, NewEvent,
-    ScanSummary, StoredEvent,
+    DayCount, DeletedUser, EventId, ExperimentRecord, Impression, ModelMeta, ModelVersion,
+    NewEvent, ScanSummary, StoredEvent,
 };
 use crate::store::Store;
 
@@ -177,13 +177,24 @@ pub(crate) fn users_round_trip_and_delete(store: Arc<dyn Store>) {
     store.upsert_users(std::slice::from_ref(&alice_v2)).unwrap();
     assert_eq!(store.user("alice").unwrap(), Some(alice_v2.clone()));
     let page = store.list_users(None, 10).unwrap();
-    assert_eq!(page.entries, vec![alice_v2, bob]);
-    store.delete_user("bob").unwrap();
+    assert_eq!(page.entries, vec![alice_v2, bob.clone()]);
+    assert!(!store.user_deleted("bob").unwrap());
+    assert_eq!(
+        store.delete_user("bob", false).unwrap(),
+        DeletedUser {
+            record: true,
+            events: 0
+        }
+    );
     assert_eq!(store.user("bob").unwrap(), None);
+    assert!(store.user_deleted("bob").unwrap());
     assert!(matches!(
-        store.delete_user("bob"),
+        store.delete_user("bob", false),
         Err(StoreError::UnknownUser(_))
     ));
+    // Stored again: not deleted any more.
+    store.upsert_users(std::slice::from_ref(&bob)).unwrap();
+    assert!(!store.user_deleted("bob").unwrap());
     assert!(
         store
             .upsert_users(&[User {
@@ -192,7 +203,11 @@ pub(crate) fn users_round_trip_and_delete(store: Arc<dyn Store>) {
             }])
             .is_err()
     );
-    assert_eq!(store.counts().unwrap().users, 1);
+    assert_eq!(
+        store.counts().unwrap().users,
+        2,
+        "alice and bob, stored again"
+    );
 }
 
 pub(crate) fn appended_events_scan_back_in_order_with_every_field(store: Arc<dyn Store>) {
@@ -265,8 +280,20 @@ pub(crate) fn user_events_are_the_most_recent_oldest_first(store: Arc<dyn Store>
     );
     assert!(store.user_events("nobody", 5).unwrap().is_empty());
     assert!(store.user_events("u", 0).is_err());
-    assert_eq!(store.delete_user_events("u").unwrap(), 5);
+    assert_eq!(
+        store.delete_user("u", true).unwrap(),
+        DeletedUser {
+            record: false,
+            events: 5
+        }
+    );
     assert_eq!(store.counts().unwrap().events, 1);
+    assert!(store.user_deleted("u").unwrap());
+    // A new event of theirs brings them back.
+    store
+        .append_events(&[NewEvent::new("u", "i9", "view")])
+        .unwrap();
+    assert!(!store.user_deleted("u").unwrap());
 }
 
 pub(crate) fn event_ids_are_not_reused_after_deletion(store: Arc<dyn Store>) {
@@ -277,7 +304,7 @@ pub(crate) fn event_ids_are_not_reused_after_deletion(store: Arc<dyn Store>) {
         ])
         .unwrap();
     let before = store.scan_events(None, &mut |_| {}).unwrap().last.unwrap();
-    store.delete_user_events("b").unwrap();
+    store.delete_user("b", true).unwrap();
     store
         .append_events(&[NewEvent::new("c", "i", "view")])
         .unwrap();

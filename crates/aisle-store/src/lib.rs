@@ -34,9 +34,9 @@ pub use error::{ErrorClass, Result, StoreError};
 pub use ingest::append_dataset;
 pub use location::{Location, open};
 pub use record::{
-    CatalogueChanges, Counts, Cursor, DayCount, EventId, ExperimentRecord, Impression,
-    MAX_ID_BYTES, MAX_PAGE, ModelInfo, ModelMeta, ModelVersion, NewEvent, Page, ScanSummary,
-    StoredEvent, StoredModel,
+    CatalogueChanges, Counts, Cursor, DayCount, DeletedUser, EventId, ExperimentRecord, Impression,
+    MAX_ID_CHARS, MAX_PAGE, ModelInfo, ModelMeta, ModelVersion, NewEvent, Page, ScanSummary,
+    StoredEvent, StoredModel, TIMESTAMPS,
 };
 pub use snapshot::Snapshot;
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};

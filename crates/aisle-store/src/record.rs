@@ -11,9 +11,10 @@ use serde_json::Value;
 
 use crate::error::{Result, StoreError};
 
-/// Longest accepted id (user, item, recommendation) or model name, in bytes. Ids longer than
-/// this are almost certainly a client bug (a whole JSON document sent as an id).
-pub const MAX_ID_BYTES: usize = 512;
+pub use aisle_data::ids::MAX_ID_CHARS;
+/// Accepted event times, Unix seconds: the years -9999 to 9999, as far as every time library
+/// of the pipeline (jiff) represents them.
+pub const TIMESTAMPS: std::ops::RangeInclusive<i64> = -377_705_023_201..=253_402_207_200;
 /// Longest accepted event type name, in bytes.
 pub const MAX_TYPE_BYTES: usize = 64;
 /// Most entries one page of a listing may hold.
@@ -153,6 +154,15 @@ pub struct StoredModel {
     pub bytes: Vec<u8>,
 }
 
+/// What deleting a user removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DeletedUser {
+    /// Whether a user record existed.
+    pub record: bool,
+    /// How many of their events were erased.
+    pub events: u64,
+}
+
 /// What changed in the catalogue after a version a follower has seen.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CatalogueChanges {
@@ -201,18 +211,19 @@ pub struct DayCount {
     pub count: u64,
 }
 
-/// Checks an id: not empty after trimming, not longer than [`MAX_ID_BYTES`].
+/// Checks an id: see [`aisle_data::ids::check_id`] (not blank, at most [`MAX_ID_CHARS`]
+/// characters, no NUL and no `%`).
 pub fn check_id(argument: &'static str, id: &str) -> Result<()> {
-    if id.trim().is_empty() {
-        return Err(StoreError::invalid(argument, "must not be empty"));
-    }
-    if id.len() > MAX_ID_BYTES {
+    aisle_data::ids::check_id(id).map_err(|why| StoreError::invalid(argument, why))
+}
+
+/// Checks any text the store keeps: no NUL character (a database text column cannot hold
+/// one on every backend).
+pub fn check_text(argument: &'static str, text: &str) -> Result<()> {
+    if text.contains('\0') {
         return Err(StoreError::invalid(
             argument,
-            format!(
-                "is {} bytes long; at most {MAX_ID_BYTES} are allowed",
-                id.len()
-            ),
+            "must not contain the NUL character",
         ));
     }
     Ok(())
@@ -235,6 +246,10 @@ pub fn check_item(item: &Item) -> Result<()> {
             format!("item '{}': a category name is empty", item.id),
         ));
     }
+    check_text("title", &item.title)?;
+    for category in &item.categories {
+        check_text("categories", category)?;
+    }
     Ok(())
 }
 
@@ -255,7 +270,7 @@ pub fn check_event(index: usize, event: &NewEvent<'_>) -> Result<()> {
         }
     }
     let kind = event.kind.trim();
-    if kind.is_empty() || event.kind.len() > MAX_TYPE_BYTES {
+    if kind.is_empty() || event.kind.len() > MAX_TYPE_BYTES || event.kind.contains('\0') {
         return fail(format!(
             "type must be a name of 1 to {MAX_TYPE_BYTES} bytes, not '{}'",
             event.kind
@@ -265,6 +280,15 @@ pub fn check_event(index: usize, event: &NewEvent<'_>) -> Result<()> {
         && !value.is_finite()
     {
         return fail(format!("value {value} is not a finite number"));
+    }
+    if let Some(t) = event.timestamp
+        && !TIMESTAMPS.contains(&t)
+    {
+        return fail(format!(
+            "timestamp {t} is outside the years -9999 to 9999 (Unix seconds {} to {})",
+            TIMESTAMPS.start(),
+            TIMESTAMPS.end()
+        ));
     }
     Ok(())
 }
@@ -312,7 +336,7 @@ mod tests {
                 other => panic!("case {k}: {other:?}"),
             }
         }
-        let long = "x".repeat(MAX_ID_BYTES + 1);
+        let long = "x".repeat(MAX_ID_CHARS + 1);
         assert!(check_event(0, &NewEvent::new(&long, "i", "view")).is_err());
     }
 

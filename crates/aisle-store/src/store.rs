@@ -11,8 +11,8 @@ use aisle_data::{CleaningOptions, Dataset, Item, User};
 
 use crate::error::Result;
 use crate::record::{
-    CatalogueChanges, Counts, Cursor, DayCount, EventId, ExperimentRecord, Impression, ModelInfo,
-    ModelMeta, ModelVersion, NewEvent, Page, ScanSummary, StoredEvent, StoredModel,
+    CatalogueChanges, Counts, Cursor, DayCount, DeletedUser, EventId, ExperimentRecord, Impression,
+    ModelInfo, ModelMeta, ModelVersion, NewEvent, Page, ScanSummary, StoredEvent, StoredModel,
 };
 use crate::snapshot;
 
@@ -49,10 +49,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn upsert_users(&self, users: &[User]) -> Result<u64>;
     /// The user with this id, if any.
     fn user(&self, id: &str) -> Result<Option<User>>;
-    /// Removes a user record ([`StoreError::UnknownUser`](crate::StoreError::UnknownUser) if
-    /// there is none). The user's events stay; erase them with
-    /// [`delete_user_events`](Store::delete_user_events).
-    fn delete_user(&self, id: &str) -> Result<()>;
+    /// Deletes a user: their record and, with `erase_events` (a request to be forgotten),
+    /// every event of theirs, in one transaction
+    /// ([`StoreError::UnknownUser`](crate::StoreError::UnknownUser) if there was neither).
+    /// The user then counts as deleted ([`user_deleted`](Store::user_deleted)) until they are
+    /// stored again or a new event of theirs arrives.
+    fn delete_user(&self, id: &str, erase_events: bool) -> Result<DeletedUser>;
+    /// Whether the user was deleted and has not come back since (no record stored again, no
+    /// newer event).
+    fn user_deleted(&self, id: &str) -> Result<bool>;
     /// Up to `limit` users after `after`, in the order they were first stored.
     fn list_users(&self, after: Option<Cursor>, limit: usize) -> Result<Page<User>>;
 
@@ -73,8 +78,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// A user's `limit` most recent events (by timestamp, then id; events without a timestamp
     /// count as the oldest), oldest first: the history a model folds in.
     fn user_events(&self, user_id: &str, limit: usize) -> Result<Vec<StoredEvent>>;
-    /// Erases every event of a user (e.g. on a request to be forgotten); returns how many.
-    fn delete_user_events(&self, user_id: &str) -> Result<u64>;
 
     /// The id of the newest stored event, if any.
     fn last_event_id(&self) -> Result<Option<EventId>>;

@@ -267,7 +267,7 @@ pub struct ServeArgs {
     /// Largest request body in bytes [default: 4194304].
     #[arg(long, env = "AISLE_BODY_LIMIT")]
     pub body_limit: Option<usize>,
-    /// Most records in one batch request [default: 10000].
+    /// Most records in one batch request [default: 1000].
     #[arg(long, env = "AISLE_MAX_BATCH")]
     pub max_batch: Option<usize>,
     /// Retrain when new events arrived, this often: 90s, 15m, 1h, 1d (0: never).

@@ -7,12 +7,12 @@ use aisle_data::Interactions;
 use serde::{Deserialize, Serialize};
 
 use super::neighbourhood::{
-    NeighbourhoodRatings, Orientation, RatingKnnConfig, check_neighbourhood,
-    default_rating_shrinkage,
+    NeighbourhoodRatings, Orientation, RatingKnnConfig, default_rating_shrinkage,
 };
 use super::similarity::{Bm25, implicit_item_neighbours};
 use super::{DENSE_SIMILARITY_LIMIT, Feedback, NeighbourLists, Prediction, Similarity};
 use crate::error::{ModelError, Result};
+use crate::params::{Domain, ParamSpec, Requires, Search};
 use crate::recommender::{Algorithm, Capabilities, FitContext, Query, Recommender};
 use crate::registry::Params;
 use crate::topk::Scored;
@@ -137,19 +137,6 @@ impl ItemKnnParams {
                 self.shrinkage.unwrap_or(IMPLICIT_SHRINKAGE),
             ),
         };
-        match feedback {
-            Feedback::Rating => check_neighbourhood(k, self.min_k, Some(shrinkage))?,
-            Feedback::Implicit => check_neighbourhood(k, 0, Some(shrinkage))?,
-        }
-        if !(self.bm25_k1.is_finite() && self.bm25_k1 >= 0.0) {
-            return Err(format!(
-                "bm25_k1 must be a finite number >= 0, got {}",
-                self.bm25_k1
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.bm25_b) {
-            return Err(format!("bm25_b must be in [0, 1], got {}", self.bm25_b));
-        }
         Ok(ItemKnnParams {
             feedback: Some(feedback),
             similarity: Some(similarity),
@@ -161,9 +148,78 @@ impl ItemKnnParams {
 }
 
 impl Params for ItemKnnParams {
-    fn check(&self) -> std::result::Result<(), String> {
-        self.resolve().map(|_| ())
-    }
+    const SPEC: &'static [ParamSpec] = &[
+        ParamSpec::new(
+            "feedback",
+            Domain::Choice(&["rating", "implicit"]),
+            "`rating` or `implicit`; unset: decided by the similarity.",
+        )
+        .optional(),
+        ParamSpec::new(
+            "similarity",
+            Domain::Choice(&[
+                "cosine",
+                "msd",
+                "pearson",
+                "pearson_baseline",
+                "jaccard",
+                "tfidf",
+                "bm25",
+            ]),
+            "How two items are compared; unset: `pearson_baseline` for ratings, `bm25` for implicit feedback.",
+        )
+        .optional(),
+        ParamSpec::new(
+            "k",
+            Domain::Int { min: 1, max: 100_000 },
+            "Neighbours per item; unset: 40 for ratings, 400 for implicit feedback.",
+        )
+        .optional()
+        .searched(Search::log(10.0, 1000.0)),
+        ParamSpec::new(
+            "min_k",
+            Domain::Int { min: 0, max: 100_000 },
+            "Rating mode: fewest neighbours for a neighbourhood estimate (read as `k` when above it).",
+        ),
+        ParamSpec::new(
+            "shrinkage",
+            Domain::NON_NEGATIVE,
+            "λ in `sim · (n − 1) / (n − 1 + λ)`; unset: 100 for `pearson_baseline`, else 0.",
+        )
+        .optional()
+        .searched(Search::linear(0.0, 100.0)),
+        ParamSpec::new(
+            "prediction",
+            Domain::Choice(&["basic", "means", "baseline"]),
+            "Rating mode: how neighbours' ratings combine.",
+        ),
+        ParamSpec::new(
+            "bm25_k1",
+            Domain::NON_NEGATIVE,
+            "`bm25`: term saturation (implicit's `K1`).",
+        )
+        .searched(Search::linear(0.2, 3.0)),
+        ParamSpec::new(
+            "bm25_b",
+            Domain::closed(0.0, 1.0),
+            "`bm25`: length normalisation (implicit's `B`).",
+        )
+        .searched(Search::linear(0.0, 1.0)),
+    ];
+    const RULES: &'static [Requires] = &[
+        Requires {
+            when: "feedback",
+            is: &["rating"],
+            then: "similarity",
+            allowed: &["cosine", "msd", "pearson", "pearson_baseline"],
+        },
+        Requires {
+            when: "feedback",
+            is: &["implicit"],
+            then: "similarity",
+            allowed: &["cosine", "jaccard", "tfidf", "bm25"],
+        },
+    ];
 }
 
 /// The `item-knn` trainer.

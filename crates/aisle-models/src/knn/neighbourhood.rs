@@ -29,26 +29,6 @@ pub(crate) fn default_rating_shrinkage(similarity: Similarity) -> f32 {
     }
 }
 
-/// Checks shared by the neighbourhood models' parameters (`min_k` 0 where it does not apply).
-pub(crate) fn check_neighbourhood(
-    k: usize,
-    min_k: usize,
-    shrinkage: Option<f32>,
-) -> std::result::Result<(), String> {
-    if k == 0 {
-        return Err("k must be at least 1".into());
-    }
-    if min_k > k {
-        return Err(format!("min_k ({min_k}) must not exceed k ({k})"));
-    }
-    if let Some(s) = shrinkage
-        && !(s.is_finite() && s >= 0.0)
-    {
-        return Err(format!("shrinkage must be a finite number >= 0, got {s}"));
-    }
-    Ok(())
-}
-
 /// Which entities are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Orientation {
@@ -189,7 +169,8 @@ impl NeighbourhoodRatings {
             similarity: config.similarity,
             shrinkage: config.shrinkage,
             k: config.k,
-            min_k: config.min_k,
+            // A minimum above k could never be met: it is read as k.
+            min_k: config.min_k.min(config.k),
             prediction: config.prediction,
             global_mean,
             x_means,

@@ -6,11 +6,11 @@ use aisle_data::Interactions;
 use serde::{Deserialize, Serialize};
 
 use super::neighbourhood::{
-    NeighbourhoodRatings, Orientation, RatingKnnConfig, check_neighbourhood,
-    default_rating_shrinkage,
+    NeighbourhoodRatings, Orientation, RatingKnnConfig, default_rating_shrinkage,
 };
 use super::{DENSE_SIMILARITY_LIMIT, Prediction, Similarity};
 use crate::error::{ModelError, Result};
+use crate::params::{Domain, ParamSpec, Search};
 use crate::recommender::{Algorithm, Capabilities, FitContext, Query, Recommender};
 use crate::registry::Params;
 
@@ -67,16 +67,43 @@ impl Default for UserKnnParams {
 }
 
 impl Params for UserKnnParams {
-    fn check(&self) -> std::result::Result<(), String> {
-        if self.similarity.for_ratings().is_none() {
-            return Err(format!(
-                "similarity '{}' is for implicit feedback (item-knn); user-knn takes cosine, \
-                 msd, pearson or pearson_baseline",
-                self.similarity.as_str()
-            ));
-        }
-        check_neighbourhood(self.k, self.min_k, self.shrinkage)
-    }
+    const SPEC: &'static [ParamSpec] = &[
+        ParamSpec::new(
+            "similarity",
+            Domain::Choice(&["cosine", "msd", "pearson", "pearson_baseline"]),
+            "How two users' ratings are compared.",
+        )
+        .searched(Search::ALL),
+        ParamSpec::new(
+            "k",
+            Domain::Int {
+                min: 1,
+                max: 10_000,
+            },
+            "Most neighbours used for one prediction (and for ranking).",
+        )
+        .searched(Search::log(5.0, 200.0)),
+        ParamSpec::new(
+            "min_k",
+            Domain::Int {
+                min: 0,
+                max: 10_000,
+            },
+            "Fewest neighbours for a neighbourhood estimate (read as `k` when above it).",
+        ),
+        ParamSpec::new(
+            "shrinkage",
+            Domain::NON_NEGATIVE,
+            "λ in `sim · (n − 1) / (n − 1 + λ)`; unset: 100 for `pearson_baseline`, else 0.",
+        )
+        .optional()
+        .searched(Search::linear(0.0, 200.0)),
+        ParamSpec::new(
+            "prediction",
+            Domain::Choice(&["basic", "means", "baseline"]),
+            "How neighbours' ratings combine (`basic`, `means` or `baseline`).",
+        ),
+    ];
 }
 
 /// The `user-knn` trainer.
@@ -352,7 +379,6 @@ mod tests {
         };
         assert!(bad(json!({"similarity": "tfidf"})));
         assert!(bad(json!({"k": 0})));
-        assert!(bad(json!({"k": 5, "min_k": 6})));
         assert!(bad(json!({"shrinkage": -1.0})));
         assert!(bad(json!({"neighbours": 3})));
         let algorithm = UserKnn::new(UserKnnParams::default()).unwrap();

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::extract::ApiQuery;
 use crate::api::{AppState, run_blocking};
 use crate::error::{ApiError, Code, ErrorBody};
-use aisle_engine::JobStatus;
+use aisle_engine::{JobState, JobStatus};
 
 /// What to train; everything defaults to the server's training settings.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -32,7 +32,8 @@ pub struct TrainBody {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TrainQuery {
-    /// Answer only when training has finished (default false: answer 202 at once).
+    /// Answer when training has finished (200), or after the server's `train_wait` limit
+    /// (default 9 s) with the job still running (202). Default false: answer 202 at once.
     pub wait: Option<bool>,
 }
 
@@ -48,8 +49,9 @@ pub struct TrainAnswer {
 #[utoipa::path(post, path = "/v1/admin/train", tag = "admin", params(TrainQuery),
     request_body(content = TrainBody, description = "Optional: the model and parameters"),
     responses((status = 202, description = "Started (or already running)", body = TrainAnswer),
-        (status = 200, description = "With wait=true: finished", body = TrainAnswer),
-        (status = 400, body = ErrorBody)))]
+        (status = 200, description = "With wait=true: finished within the server's train_wait", body = TrainAnswer),
+        (status = 400, body = ErrorBody),
+        (status = 404, description = "`unknown_model`", body = ErrorBody)))]
 pub async fn train(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<TrainQuery>,
@@ -59,14 +61,16 @@ pub async fn train(
     let body: TrainBody = if body.iter().all(u8::is_ascii_whitespace) {
         TrainBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            let code = if e.is_data() {
-                Code::InvalidBody
-            } else {
-                Code::MalformedJson
-            };
-            ApiError::new(code, e.to_string())
-        })?
+        let value: Value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(Code::MalformedJson, e.to_string()))?;
+        if !value.is_object() {
+            return Err(ApiError::new(
+                Code::InvalidBody,
+                "send a JSON object (or no body at all)",
+            ));
+        }
+        serde_json::from_value(value)
+            .map_err(|e| ApiError::new(Code::InvalidBody, e.to_string()))?
     };
     let mut spec = state.service.config().training.clone();
     if let Some(model) = body.model {
@@ -85,17 +89,17 @@ pub async fn train(
         return Ok((StatusCode::ACCEPTED, Json(TrainAnswer { job, started })));
     }
     let trainer = state.service.trainer().clone();
-    let id = job.id;
-    let finished = run_blocking(move || Ok(trainer.wait(id)))
+    let (id, limit) = (job.id, state.config.train_wait);
+    let now = run_blocking(move || Ok(trainer.wait(id, limit)))
         .await?
         .unwrap_or(job);
-    Ok((
-        StatusCode::OK,
-        Json(TrainAnswer {
-            job: finished,
-            started,
-        }),
-    ))
+    // Still running after the wait limit: answered as without `wait`; poll GET.
+    let status = if now.state == JobState::Running {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(TrainAnswer { job: now, started })))
 }
 
 /// The running training job, or the last one.

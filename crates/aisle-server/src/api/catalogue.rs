@@ -1,9 +1,10 @@
 //! `/v1/items` and `/v1/users`: the catalogue and the shop's users, one at a time or in
 //! batches. Every write goes to the store first, then to the serving catalogue.
 
-use aisle_data::time::parse_timestamp;
+use std::str::FromStr;
+
 use aisle_data::{Item, User};
-use aisle_store::{Cursor, MAX_PAGE, Page};
+use aisle_store::{Cursor, MAX_PAGE, Page, TIMESTAMPS};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,47 +16,111 @@ use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::api::{AppState, run_blocking};
 use crate::error::{ApiError, Code, ErrorBody};
 
-/// A time as Unix seconds or RFC 3339 text.
+/// A time as Unix seconds (a whole number) or RFC 3339 text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum TimeValue {
     Seconds(i64),
+    /// Seconds written as a float (`1709287200.0`): whole numbers are accepted.
+    Float(f64),
     Text(String),
 }
 
 impl TimeValue {
     /// Unix seconds, or an error naming `field`.
     pub fn seconds(&self, field: &str) -> Result<i64, String> {
-        match self {
-            TimeValue::Seconds(s) => Ok(*s),
-            TimeValue::Text(text) => parse_timestamp(text).ok_or_else(|| {
-                format!("{field}: '{text}' is neither Unix seconds nor an RFC 3339 time")
-            }),
+        let seconds = match self {
+            TimeValue::Seconds(s) => *s,
+            TimeValue::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => *f as i64,
+            TimeValue::Float(f) => {
+                return Err(format!("{field}: {f} is not a whole number of seconds"));
+            }
+            TimeValue::Text(text) => jiff::Timestamp::from_str(text)
+                .map(|t| t.as_second())
+                .map_err(|_| {
+                    format!("{field}: '{text}' is neither Unix seconds nor an RFC 3339 time")
+                })?,
+        };
+        if !TIMESTAMPS.contains(&seconds) {
+            return Err(format!(
+                "{field}: {seconds} is outside the supported years (-9999 to 9999)"
+            ));
         }
+        Ok(seconds)
     }
 }
+
+/// A category name: not blank.
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = "aisle-label")]
+pub struct Category(pub String);
 
 /// A catalogue item.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemBody {
-    /// Required in a batch; in `PUT /v1/items/{id}` it may be left out (and must match).
+    /// In `PUT /v1/items/{id}` it may be left out (and must match the path).
     #[serde(default)]
+    #[schema(format = "aisle-id")]
     pub item_id: Option<String>,
     #[serde(default)]
+    #[schema(format = "aisle-text")]
     pub title: String,
     #[serde(default)]
+    #[schema(value_type = Vec<Category>)]
     pub categories: Vec<String>,
+    /// Unit price, >= 0.
     #[serde(default)]
+    #[schema(minimum = 0.0)]
     pub price: Option<f64>,
     /// Defaults to true.
     #[serde(default)]
     pub available: Option<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = "aisle-time")]
     pub created_at: Option<TimeValue>,
     #[serde(default)]
     #[schema(value_type = Object)]
     pub attributes: Map<String, Value>,
+}
+
+/// A catalogue item in a batch: as [`ItemBody`], with its id required.
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemEntry {
+    #[schema(format = "aisle-id")]
+    pub item_id: String,
+    #[serde(default)]
+    #[schema(format = "aisle-text")]
+    pub title: String,
+    #[serde(default)]
+    #[schema(value_type = Vec<Category>)]
+    pub categories: Vec<String>,
+    #[serde(default)]
+    #[schema(minimum = 0.0)]
+    pub price: Option<f64>,
+    #[serde(default)]
+    pub available: Option<bool>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = "aisle-time")]
+    pub created_at: Option<TimeValue>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub attributes: Map<String, Value>,
+}
+
+impl From<ItemEntry> for ItemBody {
+    fn from(entry: ItemEntry) -> ItemBody {
+        ItemBody {
+            item_id: Some(entry.item_id),
+            title: entry.title,
+            categories: entry.categories,
+            price: entry.price,
+            available: entry.available,
+            created_at: entry.created_at,
+            attributes: entry.attributes,
+        }
+    }
 }
 
 impl ItemBody {
@@ -91,9 +156,21 @@ impl ItemBody {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserBody {
-    /// Required in a batch; in `PUT /v1/users/{id}` it may be left out (and must match).
+    /// In `PUT /v1/users/{id}` it may be left out (and must match the path).
     #[serde(default)]
+    #[schema(format = "aisle-id")]
     pub user_id: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub attributes: Map<String, Value>,
+}
+
+/// A user in a batch: as [`UserBody`], with the id required.
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    #[schema(format = "aisle-id")]
+    pub user_id: String,
     #[serde(default)]
     #[schema(value_type = Object)]
     pub attributes: Map<String, Value>,
@@ -127,6 +204,7 @@ pub struct PageQuery {
     /// The `next` of the previous page.
     pub after: Option<i64>,
     /// Entries per page (1 to 10000, default 100).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
 }
 
@@ -172,7 +250,8 @@ fn check_batch(state: &AppState, len: usize) -> Result<(), ApiError> {
 #[utoipa::path(put, path = "/v1/items/{id}", tag = "catalogue",
     params(("id" = String, Path, description = "The shop's item id")),
     request_body = ItemBody,
-    responses((status = 200, body = ItemBody), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = ItemBody), (status = 400, body = ErrorBody),
+        (status = 409, description = "`id_mismatch`: the body's id is not the path's", body = ErrorBody)))]
 pub async fn put_item(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -192,7 +271,7 @@ pub async fn put_item(
 
 /// Stores (or replaces) many items at once; all or none.
 #[utoipa::path(post, path = "/v1/items", tag = "catalogue",
-    request_body = Vec<ItemBody>,
+    request_body = Vec<ItemEntry>,
     responses((status = 200, body = Written), (status = 400, body = ErrorBody)))]
 pub async fn post_items(
     State(state): State<AppState>,
@@ -279,7 +358,8 @@ pub async fn list_items(
 #[utoipa::path(put, path = "/v1/users/{id}", tag = "users",
     params(("id" = String, Path, description = "The shop's user id")),
     request_body = UserBody,
-    responses((status = 200, body = UserBody), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = UserBody), (status = 400, body = ErrorBody),
+        (status = 409, description = "`id_mismatch`: the body's id is not the path's", body = ErrorBody)))]
 pub async fn put_user(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -303,7 +383,7 @@ pub async fn put_user(
 
 /// Stores (or replaces) many users at once; all or none.
 #[utoipa::path(post, path = "/v1/users", tag = "users",
-    request_body = Vec<UserBody>,
+    request_body = Vec<UserEntry>,
     responses((status = 200, body = Written), (status = 400, body = ErrorBody)))]
 pub async fn post_users(
     State(state): State<AppState>,
@@ -355,8 +435,9 @@ pub async fn get_user(
     .await
 }
 
-/// Removes a user record; with `?events=true` their events are erased too (a request to be
-/// forgotten).
+/// Deletes a user: their record, and with `?events=true` their events too (a request to be
+/// forgotten). Their lists and history then answer 404 `unknown_user` until they are stored
+/// again or send a new event.
 #[utoipa::path(delete, path = "/v1/users/{id}", tag = "users",
     params(("id" = String, Path, description = "The shop's user id"), DeleteUserQuery),
     responses((status = 204), (status = 404, body = ErrorBody)))]
@@ -367,16 +448,9 @@ pub async fn delete_user(
 ) -> Result<StatusCode, ApiError> {
     let engine = state.service.engine().clone();
     run_blocking(move || {
-        let erased = if query.events.unwrap_or(false) {
-            engine.store().delete_user_events(&id)?
-        } else {
-            0
-        };
-        match engine.store().delete_user(&id) {
-            // Erasing the events of a user without a record is still a success.
-            Err(aisle_store::StoreError::UnknownUser(_)) if erased > 0 => {}
-            other => other?,
-        }
+        engine
+            .store()
+            .delete_user(&id, query.events.unwrap_or(false))?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await

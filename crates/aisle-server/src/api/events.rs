@@ -2,7 +2,7 @@
 //! are stored in one transaction (durable when the answer comes) and the bad ones are listed
 //! by index, so a bad row never costs the good ones.
 
-use aisle_engine::{IncomingEvent, unix_now};
+use aisle_engine::{IncomingEvent, Refusal, unix_now};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -19,24 +19,40 @@ use crate::error::{ApiError, Code, ErrorBody};
 #[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventBody {
+    #[schema(format = "aisle-id")]
     pub user_id: String,
+    #[schema(format = "aisle-id")]
     pub item_id: String,
     /// `view`, `click`, `add_to_cart`, `purchase`, `rating` or a type the server's training
     /// settings give a weight.
     #[serde(rename = "type")]
+    #[schema(format = "aisle-event-type")]
     pub kind: String,
     /// The rating of a `rating`; the amount of a `purchase`.
     #[serde(default)]
     pub value: Option<f64>,
     /// When it happened (Unix seconds or RFC 3339); default: when the server received it.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = "aisle-time")]
     pub timestamp: Option<TimeValue>,
     /// The `recommendation_id` of the list the item was shown in.
     #[serde(default)]
+    #[schema(format = "aisle-id")]
     pub recommendation_id: Option<String>,
     /// The item's 0-based position in that list.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "aisle_engine::lenient::optional_integer")]
+    #[schema(minimum = 0, maximum = 4294967295_u32)]
     pub position: Option<u32>,
+}
+
+/// One event, or a batch of them (for the document: the handler reads each event on its own,
+/// so a bad one never costs the good ones).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum EventsBody {
+    One(EventBody),
+    Batch(Vec<EventBody>),
 }
 
 /// What was stored and what was refused.
@@ -55,13 +71,15 @@ pub struct EventError {
 }
 
 /// Stores events: one JSON object or an array of them. Answers 200 when at least one event
-/// was stored (or the batch was empty), 400 when every event was refused; the body lists
-/// refused events by index either way.
+/// was stored (or the batch was empty); when every event was refused, 404 if each names an
+/// item the catalogue does not list, 400 otherwise. The body lists refused events by index
+/// either way.
 #[utoipa::path(post, path = "/v1/events", tag = "events",
-    request_body(content = Vec<EventBody>, description = "An event object or an array of them"),
+    request_body(content = EventsBody, description = "An event object or an array of them"),
     responses(
         (status = 200, body = EventsAnswer),
         (status = 400, description = "Every event was refused (`EventsAnswer`), or the JSON is malformed (`ErrorBody`)", body = EventsRefused),
+        (status = 404, description = "Every event names an item the catalogue does not list", body = EventsAnswer),
         (status = 413, body = ErrorBody)))]
 pub async fn post_events(
     State(state): State<AppState>,
@@ -91,23 +109,30 @@ pub async fn post_events(
     let service = &state.service;
     let mut errors = Vec::new();
     let mut good = Vec::with_capacity(rows.len());
+    let mut unknown_items = 0;
     for (index, row) in rows.into_iter().enumerate() {
         let checked = serde_json::from_value::<EventBody>(row)
-            .map_err(|e| e.to_string())
-            .and_then(|body| body.into_event(now))
+            .map_err(|e| Refusal::Invalid(e.to_string()))
+            .and_then(|body| body.into_event(now).map_err(Refusal::Invalid))
             .and_then(|event| service.check_event(index, &event).map(|()| event));
         match checked {
             Ok(event) => good.push(event),
-            Err(message) => errors.push(EventError { index, message }),
+            Err(refusal) => {
+                unknown_items += usize::from(matches!(refusal, Refusal::UnknownItem(_)));
+                errors.push(EventError {
+                    index,
+                    message: refusal.to_string(),
+                });
+            }
         }
     }
     let service = state.service.clone();
     let rejected = errors.len();
     let accepted = run_blocking(move || Ok(service.append_events(&good, rejected)?)).await?;
-    let status = if accepted == 0 && !errors.is_empty() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
+    let status = match (accepted, errors.len()) {
+        (0, refused) if refused > 0 && unknown_items == refused => StatusCode::NOT_FOUND,
+        (0, refused) if refused > 0 => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
     };
     Ok((status, Json(EventsAnswer { accepted, errors })))
 }

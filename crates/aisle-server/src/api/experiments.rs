@@ -23,7 +23,8 @@ pub struct ExperimentList {
 #[utoipa::path(post, path = "/v1/experiments", tag = "experiments",
     request_body = ExperimentDefinition,
     responses((status = 201, body = ExperimentInfo), (status = 400, body = ErrorBody),
-        (status = 409, body = ErrorBody)))]
+        (status = 404, description = "`unknown_model` (a variant's model is not serving), `unknown_variant` (the control)", body = ErrorBody),
+        (status = 409, description = "`already_exists`, `experiment_running`, `duplicate_variant`", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     ApiJson(definition): ApiJson<ExperimentDefinition>,
@@ -144,6 +145,7 @@ pub async fn overview(State(state): State<AppState>) -> Result<Json<Overview>, A
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     /// How many of the most recent events (1 to 1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub n: Option<usize>,
 }
 
@@ -168,7 +170,8 @@ pub struct History {
 /// A user's most recent events, newest first.
 #[utoipa::path(get, path = "/v1/users/{id}/history", tag = "users",
     params(("id" = String, Path, description = "The shop's user id"), HistoryQuery),
-    responses((status = 200, body = History), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = History), (status = 400, body = ErrorBody),
+        (status = 404, description = "`unknown_user`: the user was deleted", body = ErrorBody)))]
 pub async fn history(
     State(state): State<AppState>,
     ApiPath(user): ApiPath<String>,
@@ -184,6 +187,12 @@ pub async fn history(
     let service = state.service.clone();
     run_blocking(move || {
         let store = service.store();
+        if store.user_deleted(&user)? {
+            return Err(ApiError::new(
+                Code::UnknownUser,
+                format!("user '{user}' was deleted"),
+            ));
+        }
         let mut events = store.user_events(&user, n)?;
         events.reverse();
         let ids: Vec<&str> = events.iter().map(|e| e.item_id.as_str()).collect();

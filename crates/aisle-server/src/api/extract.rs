@@ -3,7 +3,7 @@
 //! wrong (malformed JSON, a wrong type, a body over the limit, ...).
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -80,6 +80,14 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // Every path parameter is an id: checked as the store checks ids, before anything
+        // is looked up.
+        if let Ok(raw) = RawPathParams::from_request_parts(parts, state).await {
+            for (name, value) in &raw {
+                aisle_store::record::check_id("path", value)
+                    .map_err(|e| ApiError::new(Code::InvalidPath, format!("{{{name}}}: {e}")))?;
+            }
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| ApiPath(p.0))

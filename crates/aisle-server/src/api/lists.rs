@@ -111,7 +111,7 @@ async fn serve(
 #[utoipa::path(get, path = "/v1/users/{id}/recommendations", tag = "recommendations",
     params(("id" = String, Path, description = "The shop's user id"), ListQuery),
     responses((status = 200, body = RecommendationList),
-        (status = 404, description = "`unknown_model`", body = ErrorBody),
+        (status = 404, description = "`unknown_model`; `unknown_user` (the user was deleted)", body = ErrorBody),
         (status = 503, description = "`no_model`: no model is trained yet", body = ErrorBody)))]
 pub async fn user_recommendations(
     State(state): State<AppState>,
@@ -126,6 +126,7 @@ pub async fn user_recommendations(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryBody {
+    #[schema(format = "aisle-id")]
     pub item_id: String,
     /// The interaction's weight (default 1), or the rating/amount when `type` is given.
     #[serde(default)]
@@ -141,13 +142,14 @@ pub struct HistoryBody {
 #[serde(deny_unknown_fields)]
 pub struct RecommendBody {
     #[serde(default)]
+    #[schema(format = "aisle-id")]
     pub user_id: Option<String>,
     #[serde(default)]
     pub history: Vec<HistoryBody>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "aisle_engine::lenient::optional_integer")]
     #[schema(minimum = 1, maximum = 1000)]
     pub n: Option<usize>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "aisle_engine::lenient::optional_integer")]
     #[schema(minimum = 0, maximum = 10000)]
     pub offset: Option<usize>,
     #[serde(default)]
@@ -164,6 +166,14 @@ pub struct RecommendBody {
 
 impl RecommendBody {
     fn into_request(self) -> Result<ListRequest, ApiError> {
+        let ids = self
+            .user_id
+            .iter()
+            .chain(self.history.iter().map(|h| &h.item_id));
+        for id in ids {
+            aisle_store::record::check_id("id", id)
+                .map_err(|e| ApiError::new(Code::InvalidBody, e.to_string()))?;
+        }
         if self.user_id.is_none() && self.history.is_empty() {
             return Err(ApiError::new(
                 Code::InvalidBody,
@@ -202,7 +212,7 @@ impl RecommendBody {
 #[utoipa::path(post, path = "/v1/recommend", tag = "recommendations",
     request_body = RecommendBody,
     responses((status = 200, body = RecommendationList),
-        (status = 404, description = "`unknown_model`", body = ErrorBody),
+        (status = 404, description = "`unknown_model`; `unknown_user` (the user was deleted)", body = ErrorBody),
         (status = 503, description = "`no_model`: no model is trained yet", body = ErrorBody)))]
 pub async fn recommend(
     State(state): State<AppState>,
@@ -231,7 +241,7 @@ pub async fn similar(
 /// The most popular items (by training interactions), optionally of one category.
 #[utoipa::path(get, path = "/v1/popular", tag = "recommendations", params(ListQuery),
     responses((status = 200, body = RecommendationList),
-        (status = 404, description = "`unknown_model`", body = ErrorBody),
+        (status = 404, description = "`unknown_model`; `unknown_user` (the user was deleted)", body = ErrorBody),
         (status = 503, description = "`no_model`: no model is trained yet", body = ErrorBody)))]
 pub async fn popular(
     State(state): State<AppState>,
@@ -243,7 +253,7 @@ pub async fn popular(
 /// Items popular recently: popularity with a 7-day half-life.
 #[utoipa::path(get, path = "/v1/trending", tag = "recommendations", params(ListQuery),
     responses((status = 200, body = RecommendationList),
-        (status = 404, description = "`unknown_model`", body = ErrorBody),
+        (status = 404, description = "`unknown_model`; `unknown_user` (the user was deleted)", body = ErrorBody),
         (status = 503, description = "`no_model`: no model is trained yet", body = ErrorBody)))]
 pub async fn trending(
     State(state): State<AppState>,

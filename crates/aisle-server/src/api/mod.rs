@@ -77,14 +77,14 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(experiments::overview))
 }
 
-/// The OpenAPI document of the routes.
-pub fn document() -> utoipa::openapi::OpenApi {
-    openapi::finish(api_routes().split_for_parts().1)
+/// The OpenAPI document of the routes, as a server with `config` answers them.
+pub fn document(config: &ServerConfig) -> serde_json::Value {
+    openapi::finish(api_routes().split_for_parts().1, config)
 }
 
 impl AppState {
     pub fn new(service: Arc<Service>, config: Arc<ServerConfig>) -> AppState {
-        let openapi = serde_json::to_string(&document()).expect("the OpenAPI document serialises");
+        let openapi = document(&config).to_string();
         AppState {
             service,
             metrics: Arc::new(Metrics::default()),

@@ -34,9 +34,9 @@ pub use schema::{APPLICATION_ID, MIGRATIONS, Migration, latest_version};
 
 use crate::error::{Result, StoreError};
 use crate::record::{
-    CatalogueChanges, Counts, Cursor, DayCount, EventId, ExperimentRecord, Impression, ModelInfo,
-    ModelMeta, ModelVersion, NewEvent, Page, ScanSummary, StoredEvent, StoredModel, check_event,
-    check_id, check_item, check_limit, check_model_meta, check_user,
+    CatalogueChanges, Counts, Cursor, DayCount, DeletedUser, EventId, ExperimentRecord, Impression,
+    ModelInfo, ModelMeta, ModelVersion, NewEvent, Page, ScanSummary, StoredEvent, StoredModel,
+    check_event, check_id, check_item, check_limit, check_model_meta, check_user,
 };
 use crate::store::Store;
 
@@ -498,8 +498,10 @@ impl Store for SqliteStore {
                      ON CONFLICT (id) DO UPDATE SET
                         attributes = excluded.attributes, updated_at = excluded.updated_at",
                 )?;
+                let mut revive = tx.prepare_cached("DELETE FROM deleted_users WHERE id = ?1")?;
                 for (user, attributes) in users.iter().zip(&encoded) {
                     stmt.execute(params![user.id, attributes, updated_at])?;
+                    revive.execute([&user.id])?;
                 }
             }
             tx.commit()?;
@@ -519,13 +521,40 @@ impl Store for SqliteStore {
         })
     }
 
-    fn delete_user(&self, id: &str) -> Result<()> {
-        let deleted =
-            self.write(|conn| Ok(conn.execute("DELETE FROM users WHERE id = ?1", [id])?))?;
-        if deleted == 0 {
-            return Err(StoreError::UnknownUser(id.to_string()));
-        }
-        Ok(())
+    fn delete_user(&self, id: &str, erase_events: bool) -> Result<DeletedUser> {
+        check_id("user id", id)?;
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let record = tx.execute("DELETE FROM users WHERE id = ?1", [id])? > 0;
+            let events = if erase_events {
+                tx.execute("DELETE FROM events WHERE user_id = ?1", [id])? as u64
+            } else {
+                0
+            };
+            if !record && events == 0 {
+                return Err(StoreError::UnknownUser(id.to_string()));
+            }
+            // Events up to the newest one now are the deleted user's; a later one brings
+            // them back.
+            tx.execute(
+                "INSERT INTO deleted_users (id, last_event)
+                 VALUES (?1, (SELECT coalesce(max(id), 0) FROM events))
+                 ON CONFLICT (id) DO UPDATE SET last_event = excluded.last_event",
+                [id],
+            )?;
+            tx.commit()?;
+            Ok(DeletedUser { record, events })
+        })
+    }
+
+    fn user_deleted(&self, id: &str) -> Result<bool> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM deleted_users d WHERE d.id = ?1 AND NOT EXISTS
+                    (SELECT 1 FROM events e WHERE e.user_id = d.id AND e.id > d.last_event))",
+            )?;
+            Ok(stmt.query_row([id], |r| r.get(0))?)
+        })
     }
 
     fn list_users(&self, after: Option<Cursor>, limit: usize) -> Result<Page<User>> {
@@ -611,13 +640,6 @@ impl Store for SqliteStore {
             }
             events.reverse();
             Ok(events)
-        })
-    }
-
-    fn delete_user_events(&self, user_id: &str) -> Result<u64> {
-        check_id("user id", user_id)?;
-        self.write(|conn| {
-            Ok(conn.execute("DELETE FROM events WHERE user_id = ?1", [user_id])? as u64)
         })
     }
 

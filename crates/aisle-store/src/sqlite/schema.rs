@@ -104,7 +104,8 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 3,
-        description: "a model version's last event as a column; the catalogue change feed",
+        description: "a model version's last event as a column; the catalogue change feed; \
+                      deleted users",
         sql: "
         ALTER TABLE models ADD COLUMN last_event_id INTEGER;
         UPDATE models SET last_event_id = json_extract(metrics, '$.last_event_id'),
@@ -118,6 +119,9 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX items_by_change ON items (changed);
         CREATE TABLE deleted_items (id TEXT PRIMARY KEY, changed INTEGER NOT NULL);
         CREATE INDEX deleted_items_by_change ON deleted_items (changed);
+        -- A deleted user stays deleted (their lists and history are not found) until they
+        -- are stored again or an event after `last_event` arrives for them.
+        CREATE TABLE deleted_users (id TEXT PRIMARY KEY, last_event INTEGER NOT NULL);
     ",
     },
 ];
