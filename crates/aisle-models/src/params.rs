@@ -101,14 +101,15 @@ impl Domain {
                 open_max,
             } => {
                 let low = if open_min { ">" } else { ">=" };
+                let (lo, hi) = (number(min), number(max));
                 match (min.is_finite(), max.is_finite()) {
-                    (true, false) => format!("a finite number {low} {min}"),
+                    (true, false) => format!("a finite number {low} {lo}"),
                     (false, true) => {
-                        format!("a number {} {max}", if open_max { "<" } else { "<=" })
+                        format!("a number {} {hi}", if open_max { "<" } else { "<=" })
                     }
                     (false, false) => "a finite number".into(),
                     (true, true) => format!(
-                        "in {}{min}, {max}{}",
+                        "in {}{lo}, {hi}{}",
                         if open_min { "(" } else { "[" },
                         if open_max { ")" } else { "]" }
                     ),
@@ -155,6 +156,15 @@ impl Domain {
             Domain::Choice(names) => json!({"type": "string", "enum": names}),
             Domain::Bool => json!({"type": "boolean"}),
         }
+    }
+}
+
+/// A bound as people write it: `0.5`, `1000`, `1e-9`, `1e9`.
+fn number(x: f64) -> String {
+    if x == 0.0 || (1e-3..1e6).contains(&x.abs()) {
+        x.to_string()
+    } else {
+        format!("{x:e}")
     }
 }
 
@@ -358,7 +368,7 @@ mod tests {
             ),
             (
                 json!({"k": 1, "rate": 0.0, "kind": "x"}),
-                "rate must be in [0.000000001, 1000000000], got 0.0",
+                "rate must be in [1e-9, 1e9], got 0.0",
             ),
             (
                 json!({"k": 1, "rate": 1.0, "kind": "w"}),

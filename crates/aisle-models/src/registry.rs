@@ -261,6 +261,56 @@ pub fn model_names() -> impl Iterator<Item = &'static str> {
     MODELS.iter().map(|m| m.name)
 }
 
+/// The parameter reference of `docs/models.md`: a table per model, made from the registry
+/// (a test keeps the document equal to it).
+pub fn parameter_reference() -> String {
+    let mut out = String::new();
+    for entry in MODELS {
+        let defaults = (entry.defaults)();
+        out.push_str(&format!(
+            "### `{}`\n\n{}\n\n| parameter | default | values | searched | what it does |\n|---|---|---|---|---|\n",
+            entry.name, entry.summary
+        ));
+        for param in entry.spec {
+            let default = match defaults.get(param.name) {
+                None | Some(Value::Null) => "from the data".to_string(),
+                Some(Value::String(s)) => format!("`{s}`"),
+                Some(v) => format!("`{v}`"),
+            };
+            let search = match (param.search, param.domain) {
+                (None, _) => "no".to_string(),
+                (Some(_), crate::params::Domain::Choice(_) | crate::params::Domain::Bool) => {
+                    "every value".to_string()
+                }
+                (Some(s), _) => format!(
+                    "{} to {}{}",
+                    s.min,
+                    s.max,
+                    if s.log { ", log scale" } else { "" }
+                ),
+            };
+            out.push_str(&format!(
+                "| `{}` | {default} | {}{} | {search} | {} |\n",
+                param.name,
+                param.domain.describe(),
+                if param.optional { " (or unset)" } else { "" },
+                param.doc.replace('|', "\\|")
+            ));
+        }
+        for rule in entry.rules {
+            out.push_str(&format!(
+                "\nWith `{}` {}, `{}` is one of {}.\n",
+                rule.when,
+                rule.is.join(" or "),
+                rule.then,
+                rule.allowed.join(", ")
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// The algorithm called `name` configured with `params`.
 pub fn algorithm(name: &str, params: &Map<String, Value>) -> Result<Box<dyn Algorithm>> {
     (model(name)?.build)(params)

@@ -83,6 +83,24 @@ error_codes! {
     NoModel = SERVICE_UNAVAILABLE, "no_model", "No model is trained yet.";
 }
 
+impl Code {
+    /// The table of `docs/server.md`: every code, its status and meaning.
+    pub fn reference() -> String {
+        let mut out = String::from("| status | code | meaning |\n|---|---|---|\n");
+        let mut codes = Code::ALL.to_vec();
+        codes.sort_by_key(|c| c.status().as_u16());
+        for code in codes {
+            out.push_str(&format!(
+                "| {} | `{}` | {} |\n",
+                code.status().as_u16(),
+                code.as_str(),
+                code.describe()
+            ));
+        }
+        out
+    }
+}
+
 /// An error answer: a stable code (which fixes the status) and a message for people.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}: {message}", code.as_str())]
@@ -237,6 +255,30 @@ impl From<tokio::task::JoinError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_docs_list_every_code_with_its_status() {
+        const BEGIN: &str = "<!-- error-codes:begin (generated from the error table) -->\n";
+        const END: &str = "<!-- error-codes:end -->";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/server.md");
+        let text = std::fs::read_to_string(path).unwrap();
+        let start = text
+            .find(BEGIN)
+            .expect("docs/server.md has the begin marker")
+            + BEGIN.len();
+        let end = text.find(END).expect("docs/server.md has the end marker");
+        let generated = format!("\n{}\n", Code::reference());
+        if std::env::var_os("AISLE_UPDATE_DOCS").is_some() {
+            let updated = format!("{}{generated}{}", &text[..start], &text[end..]);
+            std::fs::write(path, updated).unwrap();
+            return;
+        }
+        assert!(
+            text[start..end] == generated,
+            "docs/server.md's error table is out of date; run \
+             AISLE_UPDATE_DOCS=1 cargo test -p aisle-server --lib error"
+        );
+    }
 
     #[test]
     fn codes_are_unique() {

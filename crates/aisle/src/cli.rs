@@ -40,6 +40,17 @@ pub enum Command {
     Similar(SimilarArgs),
     /// Train models on folds of the data and compare their offline metrics.
     Evaluate(Box<EvaluateArgs>),
+    /// The models, their hyper-parameters, defaults, allowed values and search ranges.
+    Models(ModelsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// Only this model.
+    pub model: Option<String>,
+    /// Print JSON (each model's parameter schema) instead of tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How to read and clean an events file.

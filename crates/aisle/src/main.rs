@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         Command::Clean(args) => commands::clean::run(args),
         Command::Evaluate(args) => commands::evaluate::run(*args),
         Command::Import(args) => commands::import::run(args),
+        Command::Models(args) => commands::models::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

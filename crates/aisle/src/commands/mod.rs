@@ -6,6 +6,7 @@ pub mod evaluate;
 pub mod generate;
 pub mod import;
 pub mod inspect;
+pub mod models;
 pub mod recommend;
 pub mod serve;
 pub mod simulate;
