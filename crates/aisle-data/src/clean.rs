@@ -9,14 +9,24 @@
 //! Then over the whole file: exact duplicates (same user, item, type, value and timestamp;
 //! the first is kept) and, optionally, iterative k-core filtering of users and items with too
 //! few events (`below_min_user_count`, `below_min_item_count`).
+//!
+//! A **transactions** file (a shop's order lines: a basket column and a quantity) is read
+//! with rules of its own ([`TransactionRules`], each switchable): every line is a `purchase`
+//! of its quantity at its unit price; a cancelled basket or a negative quantity is a `return`
+//! (kept, never a positive signal) or dropped (`return`); lines that are not products
+//! (postage, fees, adjustments) are dropped (`non_product`), as are prices of zero or less
+//! (`non_positive_price`), quantities of zero (`zero_quantity`) and outlier quantities with
+//! the returns that cancel them (`outlier_quantity`); two spellings of one item id differing
+//! only in case become one; lines without a user are kept as guest baskets (for basket
+//! models), not as anyone's history. Rows kept but changed are counted as notes.
 
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::{Dataset, Event};
-use crate::event::{EventTypes, Kind, RATING};
+use crate::dataset::{Dataset, Event, GUEST, NO_BASKET};
+use crate::event::{EventTypes, Kind, PURCHASE, RATING, RETURN};
 use crate::ids::IdMap;
 use crate::reader::Record;
 use crate::time::parse_timestamp;
@@ -38,6 +48,11 @@ pub enum DropReason {
     RatingOutOfScale,
     BadTimestamp,
     UnknownItem,
+    NonProduct,
+    NonPositivePrice,
+    ZeroQuantity,
+    Return,
+    OutlierQuantity,
     Duplicate,
     BelowMinUserCount,
     BelowMinItemCount,
@@ -56,6 +71,11 @@ impl DropReason {
             DropReason::RatingOutOfScale => "rating_out_of_scale",
             DropReason::BadTimestamp => "bad_timestamp",
             DropReason::UnknownItem => "unknown_item",
+            DropReason::NonProduct => "non_product",
+            DropReason::NonPositivePrice => "non_positive_price",
+            DropReason::ZeroQuantity => "zero_quantity",
+            DropReason::Return => "return",
+            DropReason::OutlierQuantity => "outlier_quantity",
             DropReason::Duplicate => "duplicate",
             DropReason::BelowMinUserCount => "below_min_user_count",
             DropReason::BelowMinItemCount => "below_min_item_count",
@@ -75,6 +95,13 @@ impl DropReason {
             DropReason::RatingOutOfScale => "rating outside the declared scale",
             DropReason::BadTimestamp => "timestamp cannot be parsed",
             DropReason::UnknownItem => "item is not in the catalogue",
+            DropReason::NonProduct => "not a product (postage, a fee, an adjustment)",
+            DropReason::NonPositivePrice => "unit price of zero or less",
+            DropReason::ZeroQuantity => "quantity of zero",
+            DropReason::Return => "a return (cancelled basket or negative quantity)",
+            DropReason::OutlierQuantity => {
+                "quantity above the outlier threshold (or the return of one)"
+            }
             DropReason::Duplicate => "exact duplicate of an earlier row",
             DropReason::BelowMinUserCount => "user has fewer events than the minimum",
             DropReason::BelowMinItemCount => "item has fewer events than the minimum",
@@ -82,9 +109,77 @@ impl DropReason {
     }
 }
 
+/// A kept row that cleaning changed or set apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Note {
+    /// Kept as a `return` (a cancelled basket or a negative quantity).
+    Return,
+    /// Its item id was written with other letter case elsewhere: one spelling now.
+    CaseFolded,
+    /// No user: kept in a guest basket, not in anyone's history.
+    Guest,
+}
+
+impl Note {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Note::Return => "return",
+            Note::CaseFolded => "case_folded",
+            Note::Guest => "guest",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Note::Return => "kept as a return: never a positive signal",
+            Note::CaseFolded => {
+                "item id spelled with other letter case elsewhere: one spelling now"
+            }
+            Note::Guest => "no user: kept as a guest basket, not as a user history",
+        }
+    }
+}
+
+/// How a file's lines were read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    /// Decide from the columns: a basket column with a quantity (or value) and no type
+    /// column is a transactions file.
+    #[default]
+    Auto,
+    /// Each line is an event (a view, a purchase, a rating, ...).
+    Events,
+    /// Each line is an order line: a purchase of a quantity at a unit price, in a basket.
+    Transactions,
+}
+
+impl std::str::FromStr for FileKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(FileKind::Auto),
+            "events" => Ok(FileKind::Events),
+            "transactions" | "orders" => Ok(FileKind::Transactions),
+            other => Err(format!(
+                "unknown kind '{other}' (expected auto, events or transactions)"
+            )),
+        }
+    }
+}
+
 /// What cleaning did to one file: every row is either kept or counted under one reason.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CleaningReport {
+    /// How the lines were read (`events` or `transactions`) and why.
+    #[serde(default)]
+    pub kind: FileKind,
+    /// A rating scale was declared, so values are ratings.
+    #[serde(default)]
+    pub declared_scale: bool,
+    #[serde(default)]
+    pub kind_reason: String,
     /// Data rows read (header and blank lines excluded).
     pub rows: u64,
     /// Rows kept as events.
@@ -97,6 +192,15 @@ pub struct CleaningReport {
     pub latin1_fields: u64,
     /// The first few lines holding such fields.
     pub latin1_examples: Vec<u64>,
+    /// Kept rows that cleaning changed or set apart, by note.
+    #[serde(default)]
+    pub notes: BTreeMap<Note, u64>,
+    /// The first few lines of each note.
+    #[serde(default)]
+    pub note_examples: BTreeMap<Note, Vec<u64>>,
+    /// The first few item ids merged by case folding, as (spelling, the one kept).
+    #[serde(default)]
+    pub folded_ids: Vec<(String, String)>,
 }
 
 impl CleaningReport {
@@ -112,9 +216,24 @@ impl CleaningReport {
         }
     }
 
+    fn note(&mut self, note: Note, line: u64) {
+        *self.notes.entry(note).or_default() += 1;
+        let examples = self.note_examples.entry(note).or_default();
+        if examples.len() < EXAMPLE_LINES {
+            examples.push(line);
+        }
+    }
+
     /// Adds another file's report (for a dataset read from several files).
     pub fn merge(&mut self, other: &CleaningReport) {
         self.rows += other.rows;
+        for (note, count) in &other.notes {
+            *self.notes.entry(*note).or_default() += count;
+        }
+        for (note, lines) in &other.note_examples {
+            let mine = self.note_examples.entry(*note).or_default();
+            mine.extend(lines.iter().take(EXAMPLE_LINES.saturating_sub(mine.len())));
+        }
         self.kept += other.kept;
         self.latin1_fields += other.latin1_fields;
         for (reason, count) in &other.dropped {
@@ -148,6 +267,10 @@ pub struct CleaningOptions {
     pub min_user_events: u32,
     /// Iterative k-core: items with fewer events are dropped, repeatedly with users.
     pub min_item_events: u32,
+    /// How lines are read: decided from the columns by default.
+    pub kind: FileKind,
+    /// The rules of a transactions file.
+    pub transactions: TransactionRules,
 }
 
 impl Default for CleaningOptions {
@@ -159,6 +282,63 @@ impl Default for CleaningOptions {
             drop_duplicates: true,
             min_user_events: 0,
             min_item_events: 0,
+            kind: FileKind::Auto,
+            transactions: TransactionRules::default(),
+        }
+    }
+}
+
+/// Which item ids are products (in a transactions file; others are dropped as
+/// `non_product`).
+#[derive(Debug, Clone, Default)]
+pub enum Products {
+    /// Ids holding at least one digit: a shop's codes for postage, fees and adjustments
+    /// (`POST`, `DOT`, `M`, `BANK CHARGES`, `AMAZONFEE`, `CRUK`, ...) are words.
+    #[default]
+    WithADigit,
+    /// Ids matching the pattern (`--product-pattern`).
+    Matching(regex_lite::Regex),
+    /// Ids matching none of the patterns (`--non-product`, repeatable).
+    NotMatching(Vec<regex_lite::Regex>),
+}
+
+impl Products {
+    pub fn is_product(&self, id: &str) -> bool {
+        match self {
+            Products::WithADigit => id.bytes().any(|b| b.is_ascii_digit()),
+            Products::Matching(pattern) => pattern.is_match(id),
+            Products::NotMatching(patterns) => !patterns.iter().any(|p| p.is_match(id)),
+        }
+    }
+}
+
+/// The rules of a transactions file, each switchable.
+#[derive(Debug, Clone)]
+pub struct TransactionRules {
+    /// A basket id starting with this is a cancellation (empty: none is).
+    pub cancel_prefix: String,
+    /// Keep returns as `return` events (true) or drop them (`return`).
+    pub keep_returns: bool,
+    pub products: Products,
+    /// Drop lines whose unit price is zero or less.
+    pub drop_non_positive_prices: bool,
+    /// Merge item ids that differ only in letter case into their most frequent spelling.
+    pub fold_case: bool,
+    /// Purchases above this quantile of all purchase quantities are outliers (dropped with
+    /// the returns that cancel them); `None` keeps every quantity. Applied from 1,000
+    /// purchases on.
+    pub outlier_quantile: Option<f64>,
+}
+
+impl Default for TransactionRules {
+    fn default() -> Self {
+        TransactionRules {
+            cancel_prefix: "C".into(),
+            keep_returns: true,
+            products: Products::default(),
+            drop_non_positive_prices: true,
+            fold_case: true,
+            outlier_quantile: Some(0.9999),
         }
     }
 }
@@ -199,8 +379,11 @@ pub struct Cleaner {
     default_kind: Option<Kind>,
     users: IdMap,
     items: IdMap,
+    baskets: IdMap,
     /// When set, items not in `items` are dropped rather than added.
     catalogue_only: bool,
+    /// How lines are read; decided at the first row.
+    kind: Option<FileKind>,
     events: Vec<Event>,
     report: CleaningReport,
     scratch: String,
@@ -226,14 +409,20 @@ impl Cleaner {
                 )
             })?),
         };
+        let report = CleaningReport {
+            declared_scale: options.rating_scale.is_some(),
+            ..CleaningReport::default()
+        };
         Ok(Cleaner {
             options,
             default_kind,
             users,
             items,
+            baskets: IdMap::new(),
             catalogue_only: false,
+            kind: None,
             events: Vec::new(),
-            report: CleaningReport::default(),
+            report,
             scratch: String::new(),
         })
     }
@@ -261,29 +450,93 @@ impl Cleaner {
         }
     }
 
+    /// How the file's lines are read: the option, or decided from the first row's columns.
+    fn decide_kind(&mut self, row: &crate::reader::RawRow<'_>) -> FileKind {
+        if let Some(kind) = self.kind {
+            return kind;
+        }
+        let (kind, reason) = match self.options.kind {
+            FileKind::Auto
+                if row.basket.is_some()
+                    && (row.quantity.is_some() || row.value.is_some())
+                    && row.kind.is_none() =>
+            {
+                (
+                    FileKind::Transactions,
+                    "a basket column with quantities and no event types: order lines (--kind events reads them otherwise)",
+                )
+            }
+            FileKind::Auto => (FileKind::Events, "no basket column with quantities: events"),
+            FileKind::Transactions => (FileKind::Transactions, "--kind transactions"),
+            FileKind::Events => (FileKind::Events, "--kind events"),
+        };
+        self.kind = Some(kind);
+        self.report.kind = kind;
+        self.report.kind_reason = reason.into();
+        kind
+    }
+
     fn parse(&mut self, row: crate::reader::RawRow<'_>) -> Result<Event, DropReason> {
+        let transactions = self.decide_kind(&row) == FileKind::Transactions;
+        let rules = &self.options.transactions;
         let user_bytes = row.user.trim_ascii();
         let item_bytes = row.item.trim_ascii();
-        if user_bytes.is_empty() {
+        let basket_bytes = row.basket.map(<[u8]>::trim_ascii).unwrap_or_default();
+        // A line without a user still belongs to its basket (a guest checkout).
+        let guest = user_bytes.is_empty() && transactions && !basket_bytes.is_empty();
+        if user_bytes.is_empty() && !guest {
             return Err(DropReason::MissingUser);
         }
         if item_bytes.is_empty() {
             return Err(DropReason::MissingItem);
         }
-        if bad_id(user_bytes) || bad_id(item_bytes) {
+        if (!guest && bad_id(user_bytes)) || bad_id(item_bytes) {
             return Err(DropReason::BadId);
         }
-        let value = match row.value.map(<[u8]>::trim_ascii).filter(|v| !v.is_empty()) {
-            None => None,
-            Some(bytes) => Some(
-                std::str::from_utf8(bytes)
-                    .ok()
-                    .and_then(|s| s.parse::<f32>().ok())
-                    .filter(|v| v.is_finite())
-                    .ok_or(DropReason::BadValue)?,
-            ),
+        if transactions
+            && !rules
+                .products
+                .is_product(&String::from_utf8_lossy(item_bytes))
+        {
+            return Err(DropReason::NonProduct);
+        }
+        let number = |field: Option<&[u8]>| -> Result<Option<f32>, DropReason> {
+            match field.map(<[u8]>::trim_ascii).filter(|v| !v.is_empty()) {
+                None => Ok(None),
+                Some(bytes) => Ok(Some(
+                    std::str::from_utf8(bytes)
+                        .ok()
+                        .and_then(|s| s.parse::<f32>().ok())
+                        .filter(|v| v.is_finite())
+                        .ok_or(DropReason::BadValue)?,
+                )),
+            }
         };
+        // In an order file without a quantity column, the value is the quantity.
+        let (quantity_field, value_field) = if transactions && row.quantity.is_none() {
+            (row.value, None)
+        } else {
+            (row.quantity, row.value)
+        };
+        let quantity = number(quantity_field)?.unwrap_or(1.0);
+        if quantity == 0.0 {
+            return Err(DropReason::ZeroQuantity);
+        }
+        let value = number(value_field)?;
+        let price = number(row.price)?;
+        if transactions && rules.drop_non_positive_prices && price.is_some_and(|p| p <= 0.0) {
+            return Err(DropReason::NonPositivePrice);
+        }
+        let cancelled = transactions
+            && !rules.cancel_prefix.is_empty()
+            && basket_bytes.starts_with(rules.cancel_prefix.as_bytes());
+        let is_return = quantity < 0.0 || cancelled;
+        if is_return && !rules.keep_returns {
+            return Err(DropReason::Return);
+        }
         let kind = match row.kind.map(<[u8]>::trim_ascii).filter(|k| !k.is_empty()) {
+            _ if is_return => RETURN,
+            _ if transactions => PURCHASE,
             Some(bytes) => {
                 let name = std::str::from_utf8(bytes).map_err(|_| DropReason::UnknownType)?;
                 self.options
@@ -324,9 +577,17 @@ impl Cleaner {
                 self.items.intern(id)
             }
         };
-        let user = {
+        let user = if guest {
+            GUEST
+        } else {
             let id = self.text(user_bytes, row.line);
             self.users.intern(id.as_ref())
+        };
+        let basket = if basket_bytes.is_empty() {
+            NO_BASKET
+        } else {
+            let id = self.text(basket_bytes, row.line);
+            self.baskets.intern(id.as_ref())
         };
         Ok(Event {
             user,
@@ -335,6 +596,9 @@ impl Cleaner {
             value: value.unwrap_or(f32::NAN),
             kind,
             line: u32::try_from(row.line).unwrap_or(u32::MAX),
+            quantity: quantity.abs(),
+            price: price.unwrap_or(f32::NAN),
+            basket,
         })
     }
 
@@ -355,28 +619,37 @@ impl Cleaner {
         }
     }
 
-    /// Applies the whole-file rules (duplicates, k-core) and returns the dataset.
+    /// Applies the whole-file rules (case folding, outliers, duplicates, k-core) and returns
+    /// the dataset.
     pub fn finish(mut self) -> Dataset {
+        let transactions = self.kind == Some(FileKind::Transactions);
+        let rules = self.options.transactions.clone();
+        if transactions && rules.fold_case && !self.catalogue_only {
+            self.fold_case();
+        }
+        if transactions && let Some(quantile) = rules.outlier_quantile {
+            self.drop_outliers(quantile);
+        }
         // Sorting by (user, item, timestamp, ...) puts exact duplicates side by side and is
         // the order the interaction matrix is built in anyway.
-        self.events.par_sort_unstable_by_key(|e| {
+        let key = |e: &Event| {
             (
                 e.user,
                 e.item,
                 e.timestamp,
                 e.kind,
                 e.value.to_bits(),
-                e.line,
+                e.basket,
+                e.quantity.to_bits(),
+                e.price.to_bits(),
             )
-        });
+        };
+        self.events.par_sort_unstable_by_key(|e| (key(e), e.line));
         if self.options.drop_duplicates {
             let report = &mut self.report;
             let mut previous: Option<Event> = None;
             self.events.retain(|e| {
-                let duplicate = previous.is_some_and(|p| {
-                    (p.user, p.item, p.timestamp, p.kind, p.value.to_bits())
-                        == (e.user, e.item, e.timestamp, e.kind, e.value.to_bits())
-                });
+                let duplicate = previous.is_some_and(|p| key(&p) == key(e));
                 previous = Some(*e);
                 if duplicate {
                     report.drop_row(DropReason::Duplicate, u64::from(e.line));
@@ -385,18 +658,123 @@ impl Cleaner {
             });
         }
         self.apply_k_core();
+        for e in &self.events {
+            if e.user == GUEST {
+                self.report.note(Note::Guest, u64::from(e.line));
+            }
+            if e.kind == RETURN {
+                self.report.note(Note::Return, u64::from(e.line));
+            }
+        }
         self.report.kept = self.events.len() as u64;
         // Lines dropped late were found in sorted order; report the earliest ones.
-        for lines in self.report.examples.values_mut() {
+        for lines in self
+            .report
+            .examples
+            .values_mut()
+            .chain(self.report.note_examples.values_mut())
+        {
             lines.sort_unstable();
         }
+        // Guests come last in the sort (their user is the largest index).
+        let first_guest = self.events.partition_point(|e| e.user != GUEST);
+        let guests = self.events.split_off(first_guest);
         Dataset::from_parts(
             self.users,
             self.items,
+            self.baskets,
             self.options.event_types,
             self.events,
+            guests,
             self.report,
         )
+    }
+
+    /// Merges item ids that differ only in letter case into their most frequent spelling.
+    fn fold_case(&mut self) {
+        let n = self.items.len();
+        let mut counts = vec![0u32; n];
+        for e in &self.events {
+            counts[e.item as usize] += 1;
+        }
+        let mut spellings: std::collections::HashMap<String, Vec<u32>> = Default::default();
+        for i in 0..n as u32 {
+            spellings
+                .entry(self.items.id(i).to_lowercase())
+                .or_default()
+                .push(i);
+        }
+        let mut canonical: Vec<u32> = (0..n as u32).collect();
+        let mut groups: Vec<&Vec<u32>> = spellings.values().filter(|g| g.len() > 1).collect();
+        if groups.is_empty() {
+            return;
+        }
+        groups.sort_unstable_by_key(|g| g[0]);
+        for group in groups {
+            let keep = *group
+                .iter()
+                .max_by_key(|&&i| (counts[i as usize], std::cmp::Reverse(i)))
+                .expect("a group has members");
+            for &i in group.iter().filter(|&&i| i != keep) {
+                canonical[i as usize] = keep;
+                if self.report.folded_ids.len() < EXAMPLE_LINES {
+                    self.report.folded_ids.push((
+                        self.items.id(i).to_string(),
+                        self.items.id(keep).to_string(),
+                    ));
+                }
+            }
+        }
+        let mut folded = IdMap::new();
+        let mut index = vec![u32::MAX; n];
+        for i in 0..n as u32 {
+            if canonical[i as usize] == i {
+                index[i as usize] = folded.intern(self.items.id(i));
+            }
+        }
+        for e in &mut self.events {
+            let kept = canonical[e.item as usize];
+            if kept != e.item {
+                self.report.note(Note::CaseFolded, u64::from(e.line));
+            }
+            e.item = index[kept as usize];
+        }
+        self.items = folded;
+    }
+
+    /// Drops purchases above the outlier quantile of purchase quantities, and the returns of
+    /// exactly those quantities (the cancellations that match them).
+    fn drop_outliers(&mut self, quantile: f64) {
+        let mut quantities: Vec<f32> = self
+            .events
+            .iter()
+            .filter(|e| e.kind == PURCHASE)
+            .map(|e| e.quantity)
+            .collect();
+        if quantities.len() < 1_000 {
+            return;
+        }
+        quantities.sort_unstable_by(f32::total_cmp);
+        let position = ((quantities.len() - 1) as f64 * quantile.clamp(0.0, 1.0)).round();
+        let threshold = quantities[position as usize];
+        let mut outliers = std::collections::HashSet::new();
+        let report = &mut self.report;
+        self.events.retain(|e| {
+            let outlier = e.kind == PURCHASE && e.quantity > threshold;
+            if outlier {
+                outliers.insert((e.user, e.item, e.quantity.to_bits()));
+                report.drop_row(DropReason::OutlierQuantity, u64::from(e.line));
+            }
+            !outlier
+        });
+        self.events.retain(|e| {
+            let cancels =
+                e.kind == RETURN && outliers.contains(&(e.user, e.item, e.quantity.to_bits()));
+            if cancels {
+                report.drop_row(DropReason::OutlierQuantity, u64::from(e.line));
+            }
+            !cancels
+        });
     }
 
     fn apply_k_core(&mut self) {
@@ -406,7 +784,8 @@ impl Cleaner {
         }
         let mut user_counts = vec![0u32; self.users.len()];
         let mut item_counts = vec![0u32; self.items.len()];
-        for e in &self.events {
+        // Guests have no user to count: they keep their lines.
+        for e in self.events.iter().filter(|e| e.user != GUEST) {
             user_counts[e.user as usize] += 1;
             item_counts[e.item as usize] += 1;
         }
@@ -414,6 +793,9 @@ impl Cleaner {
             let before = self.events.len();
             let report = &mut self.report;
             self.events.retain(|e| {
+                if e.user == GUEST {
+                    return true;
+                }
                 let reason = if user_counts[e.user as usize] < min_user {
                     DropReason::BelowMinUserCount
                 } else if item_counts[e.item as usize] < min_item {
@@ -429,7 +811,7 @@ impl Cleaner {
             }
             user_counts.iter_mut().for_each(|c| *c = 0);
             item_counts.iter_mut().for_each(|c| *c = 0);
-            for e in &self.events {
+            for e in self.events.iter().filter(|e| e.user != GUEST) {
                 user_counts[e.user as usize] += 1;
                 item_counts[e.item as usize] += 1;
             }
@@ -451,6 +833,9 @@ mod tests {
             kind: opt(fields[2]),
             value: opt(fields[3]),
             timestamp: opt(fields[4]),
+            basket: None,
+            quantity: None,
+            price: None,
         })
     }
 
@@ -545,14 +930,7 @@ mod tests {
     #[test]
     fn latin1_ids_are_kept_and_noted() {
         let mut cleaner = Cleaner::new(CleaningOptions::default()).unwrap();
-        cleaner.visit(Record::Row(RawRow {
-            line: 7,
-            user: b"caf\xe9",
-            item: b"i",
-            kind: None,
-            value: None,
-            timestamp: None,
-        }));
+        cleaner.visit(Record::Row(RawRow::new(7, b"caf\xe9", b"i")));
         let d = cleaner.finish();
         assert_eq!(d.report.kept, 1);
         assert_eq!(d.report.latin1_fields, 1);

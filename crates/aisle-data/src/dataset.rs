@@ -4,18 +4,25 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use serde::{Deserialize, Serialize};
-
 use crate::clean::{Cleaner, CleaningOptions, CleaningReport};
 use crate::error::{DataError, Result};
 use crate::event::{EventTypes, Kind, RATING};
 use crate::ids::IdMap;
 use crate::interactions::{Cell, DuplicatePolicy, Interactions};
 use crate::reader::{ByteCounter, FileLayout, ReadOptions, read_events};
+pub use crate::weighting::Weighting;
+use crate::weighting::{Choice, Shape, Weighed, decide, matrix_from_sorted};
+
+/// The user of a guest line (an order without a customer): kept in its basket, in no one's
+/// history.
+pub const GUEST: u32 = u32::MAX;
+/// The basket of an event without one.
+pub const NO_BASKET: u32 = u32::MAX;
 
 /// One kept event. `value` is NaN when the row had none; `timestamp` 0 when it had none.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Event {
+    /// [`GUEST`] for a line without a user.
     pub user: u32,
     pub item: u32,
     pub timestamp: i64,
@@ -23,57 +30,12 @@ pub struct Event {
     pub kind: Kind,
     /// Line in the source file (saturated at `u32::MAX`).
     pub line: u32,
-}
-
-/// How events become matrix weights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Weighting {
-    /// `ratings` if every event is a rating, `implicit` otherwise.
-    #[default]
-    Auto,
-    /// Only rating events, weighted by their value; repeated ratings: the latest wins.
-    Ratings,
-    /// Every event weighted by its type's weight; repeated pairs add up.
-    Implicit,
-    /// Every (user, item) pair with any event weighs 1.
-    Binary,
-}
-
-impl std::str::FromStr for Weighting {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        match s {
-            "auto" => Ok(Weighting::Auto),
-            "ratings" | "rating" => Ok(Weighting::Ratings),
-            "implicit" => Ok(Weighting::Implicit),
-            "binary" => Ok(Weighting::Binary),
-            other => Err(format!(
-                "unknown weighting '{other}' (expected auto, ratings, implicit or binary)"
-            )),
-        }
-    }
-}
-
-impl Weighting {
-    /// The matrix weight of one event of `kind` with `value` under this (resolved) weighting,
-    /// or `None` when the event does not count (a non-rating event under `Ratings`).
-    pub fn weight(self, kind: Kind, value: f32, types: &EventTypes) -> Option<f32> {
-        match self {
-            Weighting::Ratings => (kind == RATING).then_some(value),
-            Weighting::Binary => Some(1.0),
-            Weighting::Implicit | Weighting::Auto => Some(types.weight(kind)),
-        }
-    }
-
-    /// How repeated events of one (user, item) pair merge under this (resolved) weighting.
-    pub fn duplicate_policy(self) -> DuplicatePolicy {
-        match self {
-            Weighting::Ratings => DuplicatePolicy::Last,
-            Weighting::Binary => DuplicatePolicy::Max,
-            Weighting::Implicit | Weighting::Auto => DuplicatePolicy::Sum,
-        }
-    }
+    /// Units (1 when the row had none); a return's units are positive.
+    pub quantity: f32,
+    /// Unit price; NaN when the row had none.
+    pub price: f32,
+    /// The basket's index in [`Dataset::baskets`], or [`NO_BASKET`].
+    pub basket: u32,
 }
 
 /// A cleaned events file.
@@ -81,9 +43,14 @@ impl Weighting {
 pub struct Dataset {
     pub users: IdMap,
     pub items: IdMap,
+    /// Basket (order, invoice, session) ids.
+    pub baskets: IdMap,
     pub event_types: EventTypes,
-    /// Kept events, sorted by (user, item, timestamp).
+    /// Kept events of known users, sorted by (user, item, timestamp).
     pub events: Vec<Event>,
+    /// Kept lines without a user (guest orders), sorted by (item, timestamp): they belong to
+    /// baskets, not to anyone's history.
+    pub guest_events: Vec<Event>,
     pub report: CleaningReport,
     /// How the source file was read (set by [`Dataset::load`]).
     pub layout: Option<FileLayout>,
@@ -93,15 +60,19 @@ impl Dataset {
     pub(crate) fn from_parts(
         users: IdMap,
         items: IdMap,
+        baskets: IdMap,
         event_types: EventTypes,
         events: Vec<Event>,
+        guest_events: Vec<Event>,
         report: CleaningReport,
     ) -> Self {
         Dataset {
             users,
             items,
+            baskets,
             event_types,
             events,
+            guest_events,
             report,
             layout: None,
         }
@@ -176,22 +147,65 @@ impl Dataset {
         self.events.iter().any(|e| e.timestamp != 0)
     }
 
-    /// Resolves `Auto` for this dataset.
+    /// Resolves `Auto` for this dataset (see [`crate::weighting::decide`]).
     pub fn resolve(&self, weighting: Weighting) -> Weighting {
+        self.choose(weighting).weighting
+    }
+
+    /// The weighting for `weighting` and why: `Auto` decided from the data, any other as
+    /// asked.
+    pub fn choose(&self, weighting: Weighting) -> Choice {
         match weighting {
-            Weighting::Auto if self.is_ratings_only() => Weighting::Ratings,
-            Weighting::Auto => Weighting::Implicit,
-            other => other,
+            Weighting::Auto => decide(&self.shape()),
+            other => Choice {
+                weighting: other,
+                reason: "as asked".into(),
+            },
         }
     }
 
-    /// The user × item matrix under `weighting`, shaped by the id maps, repeated pairs merged
-    /// by the weighting's usual policy.
+    /// What the events look like, for the choice of a weighting.
+    pub fn shape(&self) -> Shape {
+        let mut shape = Shape {
+            transactions: self.report.kind == crate::clean::FileKind::Transactions,
+            all_whole: true,
+            declared_scale: self.report.declared_scale,
+            ..Shape::default()
+        };
+        let mut values: Vec<f32> = Vec::new();
+        for e in &self.events {
+            if e.kind == RATING {
+                shape.ratings += 1;
+                if e.value.is_finite() {
+                    shape.all_whole &= e.value.fract() == 0.0;
+                    values.push(e.value);
+                }
+            } else {
+                shape.others += 1;
+            }
+            if e.quantity != 1.0 {
+                shape.varied_quantities += 1;
+            }
+        }
+        if !values.is_empty() {
+            values.sort_unstable_by(f32::total_cmp);
+            shape.min = values[0];
+            shape.max = values[values.len() - 1];
+            shape.median = values[values.len() / 2];
+            let mut distinct = values.clone();
+            distinct.dedup();
+            shape.distinct = distinct.len();
+        }
+        shape
+    }
+
+    /// The user × item matrix under `weighting`, shaped by the id maps; a pair's events merge
+    /// as [`crate::weighting`] says (returns take back their purchases).
     pub fn interactions(&self, weighting: Weighting) -> Interactions {
         self.interactions_with(weighting, None)
     }
 
-    /// The matrix with an explicit duplicate policy (`None`: the weighting's usual one).
+    /// The matrix with an explicit duplicate policy (`None`: the weighting's own merging).
     pub fn interactions_with(
         &self,
         weighting: Weighting,
@@ -201,15 +215,25 @@ impl Dataset {
         let types = &self.event_types;
         // Events are sorted by (user, item, timestamp) (`Cleaner::finish`), so the matrix is
         // built in one pass with no copy of the cells.
-        let cells = self.events.iter().filter_map(|e| {
-            Some(Cell {
-                user: e.user,
-                item: e.item,
-                weight: weighting.weight(e.kind, e.value, types)?,
-                timestamp: e.timestamp,
-            })
+        if let Some(policy) = policy {
+            let cells = self.events.iter().filter_map(|e| {
+                Some(Cell {
+                    user: e.user,
+                    item: e.item,
+                    weight: weighting.weight(e.kind, e.value, e.quantity, types)?,
+                    timestamp: e.timestamp,
+                })
+            });
+            return Interactions::from_sorted_cells(self.n_users(), self.n_items(), cells, policy);
+        }
+        let events = self.events.iter().map(|e| Weighed {
+            user: e.user,
+            item: e.item,
+            kind: e.kind,
+            value: e.value,
+            quantity: e.quantity,
+            timestamp: e.timestamp,
         });
-        let policy = policy.unwrap_or_else(|| weighting.duplicate_policy());
-        Interactions::from_sorted_cells(self.n_users(), self.n_items(), cells, policy)
+        matrix_from_sorted(self.n_users(), self.n_items(), events, weighting, types)
     }
 }

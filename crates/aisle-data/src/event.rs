@@ -15,24 +15,40 @@ pub struct EventTypes {
     weights: Vec<f32>,
 }
 
+/// Index of `purchase` in every table.
+pub const PURCHASE: Kind = 3;
 /// Index of `rating` in every table (it is always present).
 pub const RATING: Kind = 4;
+/// Index of `return` in every table: goods sent back (a cancelled order line, a negative
+/// quantity). Never a positive signal: it takes back the purchases it returns.
+pub const RETURN: Kind = 5;
 
 impl Default for EventTypes {
-    /// view 1, click 1, add_to_cart 3, purchase 5, rating (weighs its value).
+    /// view 1, click 1, add_to_cart 3, purchase 5, rating (weighs its value), return 0.
     fn default() -> Self {
         EventTypes {
-            names: ["view", "click", "add_to_cart", "purchase", "rating"]
-                .map(String::from)
-                .to_vec(),
-            weights: vec![1.0, 1.0, 3.0, 5.0, 1.0],
+            names: [
+                "view",
+                "click",
+                "add_to_cart",
+                "purchase",
+                "rating",
+                "return",
+            ]
+            .map(String::from)
+            .to_vec(),
+            weights: vec![1.0, 1.0, 3.0, 5.0, 1.0, 0.0],
         }
     }
 }
 
 impl EventTypes {
-    /// Sets the weight of `name`, declaring it if it is not a built-in type.
+    /// Sets the weight of `name`, declaring it if it is not a built-in type. A `return`
+    /// always weighs 0: it takes purchases back rather than adding a signal.
     pub fn set_weight(&mut self, name: &str, weight: f32) -> Result<(), String> {
+        if self.lookup(name) == Some(RETURN) && weight != 0.0 {
+            return Err("a return weighs 0 (it takes back the purchases it returns)".into());
+        }
         if !weight.is_finite() || weight < 0.0 {
             return Err(format!(
                 "the weight of '{name}' must be a finite number >= 0, not {weight}"
@@ -97,6 +113,7 @@ fn canonical_name(name: &str) -> String {
         "transaction" | "order" | "buy" | "checkout" => "purchase".into(),
         "pageview" | "page_view" | "detail_view" | "impression_click" => "view".into(),
         "rate" => "rating".into(),
+        "refund" | "returned" | "cancel" | "cancellation" | "cancelled" => "return".into(),
         _ => lower,
     }
 }
@@ -112,8 +129,10 @@ mod tests {
         assert_eq!(types.lookup("transaction"), Some(3));
         assert_eq!(types.lookup("wishlist"), None);
         types.set_weight("wishlist", 2.0).unwrap();
-        assert_eq!(types.lookup("wishlist"), Some(5));
-        assert_eq!(types.weight(5), 2.0);
+        assert_eq!(types.lookup("wishlist"), Some(6));
+        assert_eq!(types.weight(6), 2.0);
+        assert_eq!(types.lookup("refund"), Some(RETURN));
+        assert!(types.set_weight("return", 1.0).is_err());
         assert!(types.set_weight("view", f32::NAN).is_err());
         assert_eq!(types.name(RATING), "rating");
     }

@@ -35,15 +35,20 @@ pub mod rng;
 pub mod split;
 pub mod stats;
 pub mod time;
+pub mod weighting;
 
 pub use catalogue::{Catalogue, Item, User};
-pub use clean::{Cleaner, CleaningOptions, CleaningReport, DropReason, parse_rating_scale};
-pub use dataset::{Dataset, Event, Weighting};
+pub use clean::{
+    Cleaner, CleaningOptions, CleaningReport, DropReason, FileKind, Note, Products,
+    TransactionRules, parse_rating_scale,
+};
+pub use dataset::{Dataset, Event, GUEST, NO_BASKET};
 pub use error::{DataError, Result};
-pub use event::{EventTypes, Kind};
+pub use event::{EventTypes, Kind, PURCHASE, RATING, RETURN};
 pub use ids::IdMap;
 pub use interactions::{Cell, DuplicatePolicy, Interactions, Row};
 pub use reader::{ByteCounter, ColumnMap, FileLayout, Format, ReadOptions};
 pub use rng::Rng;
 pub use split::{Protocol, Split, split};
 pub use stats::Statistics;
+pub use weighting::{Choice, Weighting};

@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::dataset::Dataset;
-use crate::event::RATING;
+use crate::dataset::{Dataset, NO_BASKET};
+use crate::event::{PURCHASE, RATING};
 use crate::time::format_timestamp;
+use crate::weighting::Choice;
 
 /// Summary of a count distribution.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -65,8 +66,21 @@ pub struct Statistics {
     pub events_per_item: Distribution,
     /// First and last timestamp (RFC 3339), when the data has any.
     pub time_range: Option<(String, String)>,
-    /// Ratings: count per value, mean.
+    /// Values of rating-typed events: a count per value when they sit on a rating scale,
+    /// quantiles otherwise (counts such as plays).
     pub ratings: Option<RatingStats>,
+    /// Units per line, when lines carry quantities (order lines, plays).
+    pub quantities: Option<Quantiles>,
+    /// Distinct baskets (orders), when the file has a basket column.
+    pub baskets: u64,
+    /// Distinct items per basket.
+    pub items_per_basket: Option<Distribution>,
+    /// Kept lines without a user (guest baskets).
+    pub guest_lines: u64,
+    /// Σ quantity × unit price over purchases, when lines have prices.
+    pub revenue: Option<f64>,
+    /// The weighting `auto` chooses for these data, and why.
+    pub weighting: Choice,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -75,9 +89,48 @@ pub struct RatingStats {
     pub mean: f64,
     pub min: f32,
     pub max: f32,
-    /// Count per distinct rating value (as text, e.g. `"4.5"`).
+    /// Count per distinct value (as text, e.g. `"4.5"`), when the values sit on a rating
+    /// scale (at most 21 distinct values); empty otherwise.
     pub histogram: BTreeMap<String, u64>,
+    /// Quantiles, when the values are not on a rating scale.
+    pub quantiles: Option<Quantiles>,
 }
+
+/// Quantiles of real values (nearest rank).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Quantiles {
+    pub min: f32,
+    pub p25: f32,
+    pub median: f32,
+    pub p75: f32,
+    pub p90: f32,
+    pub p99: f32,
+    pub max: f32,
+}
+
+impl Quantiles {
+    /// Nearest-rank quantiles of `values` (sorted in place); `None` when empty.
+    pub fn of(values: &mut [f32]) -> Option<Self> {
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_unstable_by(f32::total_cmp);
+        let rank =
+            |q: f64| values[((q * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
+        Some(Quantiles {
+            min: values[0],
+            p25: rank(0.25),
+            median: rank(0.5),
+            p75: rank(0.75),
+            p90: rank(0.9),
+            p99: rank(0.99),
+            max: values[values.len() - 1],
+        })
+    }
+}
+
+/// The most distinct values a rating scale has (0.5 steps from 0 to 10).
+const SCALE_VALUES: usize = 21;
 
 /// Gini coefficient of non-negative counts.
 pub fn gini(counts: &mut [u64]) -> f64 {
@@ -132,12 +185,41 @@ impl Statistics {
                 *rating_counts.entry(e.value.to_bits()).or_default() += 1;
             }
         }
-        for (bits, count) in rating_counts {
-            *ratings
-                .histogram
-                .entry(f32::from_bits(bits).to_string())
-                .or_default() += count;
+        if rating_counts.len() <= SCALE_VALUES {
+            for (bits, count) in rating_counts {
+                *ratings
+                    .histogram
+                    .entry(f32::from_bits(bits).to_string())
+                    .or_default() += count;
+            }
+        } else {
+            let mut values: Vec<f32> = dataset
+                .events
+                .iter()
+                .filter(|e| e.kind == RATING)
+                .map(|e| e.value)
+                .collect();
+            ratings.quantiles = Quantiles::of(&mut values);
         }
+        let all_lines = || dataset.events.iter().chain(&dataset.guest_events);
+        let mut quantities: Vec<f32> = all_lines().map(|e| e.quantity).collect();
+        let quantities = if quantities.iter().any(|&q| q != 1.0) {
+            Quantiles::of(&mut quantities)
+        } else {
+            None
+        };
+        let mut basket_items: rustc_hash::FxHashMap<u32, rustc_hash::FxHashSet<u32>> =
+            Default::default();
+        let mut revenue = None;
+        for e in all_lines() {
+            if e.basket != NO_BASKET {
+                basket_items.entry(e.basket).or_default().insert(e.item);
+            }
+            if e.kind == PURCHASE && e.price.is_finite() {
+                *revenue.get_or_insert(0.0) += f64::from(e.quantity) * f64::from(e.price);
+            }
+        }
+        let mut sizes: Vec<u64> = basket_items.values().map(|s| s.len() as u64).collect();
         per_user.retain(|&c| c > 0);
         per_item.retain(|&c| c > 0);
         let (users, items) = (per_user.len(), per_item.len());
@@ -176,6 +258,12 @@ impl Statistics {
             events_per_item: Distribution::of(&mut per_item),
             time_range: (first <= last).then(|| (format_timestamp(first), format_timestamp(last))),
             ratings: (ratings.count > 0).then_some(ratings),
+            quantities,
+            baskets: sizes.len() as u64,
+            items_per_basket: (!sizes.is_empty()).then(|| Distribution::of(&mut sizes)),
+            guest_lines: dataset.guest_events.len() as u64,
+            revenue,
+            weighting: dataset.choose(crate::weighting::Weighting::Auto),
         }
     }
 }

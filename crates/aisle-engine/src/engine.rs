@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use aisle_data::rng::{Rng, splitmix64};
+use aisle_data::weighting::matrix;
 use aisle_data::{Interactions, Item};
 use aisle_models::TrainedModel;
 use aisle_store::{EventId, ModelInfo, Store, StoreError};
@@ -14,7 +15,7 @@ use arc_swap::ArcSwap;
 
 use crate::catalogue::Catalogue;
 use crate::error::EngineError;
-use crate::list::context::event_cell;
+use crate::list::context::weighed;
 use crate::list::{ListContext, ListRequest, RecommendationList, Source, pipeline};
 use crate::serving::{ModelSet, Serving};
 
@@ -143,22 +144,23 @@ impl Engine {
         trained: &TrainedModel,
         last: Option<EventId>,
     ) -> Result<Interactions, StoreError> {
-        let mut cells = Vec::new();
+        let mut events = Vec::new();
         self.store.scan_events(None, &mut |event| {
             if last.is_some_and(|last| event.id > last) {
                 return;
             }
             if let Some(user) = trained.users.get(&event.user_id)
-                && let Some(cell) = event_cell(trained, user, event)
+                && let Some(event) = weighed(trained, user, event)
             {
-                cells.push(cell);
+                events.push(event);
             }
         })?;
-        Ok(Interactions::from_cells(
+        Ok(matrix(
             trained.users.len(),
             trained.model.n_items(),
-            cells,
-            trained.weighting.duplicate_policy(),
+            events,
+            trained.weighting,
+            &trained.event_types,
         ))
     }
 

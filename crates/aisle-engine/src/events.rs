@@ -18,6 +18,12 @@ pub struct IncomingEvent {
     pub timestamp: i64,
     pub recommendation_id: Option<String>,
     pub position: Option<u32>,
+    /// Units (a purchase's quantity); `None` is one.
+    pub quantity: Option<f64>,
+    /// Unit price.
+    pub price: Option<f64>,
+    /// The basket (order) the event belongs to.
+    pub basket: Option<String>,
 }
 
 impl IncomingEvent {
@@ -31,6 +37,9 @@ impl IncomingEvent {
             timestamp: Some(self.timestamp),
             recommendation_id: self.recommendation_id.as_deref(),
             position: self.position,
+            quantity: self.quantity,
+            price: self.price,
+            basket: self.basket.as_deref(),
         }
     }
 }

@@ -29,6 +29,6 @@ pub use report::{
     write_csv,
 };
 pub use runner::{
-    EvalOptions, Fold, FoldEvaluator, FoldScores, MetricSelection, ModelSpec, RunControl,
+    EvalOptions, Fold, FoldEvaluator, FoldScores, MetricSelection, ModelSpec, Repeats, RunControl,
     RunProgress, Stage, evaluate,
 };

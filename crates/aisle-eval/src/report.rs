@@ -27,7 +27,7 @@ pub struct EvaluationReport {
 }
 
 /// What the models were evaluated on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct DatasetSummary {
     pub name: String,
     /// Rows of the user × item matrices (the largest over folds).
@@ -40,6 +40,16 @@ pub struct DatasetSummary {
     pub test: usize,
     /// Number of folds.
     pub folds: usize,
+    /// Whether test items the user had in training counted.
+    #[serde(default)]
+    pub repeats: crate::runner::Repeats,
+    /// Test cells the user had in training, set aside (with `repeats: exclude`), over all
+    /// folds.
+    #[serde(default)]
+    pub repeats_set_aside: usize,
+    /// Test cells of items with no training interaction, over all folds.
+    #[serde(default)]
+    pub unknown_test_items: usize,
 }
 
 /// One model's results: the mean over folds, and each fold.
@@ -453,6 +463,7 @@ mod tests {
                 train: 10,
                 test: 2,
                 folds: 2,
+                ..DatasetSummary::default()
             },
             results: vec![
                 ModelResult {

@@ -14,6 +14,7 @@ use std::time::Instant;
 use aisle_data::Interactions;
 use aisle_models::{Algorithm, FitContext, ModelError, Progress, Recommender};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{EvalError, Result};
@@ -96,6 +97,33 @@ pub struct EvalOptions {
     pub ranking_metrics: MetricSelection,
     /// Also report `capped_recall@K` (hits / min(|T_u|, K)).
     pub capped_recall: bool,
+    /// Whether a test item the user already has in training counts (see [`Repeats`]).
+    pub repeats: Repeats,
+}
+
+/// What a test item the user already interacted with in training is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Repeats {
+    /// Not relevant, and set aside (counted): lists leave training items out, so such an item
+    /// could never be found. Scores measure finding items new to each user.
+    #[default]
+    Exclude,
+    /// Relevant, and lists may hold training items: "buy again".
+    Include,
+}
+
+impl std::str::FromStr for Repeats {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s {
+            "exclude" => Ok(Repeats::Exclude),
+            "include" => Ok(Repeats::Include),
+            other => Err(format!(
+                "unknown repeats '{other}' (expected exclude or include)"
+            )),
+        }
+    }
 }
 
 impl Default for EvalOptions {
@@ -110,6 +138,7 @@ impl Default for EvalOptions {
             rating_metrics: MetricSelection::Auto,
             ranking_metrics: MetricSelection::Auto,
             capped_recall: false,
+            repeats: Repeats::Exclude,
         }
     }
 }
@@ -231,8 +260,11 @@ pub fn evaluate(
         .collect();
 
     let mut per_model: Vec<Vec<FoldResult>> = vec![Vec::with_capacity(folds.len()); models.len()];
+    let (mut set_aside, mut unknown) = (0, 0);
     for (fold_index, fold) in folds.iter().enumerate() {
         let evaluator = FoldEvaluator::new(fold, fold_index, options);
+        set_aside += evaluator.repeats_set_aside;
+        unknown += evaluator.unknown_test_cells;
         for (model_index, &algorithm) in algorithms.iter().enumerate() {
             if cancelled(control.cancel) {
                 return Err(EvalError::Cancelled);
@@ -296,7 +328,12 @@ pub fn evaluate(
         .collect();
     Ok(EvaluationReport {
         protocol: options.protocol.clone(),
-        dataset: summarise(folds, &options.dataset),
+        dataset: DatasetSummary {
+            repeats: options.repeats,
+            repeats_set_aside: set_aside,
+            unknown_test_items: unknown,
+            ..summarise(folds, &options.dataset)
+        },
         results,
     })
 }
@@ -313,6 +350,7 @@ fn summarise(folds: &[Fold], name: &str) -> DatasetSummary {
         train: mean_cells(|f| f.train.nnz()),
         test: mean_cells(|f| f.test.nnz()),
         folds: folds.len(),
+        ..DatasetSummary::default()
     }
 }
 
@@ -349,6 +387,10 @@ pub struct FoldEvaluator<'a> {
     fold_index: usize,
     options: &'a EvalOptions,
     rating_scale: Option<(f32, f32)>,
+    /// Test cells the user already had in training, set aside by [`Repeats::Exclude`].
+    pub repeats_set_aside: usize,
+    /// Test cells of items with no training interaction at all.
+    pub unknown_test_cells: usize,
     /// Users with at least one relevant test item, ascending.
     ranked_users: Vec<u32>,
     /// `relevant[relevant_start[j]..relevant_start[j + 1]]` are `ranked_users[j]`'s relevant
@@ -366,14 +408,25 @@ impl<'a> FoldEvaluator<'a> {
         let mut ranked_users = Vec::new();
         let mut relevant_start = vec![0];
         let mut relevant = Vec::new();
+        let trained_items = fold.train.column_counts();
+        let (mut repeats_set_aside, mut unknown_test_cells) = (0, 0);
         for user in 0..fold.test.n_users() as u32 {
             let row = fold.test.row(user);
+            let history = fold.train.row(user);
             let before = relevant.len();
-            relevant.extend(
-                row.iter()
-                    .filter(|&(_, weight)| options.relevance_threshold.is_none_or(|t| weight >= t))
-                    .map(|(item, _)| item),
-            );
+            for (item, weight) in row.iter() {
+                if trained_items[item as usize] == 0 {
+                    unknown_test_cells += 1;
+                }
+                if options.relevance_threshold.is_some_and(|t| weight < t) {
+                    continue;
+                }
+                if options.repeats == Repeats::Exclude && history.contains(item) {
+                    repeats_set_aside += 1;
+                    continue;
+                }
+                relevant.push(item);
+            }
             if relevant.len() > before {
                 ranked_users.push(user);
                 relevant_start.push(relevant.len());
@@ -383,6 +436,8 @@ impl<'a> FoldEvaluator<'a> {
             fold,
             fold_index,
             options,
+            repeats_set_aside,
+            unknown_test_cells,
             rating_scale,
             ranked_users,
             relevant_start,
@@ -518,8 +573,25 @@ impl<'a> FoldEvaluator<'a> {
         if cancelled(cancel) {
             return Err(EvalError::Cancelled);
         }
-        let lists =
-            model.recommend_known_users(&self.ranked_users, &self.fold.train, self.options.k);
+        let lists = match self.options.repeats {
+            Repeats::Exclude => {
+                model.recommend_known_users(&self.ranked_users, &self.fold.train, self.options.k)
+            }
+            // Training items may come back: the models' batched paths all leave them out.
+            Repeats::Include => self
+                .ranked_users
+                .par_iter()
+                .map(|&user| {
+                    aisle_models::recommend(
+                        model,
+                        &aisle_models::Query::known(user, &self.fold.train),
+                        self.options.k,
+                        false,
+                        |_| false,
+                    )
+                })
+                .collect(),
+        };
         if cancelled(cancel) {
             return Err(EvalError::Cancelled);
         }
@@ -637,6 +709,46 @@ mod tests {
             ));
         }
         assert!(EvalOptions::default().check().is_ok());
+    }
+
+    #[test]
+    fn repeats_are_set_aside_or_counted_as_asked() {
+        // User 0 bought item 5 in training and again in test; user 1's test item 2 is in no
+        // training row.
+        let train = matrix(2, 6, &[(0, 5, 1.0), (1, 4, 1.0)]);
+        let test = matrix(2, 6, &[(0, 5, 1.0), (1, 2, 1.0)]);
+        let fold = Fold { train, test };
+        let model = ByIndex { n_items: 6 };
+        let options = EvalOptions {
+            k: 1,
+            ranking_metrics: MetricSelection::Always,
+            rating_metrics: MetricSelection::Never,
+            ..Default::default()
+        };
+        let exclude = FoldEvaluator::new(&fold, 0, &options);
+        assert_eq!(
+            (exclude.repeats_set_aside, exclude.unknown_test_cells),
+            (1, 1)
+        );
+        assert_eq!(
+            exclude.ranked_users(),
+            &[1],
+            "user 0 has nothing new to find"
+        );
+        let include = EvalOptions {
+            repeats: Repeats::Include,
+            ..options.clone()
+        };
+        let include = FoldEvaluator::new(&fold, 0, &include);
+        assert_eq!(include.repeats_set_aside, 0);
+        assert_eq!(include.ranked_users(), &[0, 1]);
+        // Item 5 may come back: user 0's list [5] hits; user 1's [5] misses.
+        let again = include
+            .evaluate(&model, "by-index", None)
+            .unwrap()
+            .ranking
+            .unwrap();
+        assert_eq!(again.precision, 0.5);
     }
 
     #[test]

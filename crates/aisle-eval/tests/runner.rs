@@ -385,7 +385,17 @@ fn json_has_exactly_the_promised_shape() {
     assert_eq!(value["protocol"], "given:2 folds");
     assert_eq!(
         keys(&value["dataset"]),
-        set(&["name", "users", "items", "train", "test", "folds"])
+        set(&[
+            "name",
+            "users",
+            "items",
+            "train",
+            "test",
+            "folds",
+            "repeats",
+            "repeats_set_aside",
+            "unknown_test_items"
+        ])
     );
     assert_eq!(value["dataset"]["name"], "hand-made");
     let results = value["results"].as_array().unwrap();

@@ -66,6 +66,9 @@ pub(crate) fn event(n: usize) -> NewEvent<'static> {
         timestamp: (!n.is_multiple_of(7)).then_some(1_700_000_000 + n as i64),
         recommendation_id: (n.is_multiple_of(2)).then_some("rec-1"),
         position: (n.is_multiple_of(2)).then_some(n as u32),
+        quantity: (n.is_multiple_of(3)).then_some(n as f64 + 1.5),
+        price: (n.is_multiple_of(4)).then_some(9.99),
+        basket: (n.is_multiple_of(5)).then_some("order-1"),
     }
 }
 
@@ -77,6 +80,9 @@ pub(crate) fn same_event(stored: &StoredEvent, new: &NewEvent<'_>) -> bool {
         && stored.timestamp == new.timestamp
         && stored.recommendation_id.as_deref() == new.recommendation_id
         && stored.position == new.position
+        && stored.quantity == new.quantity
+        && stored.price == new.price
+        && stored.basket.as_deref() == new.basket
 }
 
 pub(crate) fn items_round_trip_update_in_place_and_delete(store: Arc<dyn Store>) {

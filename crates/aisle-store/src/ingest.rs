@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use aisle_data::Dataset;
+use aisle_data::{Dataset, NO_BASKET};
 
 use crate::error::Result;
 use crate::record::NewEvent;
@@ -16,7 +16,8 @@ pub const DEFAULT_BATCH: usize = 100_000;
 
 /// Appends the dataset's events in the order of its source lines, `batch` per transaction,
 /// calling `committed` with the running total after each commit. On an error, the batches
-/// reported to `committed` stay stored.
+/// reported to `committed` stay stored. Guest lines (no user) are not stored: a store keeps
+/// users' events.
 ///
 /// A timestamp of 0 (the data crate's "none") is stored as no timestamp; a missing value
 /// (NaN) as no value. A value is stored as the shortest decimal that reads back to the same
@@ -45,6 +46,9 @@ pub fn append_dataset(
                 timestamp: (e.timestamp != 0).then_some(e.timestamp),
                 recommendation_id: None,
                 position: None,
+                quantity: (e.quantity != 1.0).then(|| decimal(e.quantity, &mut text)),
+                price: e.price.is_finite().then(|| decimal(e.price, &mut text)),
+                basket: (e.basket != NO_BASKET).then(|| dataset.baskets.id(e.basket)),
             }
         }));
         done += store.append_events(&events)?;

@@ -65,10 +65,16 @@ pub struct NewEvent<'a> {
     pub recommendation_id: Option<&'a str>,
     /// The 0-based rank of the item in that list.
     pub position: Option<u32>,
+    /// Units (a purchase's quantity; a return's, positive); `None` is one.
+    pub quantity: Option<f64>,
+    /// Unit price.
+    pub price: Option<f64>,
+    /// The basket (order, invoice, session) the event belongs to.
+    pub basket: Option<&'a str>,
 }
 
 impl<'a> NewEvent<'a> {
-    /// An event with no value, timestamp or attribution.
+    /// An event with no value, timestamp, attribution, quantity, price or basket.
     pub fn new(user_id: &'a str, item_id: &'a str, kind: &'a str) -> Self {
         NewEvent {
             user_id,
@@ -78,6 +84,9 @@ impl<'a> NewEvent<'a> {
             timestamp: None,
             recommendation_id: None,
             position: None,
+            quantity: None,
+            price: None,
+            basket: None,
         }
     }
 }
@@ -94,6 +103,12 @@ pub struct StoredEvent {
     pub timestamp: Option<i64>,
     pub recommendation_id: Option<String>,
     pub position: Option<u32>,
+    #[serde(default)]
+    pub quantity: Option<f64>,
+    #[serde(default)]
+    pub price: Option<f64>,
+    #[serde(default)]
+    pub basket: Option<String>,
 }
 
 /// What a scan visited.
@@ -264,6 +279,7 @@ pub fn check_event(index: usize, event: &NewEvent<'_>) -> Result<()> {
     for (what, id) in [("user_id", event.user_id), ("item_id", event.item_id)]
         .into_iter()
         .chain(event.recommendation_id.map(|r| ("recommendation_id", r)))
+        .chain(event.basket.map(|b| ("basket", b)))
     {
         if let Err(StoreError::InvalidArgument { message, .. }) = check_id(what, id) {
             return fail(format!("{what} {message}"));
@@ -280,6 +296,16 @@ pub fn check_event(index: usize, event: &NewEvent<'_>) -> Result<()> {
         && !value.is_finite()
     {
         return fail(format!("value {value} is not a finite number"));
+    }
+    if let Some(q) = event.quantity
+        && !(q.is_finite() && q > 0.0)
+    {
+        return fail(format!("quantity {q} is not a number > 0"));
+    }
+    if let Some(p) = event.price
+        && !(p.is_finite() && p >= 0.0)
+    {
+        return fail(format!("price {p} is not a number >= 0"));
     }
     if let Some(t) = event.timestamp
         && !TIMESTAMPS.contains(&t)

@@ -33,14 +33,28 @@ pub fn snapshot<S: Store + ?Sized>(
     options: &CleaningOptions,
     restrict_to_catalogue: bool,
 ) -> Result<Snapshot> {
-    let mut cleaner = Cleaner::new(options.clone())
+    // Stored events are events whatever file they came from: their type says what they are.
+    let options = CleaningOptions {
+        kind: aisle_data::FileKind::Events,
+        ..options.clone()
+    };
+    let mut cleaner = Cleaner::new(options)
         .map_err(|message| StoreError::invalid("cleaning options", message))?;
     if restrict_to_catalogue {
         cleaner = cleaner.with_catalogue(&catalogue_ids(store)?);
     }
     let mut value = String::new();
     let mut timestamp = String::new();
+    let (mut quantity, mut price) = (String::new(), String::new());
     let summary = store.scan_events(None, &mut |event| {
+        quantity.clear();
+        if let Some(q) = event.quantity {
+            let _ = write!(quantity, "{q}");
+        }
+        price.clear();
+        if let Some(p) = event.price {
+            let _ = write!(price, "{p}");
+        }
         value.clear();
         if let Some(v) = event.value {
             let _ = write!(value, "{v}");
@@ -60,6 +74,9 @@ pub fn snapshot<S: Store + ?Sized>(
             kind: Some(event.kind.as_bytes()),
             value: event.value.map(|_| value.as_bytes()),
             timestamp: event.timestamp.map(|_| timestamp.as_bytes()),
+            basket: event.basket.as_deref().map(str::as_bytes),
+            quantity: event.quantity.map(|_| quantity.as_bytes()),
+            price: event.price.map(|_| price.as_bytes()),
         }));
     })?;
     Ok(Snapshot {

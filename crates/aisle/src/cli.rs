@@ -91,6 +91,35 @@ pub struct EventsArgs {
     /// A catalogue (items file): events for items not in it are dropped.
     #[arg(long, value_name = "FILE")]
     pub items: Option<PathBuf>,
+    /// What each line is: auto (order lines when the file has a basket column with
+    /// quantities and no event types), events, or transactions (order lines).
+    #[arg(long, default_value = "auto")]
+    pub kind: String,
+    /// Order lines: a basket id starting with this is a cancellation ('' for none).
+    #[arg(long, default_value = "C", value_name = "PREFIX")]
+    pub cancel_prefix: String,
+    /// Order lines: keep returns (cancellations, negative quantities) as `return` events, or
+    /// drop them.
+    #[arg(long, default_value = "keep", value_name = "keep|drop")]
+    pub returns: String,
+    /// Order lines: item ids matching this regular expression are products; others are
+    /// dropped as `non_product` (default: ids holding a digit).
+    #[arg(long, value_name = "REGEX")]
+    pub product_pattern: Option<String>,
+    /// Order lines: item ids matching this regular expression are not products (repeatable;
+    /// replaces the default rule).
+    #[arg(long, value_name = "REGEX")]
+    pub non_product: Vec<String>,
+    /// Order lines: keep lines whose unit price is zero or less.
+    #[arg(long)]
+    pub keep_zero_prices: bool,
+    /// Order lines: keep item ids that differ only in letter case apart.
+    #[arg(long)]
+    pub keep_case: bool,
+    /// Order lines: purchases above this quantile of quantities are outliers, dropped with
+    /// the returns that cancel them (1 keeps every quantity).
+    #[arg(long, default_value_t = 0.9999, value_name = "Q")]
+    pub outlier_quantile: f64,
 }
 
 #[derive(Debug, Args)]
@@ -144,7 +173,7 @@ pub struct EvaluateArgs {
     /// Seed of the split and of every model.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Matrix weights: auto, ratings, implicit or binary (see docs/data-formats.md).
+    /// Matrix weights: auto, ratings, implicit, binary or counts (see docs/data-formats.md).
     #[arg(long, default_value = "auto")]
     pub weighting: String,
     /// How several events of one user-item pair merge into a matrix cell: last, sum or max
@@ -158,6 +187,11 @@ pub struct EvaluateArgs {
     /// (default: every test cell is relevant).
     #[arg(long)]
     pub relevance_threshold: Option<f32>,
+    /// A test item the user already had in training: exclude (set aside and counted; lists
+    /// find items new to each user) or include (relevant, and lists may repeat training
+    /// items: buy again).
+    #[arg(long, default_value = "exclude", value_name = "exclude|include")]
+    pub repeats: String,
     /// Write the full report as JSON.
     #[arg(long, value_name = "OUT")]
     pub json: Option<PathBuf>,

@@ -5,13 +5,63 @@ use std::path::Path;
 
 use aisle_data::{
     ByteCounter, Catalogue, Cleaner, CleaningOptions, ColumnMap, Dataset, DuplicatePolicy,
-    EventTypes, Format, ReadOptions, Weighting, parse_rating_scale,
+    EventTypes, Format, Products, ReadOptions, TransactionRules, Weighting, parse_rating_scale,
 };
 use anyhow::{Context, Result};
 
 use crate::UsageError;
 use crate::cli::EventsArgs;
 use crate::progress::FileProgress;
+
+/// The rules of order-line files, from `--cancel-prefix`, `--returns`, `--product-pattern`,
+/// `--non-product`, `--keep-zero-prices`, `--keep-case` and `--outlier-quantile`.
+fn transaction_rules(args: &EventsArgs) -> Result<TransactionRules, UsageError> {
+    let pattern = |flag: &str, text: &str| {
+        regex_lite::Regex::new(text)
+            .map_err(|e| UsageError(format!("{flag} '{text}' is not a regular expression: {e}")))
+    };
+    let products = match (&args.product_pattern, args.non_product.is_empty()) {
+        (Some(_), false) => {
+            return Err(UsageError(
+                "give --product-pattern or --non-product, not both".into(),
+            ));
+        }
+        (Some(text), true) => Products::Matching(pattern("--product-pattern", text)?),
+        (None, false) => Products::NotMatching(
+            args.non_product
+                .iter()
+                .map(|p| pattern("--non-product", p))
+                .collect::<Result<_, _>>()?,
+        ),
+        (None, true) => Products::WithADigit,
+    };
+    let keep_returns = match args.returns.as_str() {
+        "keep" => true,
+        "drop" => false,
+        other => {
+            return Err(UsageError(format!(
+                "--returns '{other}': expected keep or drop"
+            )));
+        }
+    };
+    let outlier_quantile = match args.outlier_quantile {
+        q if !(0.0..=1.0).contains(&q) => {
+            return Err(UsageError(format!(
+                "--outlier-quantile {q}: expected a number between 0 and 1 (1 keeps every quantity)"
+            )));
+        }
+        q if q >= 1.0 => None,
+        q => Some(q),
+    };
+    Ok(TransactionRules {
+        cancel_prefix: args.cancel_prefix.clone(),
+        keep_returns,
+        products,
+        drop_non_positive_prices: !args.keep_zero_prices,
+        fold_case: !args.keep_case,
+        outlier_quantile,
+    })
+}
 
 /// Validated options for reading and cleaning (the default is what no flag gives).
 #[derive(Debug, Clone, Default)]
@@ -44,6 +94,8 @@ impl EventsConfig {
             drop_duplicates: !args.keep_duplicates,
             min_user_events: args.min_user_events,
             min_item_events: args.min_item_events,
+            kind: args.kind.parse().map_err(UsageError)?,
+            transactions: transaction_rules(args)?,
             ..CleaningOptions::default()
         };
         apply_weights(&args.weights, &mut clean.event_types)?;

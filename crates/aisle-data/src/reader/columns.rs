@@ -1,5 +1,6 @@
-//! Which column of a file holds the user, item, type, value and timestamp: the user's
-//! `--map`, the usual names (aliases), and positional defaults for header-less files.
+//! Which column of a file holds the user, item, type, value, timestamp, basket, quantity and
+//! price: the user's `--map`, the usual names (aliases), and positional defaults for
+//! header-less files.
 
 use std::str::FromStr;
 
@@ -11,15 +12,30 @@ pub enum Role {
     Type,
     Value,
     Timestamp,
+    /// The order, invoice or session a line belongs to.
+    Basket,
+    /// Units bought (or played, ...): a count, distinct from a rating value.
+    Quantity,
+    /// Unit price.
+    Price,
 }
 
+/// How many roles there are.
+pub const ROLES: usize = 8;
+
+/// Each role's column position in a row (`None`: the file has no such column).
+pub type Positions = [Option<usize>; ROLES];
+
 impl Role {
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; ROLES] = [
         Role::User,
         Role::Item,
         Role::Type,
         Role::Value,
         Role::Timestamp,
+        Role::Basket,
+        Role::Quantity,
+        Role::Price,
     ];
 
     pub fn key(self) -> &'static str {
@@ -29,6 +45,9 @@ impl Role {
             Role::Type => "type",
             Role::Value => "value",
             Role::Timestamp => "timestamp",
+            Role::Basket => "basket",
+            Role::Quantity => "quantity",
+            Role::Price => "price",
         }
     }
 
@@ -45,6 +64,8 @@ impl Role {
                 "uid",
                 "clientid",
                 "memberid",
+                // Last: a session is the user only when nothing names the user (then it is
+                // not also taken as the basket).
                 "sessionid",
             ],
             Role::Item => &[
@@ -60,6 +81,9 @@ impl Role {
                 "iid",
                 "asin",
                 "contentid",
+                "stockcode",
+                "productcode",
+                "itemcode",
             ],
             Role::Type => &[
                 "type",
@@ -70,9 +94,7 @@ impl Role {
                 "eventname",
                 "behavior",
             ],
-            Role::Value => &[
-                "value", "rating", "score", "amount", "qty", "quantity", "weight",
-            ],
+            Role::Value => &["value", "rating", "score", "amount", "weight"],
             Role::Timestamp => &[
                 "timestamp",
                 "ts",
@@ -83,16 +105,60 @@ impl Role {
                 "createdat",
                 "occurredat",
                 "unixtime",
+                "invoicedate",
+                "orderdate",
+                "purchasedate",
+                "transactiondate",
+            ],
+            Role::Basket => &[
+                "basket",
+                "basketid",
+                "invoice",
+                "invoiceno",
+                "invoiceid",
+                "invoicenumber",
+                "order",
+                "orderid",
+                "orderno",
+                "ordernumber",
+                "transactionid",
+                "receipt",
+                "receiptid",
+                "cartid",
+                "sessionid",
+                "session",
+            ],
+            Role::Quantity => &[
+                "quantity",
+                "qty",
+                "units",
+                "count",
+                "plays",
+                "playcount",
+                "listens",
+            ],
+            Role::Price => &[
+                "price",
+                "unitprice",
+                "itemprice",
+                "priceeach",
+                "unitcost",
+                "saleprice",
             ],
         }
     }
 
-    /// The role whose alias `name` is, if any.
+    /// The role whose alias `name` is, if any (the first in [`Role::ALL`] order).
     pub fn from_header(name: &str) -> Option<Role> {
         let n = normalize(name);
         Role::ALL
             .into_iter()
             .find(|role| role.aliases().contains(&n.as_str()))
+    }
+
+    /// Whether `name` is one of this role's aliases.
+    pub fn is_alias(self, name: &str) -> bool {
+        self.aliases().contains(&normalize(name).as_str())
     }
 }
 
@@ -156,8 +222,10 @@ impl ColumnMap {
 
     /// The column positions for each role given a header line's fields, or the reason they
     /// cannot be found.
-    pub fn resolve_header(&self, header: &[String]) -> Result<[Option<usize>; 5], String> {
-        let mut found = [None; 5];
+    pub fn resolve_header(&self, header: &[String]) -> Result<Positions, String> {
+        let mut found = [None; ROLES];
+        // Explicit names and positions first; then each role takes the first column whose
+        // name is one of its aliases and that no role took before it.
         for (slot, role) in found.iter_mut().zip(Role::ALL) {
             *slot = match self.get(role) {
                 Some(ColumnRef::Position(p)) => Some(*p),
@@ -174,10 +242,19 @@ impl ColumnMap {
                             )
                         })?,
                 ),
-                None => header
-                    .iter()
-                    .position(|h| Role::from_header(h) == Some(role)),
+                None => None,
             };
+        }
+        for role in Role::ALL {
+            if found[role as usize].is_some() || self.get(role).is_some() {
+                continue;
+            }
+            found[role as usize] = role.aliases().iter().find_map(|alias| {
+                header
+                    .iter()
+                    .position(|h| normalize(h) == *alias)
+                    .filter(|p| !found.contains(&Some(*p)))
+            });
         }
         let missing: Vec<&str> = [Role::User, Role::Item]
             .into_iter()
@@ -197,7 +274,7 @@ impl ColumnMap {
     /// Column positions for a header-less file with `width` fields: the mapping's positions,
     /// else by width: 2 = user,item; 3 = user,item,value; 4 = user,item,value,timestamp
     /// (MovieLens); 5 or more = user,item,type,value,timestamp (Aisle's own order).
-    pub fn resolve_positional(&self, width: usize) -> Result<[Option<usize>; 5], String> {
+    pub fn resolve_positional(&self, width: usize) -> Result<Positions, String> {
         if self.has_names() {
             return Err(
                 "--map names columns by header text, but the file has no header; \
@@ -206,7 +283,7 @@ impl ColumnMap {
             );
         }
         if !self.entries.is_empty() {
-            let mut found = [None; 5];
+            let mut found = [None; ROLES];
             for (role, column) in &self.entries {
                 if let ColumnRef::Position(p) = column {
                     found[*role as usize] = Some(*p);
@@ -223,10 +300,19 @@ impl ColumnMap {
                     "a row has {width} field(s); at least user and item are needed"
                 ));
             }
-            2 => [Some(0), Some(1), None, None, None],
-            3 => [Some(0), Some(1), None, Some(2), None],
-            4 => [Some(0), Some(1), None, Some(2), Some(3)],
-            _ => [Some(0), Some(1), Some(2), Some(3), Some(4)],
+            2 => [Some(0), Some(1), None, None, None, None, None, None],
+            3 => [Some(0), Some(1), None, Some(2), None, None, None, None],
+            4 => [Some(0), Some(1), None, Some(2), Some(3), None, None, None],
+            _ => [
+                Some(0),
+                Some(1),
+                Some(2),
+                Some(3),
+                Some(4),
+                None,
+                None,
+                None,
+            ],
         })
     }
 }
@@ -246,9 +332,13 @@ impl FromStr for ColumnMap {
                 "type" | "event" => Role::Type,
                 "value" | "rating" => Role::Value,
                 "timestamp" | "time" | "ts" => Role::Timestamp,
+                "basket" | "order" | "invoice" | "session" => Role::Basket,
+                "quantity" | "qty" => Role::Quantity,
+                "price" => Role::Price,
                 other => {
                     return Err(format!(
-                        "--map: unknown role '{other}' (expected user, item, type, value or timestamp)"
+                        "--map: unknown role '{other}' (expected user, item, type, value, \
+                         timestamp, basket, quantity or price)"
                     ));
                 }
             };
@@ -284,11 +374,41 @@ mod tests {
         let found = map
             .resolve_header(&header(&["userId", "movieId", "rating", "timestamp"]))
             .unwrap();
-        assert_eq!(found, [Some(0), Some(1), None, Some(2), Some(3)]);
+        assert_eq!(found[..5], [Some(0), Some(1), None, Some(2), Some(3)]);
         let found = map
             .resolve_header(&header(&["visitorid", "event", "itemid", "timestamp"]))
             .unwrap();
-        assert_eq!(found, [Some(0), Some(2), Some(1), None, Some(3)]);
+        assert_eq!(found[..5], [Some(0), Some(2), Some(1), None, Some(3)]);
+        // A shop's order lines: invoice, stock code, quantity, unit price, date.
+        let found = map
+            .resolve_header(&header(&[
+                "InvoiceNo",
+                "StockCode",
+                "Description",
+                "Quantity",
+                "InvoiceDate",
+                "UnitPrice",
+                "CustomerID",
+            ]))
+            .unwrap();
+        assert_eq!(
+            found,
+            [
+                Some(6),
+                Some(1),
+                None,
+                None,
+                Some(4),
+                Some(0),
+                Some(3),
+                Some(5)
+            ]
+        );
+        // A session is the user when nothing else is, and then not the basket too.
+        let found = map
+            .resolve_header(&header(&["session_id", "item_id"]))
+            .unwrap();
+        assert_eq!((found[0], found[5]), (Some(0), None));
     }
 
     #[test]
@@ -298,7 +418,7 @@ mod tests {
             .unwrap();
         let h = header(&["ts", "sku", "customer_id", "event", "qty"]);
         assert_eq!(
-            map.resolve_header(&h).unwrap(),
+            map.resolve_header(&h).unwrap()[..5],
             [Some(2), Some(1), Some(3), Some(4), Some(0)]
         );
         let bad: ColumnMap = "user=client".parse().unwrap();

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::columns::{ColumnMap, ColumnRef, Role};
+use super::columns::{ColumnMap, ColumnRef, ROLES, Role};
 use super::input::Input;
 use super::{FileLayout, RawRow, Record, Syntax};
 use crate::error::{DataError, Result};
@@ -21,13 +21,13 @@ pub(super) fn read(
     }
     let mut lines = input.lines();
     // Each role's key, fixed by the first object that has one (explicit map or alias).
-    let mut keys: [Option<String>; 5] = Default::default();
+    let mut keys: [Option<String>; ROLES] = Default::default();
     for role in Role::ALL {
         if let Some(ColumnRef::Name(name)) = columns.get(role) {
             keys[role as usize] = Some(name.clone());
         }
     }
-    let mut texts: [String; 5] = Default::default();
+    let mut texts: [String; ROLES] = Default::default();
     while let Some((line, text)) = lines.next_line()? {
         if line.is_multiple_of(65_536) && cancelled() {
             return Err(DataError::Cancelled);
@@ -44,7 +44,7 @@ pub(super) fn read(
                     .cloned();
             }
         }
-        let mut present = [false; 5];
+        let mut present = [false; ROLES];
         for role in Role::ALL {
             let slot = role as usize;
             texts[slot].clear();
@@ -62,6 +62,9 @@ pub(super) fn read(
             kind: field(Role::Type),
             value: field(Role::Value),
             timestamp: field(Role::Timestamp),
+            basket: field(Role::Basket),
+            quantity: field(Role::Quantity),
+            price: field(Role::Price),
         }));
     }
     Ok(FileLayout {

@@ -17,7 +17,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub(crate) use columns::normalize as normalize_column_name;
-pub use columns::{ColumnMap, ColumnRef, Role};
+pub use columns::{ColumnMap, ColumnRef, Positions, ROLES, Role};
 pub use input::{ByteCounter, Input, trim_cr};
 
 use crate::error::{DataError, Result};
@@ -95,6 +95,27 @@ pub struct RawRow<'a> {
     pub kind: Option<&'a [u8]>,
     pub value: Option<&'a [u8]>,
     pub timestamp: Option<&'a [u8]>,
+    /// The basket (order, invoice, session) id; `None` when the file has no basket column.
+    pub basket: Option<&'a [u8]>,
+    pub quantity: Option<&'a [u8]>,
+    pub price: Option<&'a [u8]>,
+}
+
+impl<'a> RawRow<'a> {
+    /// A row with only a user and an item (tests, callers that build rows themselves).
+    pub fn new(line: u64, user: &'a [u8], item: &'a [u8]) -> Self {
+        RawRow {
+            line,
+            user,
+            item,
+            kind: None,
+            value: None,
+            timestamp: None,
+            basket: None,
+            quantity: None,
+            price: None,
+        }
+    }
 }
 
 /// What a reader hands its visitor for each data row.

@@ -1,13 +1,10 @@
 //! Delimited text tables (CSV, TSV, `;`, `|`) through the `csv` crate, and MovieLens'
 //! `::`-separated `ratings.dat` line by line.
 
-use super::columns::Role;
+use super::columns::{Positions, Role};
 use super::input::Input;
 use super::{FileLayout, RawRow, ReadOptions, Record, Syntax};
 use crate::error::{DataError, Result};
-
-/// Resolved positions of the five roles in a row.
-type Positions = [Option<usize>; 5];
 
 pub(super) fn read(
     input: Input,
@@ -101,20 +98,22 @@ fn pick<'a>(
         Some(Some(f)) => Ok(Some(f)),
         Some(None) => Err(()),
     };
-    match (
-        optional(Role::Type),
-        optional(Role::Value),
-        optional(Role::Timestamp),
-    ) {
-        (Ok(kind), Ok(value), Ok(timestamp)) => Record::Row(RawRow {
+    let row = || -> Result<RawRow<'a>, ()> {
+        Ok(RawRow {
             line,
             user,
             item,
-            kind,
-            value,
-            timestamp,
-        }),
-        _ => Record::Malformed { line },
+            kind: optional(Role::Type)?,
+            value: optional(Role::Value)?,
+            timestamp: optional(Role::Timestamp)?,
+            basket: optional(Role::Basket)?,
+            quantity: optional(Role::Quantity)?,
+            price: optional(Role::Price)?,
+        })
+    };
+    match row() {
+        Ok(row) => Record::Row(row),
+        Err(()) => Record::Malformed { line },
     }
 }
 

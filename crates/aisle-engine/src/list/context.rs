@@ -2,6 +2,7 @@
 //! and the shopper — their stored events, the history a model folds in, and every item they
 //! have interacted with.
 
+use aisle_data::weighting::{Weighed, matrix};
 use aisle_data::{Cell, Interactions, Row};
 use aisle_models::TrainedModel;
 use aisle_store::StoredEvent;
@@ -69,23 +70,25 @@ impl<'a> ListContext<'a> {
             || events
                 .iter()
                 .any(|e| serving.last_event.is_none_or(|last| e.id > last));
-        let now = unix_now();
-        let mut cells: Vec<Cell> = events
+        let n_items = trained.model.n_items();
+        let stored: Vec<Weighed> = events
             .iter()
-            .filter_map(|e| event_cell(trained, 0, e))
+            .filter_map(|e| weighed(trained, 0, e))
             .collect();
-        cells.extend(
-            request
-                .history
-                .iter()
-                .filter_map(|h| history_cell(trained, h, now)),
-        );
-        let history = Interactions::from_cells(
-            1,
-            trained.model.n_items(),
-            cells,
-            trained.weighting.duplicate_policy(),
-        );
+        let mut history = matrix(1, n_items, stored, trained.weighting, &trained.event_types);
+        if !request.history.is_empty() {
+            // An anonymous history adds to the stored one as the weighting merges repeats.
+            let now = unix_now();
+            let mut cells: Vec<Cell> = history.cells().collect();
+            cells.extend(
+                request
+                    .history
+                    .iter()
+                    .filter_map(|h| history_cell(trained, h, now)),
+            );
+            history =
+                Interactions::from_cells(1, n_items, cells, trained.weighting.duplicate_policy());
+        }
         let mut seen: Vec<u32> = events
             .iter()
             .map(|e| e.item_id.as_str())
@@ -140,19 +143,15 @@ impl<'a> ListContext<'a> {
     }
 }
 
-/// The matrix cell of a stored event for model user `user`, weighted as at training time;
-/// `None` when the model does not know the item or the event type, or its weighting does not
-/// count the event.
-pub(crate) fn event_cell(trained: &TrainedModel, user: u32, event: &StoredEvent) -> Option<Cell> {
-    let item = trained.items.get(&event.item_id)?;
-    let kind = trained.event_types.lookup(&event.kind)?;
-    let value = event.value.map_or(f32::NAN, |v| v as f32);
-    Some(Cell {
+/// A stored event as model user `user`'s, in the model's item and type indices; `None` when
+/// the model does not know the item or the event type.
+pub(crate) fn weighed(trained: &TrainedModel, user: u32, event: &StoredEvent) -> Option<Weighed> {
+    Some(Weighed {
         user,
-        item,
-        weight: trained
-            .weighting
-            .weight(kind, value, &trained.event_types)?,
+        item: trained.items.get(&event.item_id)?,
+        kind: trained.event_types.lookup(&event.kind)?,
+        value: event.value.map_or(f32::NAN, |v| v as f32),
+        quantity: event.quantity.map_or(1.0, |q| q as f32),
         timestamp: event.timestamp.unwrap_or(0),
     })
 }
@@ -167,7 +166,7 @@ fn history_cell(trained: &TrainedModel, entry: &HistoryEntry, now: i64) -> Optio
             let kind = trained.event_types.lookup(kind)?;
             trained
                 .weighting
-                .weight(kind, value.unwrap_or(f32::NAN), &trained.event_types)?
+                .weight(kind, value.unwrap_or(f32::NAN), 1.0, &trained.event_types)?
         }
         None => value.unwrap_or(1.0),
     };

@@ -43,6 +43,18 @@ pub struct EventBody {
     #[serde(default, deserialize_with = "aisle_engine::lenient::optional_integer")]
     #[schema(minimum = 0, maximum = 4294967295_u32)]
     pub position: Option<u32>,
+    /// Units bought (a purchase) or returned (a `return`); default 1.
+    #[serde(default)]
+    #[schema(exclusive_minimum = 0.0)]
+    pub quantity: Option<f64>,
+    /// Unit price; a purchase's revenue is quantity × price when it has no value.
+    #[serde(default)]
+    #[schema(minimum = 0.0)]
+    pub price: Option<f64>,
+    /// The order (basket) the event belongs to.
+    #[serde(default)]
+    #[schema(format = "aisle-id")]
+    pub basket_id: Option<String>,
 }
 
 /// One event, or a batch of them (for the document: the handler reads each event on its own,
@@ -152,6 +164,9 @@ impl EventBody {
             timestamp,
             recommendation_id: self.recommendation_id,
             position: self.position,
+            quantity: self.quantity,
+            price: self.price,
+            basket: self.basket_id,
         })
     }
 }

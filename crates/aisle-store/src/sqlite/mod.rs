@@ -92,8 +92,8 @@ pub struct SqliteStore {
 }
 
 const ITEM_COLUMNS: &str = "seq, id, title, categories, price, available, created_at, attributes";
-const EVENT_COLUMNS: &str =
-    "id, user_id, item_id, type, value, timestamp, recommendation_id, position";
+const EVENT_COLUMNS: &str = "id, user_id, item_id, type, value, timestamp, recommendation_id, \
+                             position, quantity, price, basket";
 const MODEL_INFO_COLUMNS: &str =
     "version, name, params, trained_at, metrics, format_version, size, saved_at, last_event_id";
 
@@ -267,6 +267,12 @@ fn fill_event(row: &Row<'_>, event: &mut StoredEvent) -> Result<()> {
             StoreError::Corrupt(format!("event {}: position {p} out of range", event.id.0))
         })?),
     };
+    event.quantity = row.get(8)?;
+    event.price = row.get(9)?;
+    match row.get_ref(10)? {
+        ValueRef::Null => event.basket = None,
+        text => copy_text(event.basket.get_or_insert_default(), text)?,
+    }
     Ok(())
 }
 
@@ -581,8 +587,9 @@ impl Store for SqliteStore {
             {
                 let mut stmt = tx.prepare_cached(
                     "INSERT INTO events
-                        (user_id, item_id, type, value, timestamp, recommendation_id, position)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        (user_id, item_id, type, value, timestamp, recommendation_id, position,
+                         quantity, price, basket)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )?;
                 for e in events {
                     stmt.execute(params![
@@ -592,7 +599,10 @@ impl Store for SqliteStore {
                         e.value,
                         e.timestamp,
                         e.recommendation_id,
-                        e.position
+                        e.position,
+                        e.quantity,
+                        e.price,
+                        e.basket
                     ])?;
                 }
             }

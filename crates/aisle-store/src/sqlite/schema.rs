@@ -105,7 +105,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         description: "a model version's last event as a column; the catalogue change feed; \
-                      deleted users",
+                      deleted users; quantity, price and basket of events",
         sql: "
         ALTER TABLE models ADD COLUMN last_event_id INTEGER;
         UPDATE models SET last_event_id = json_extract(metrics, '$.last_event_id'),
@@ -122,6 +122,10 @@ pub const MIGRATIONS: &[Migration] = &[
         -- A deleted user stays deleted (their lists and history are not found) until they
         -- are stored again or an event after `last_event` arrives for them.
         CREATE TABLE deleted_users (id TEXT PRIMARY KEY, last_event INTEGER NOT NULL);
+        -- Order lines: units, unit price and the basket (order, invoice) of an event.
+        ALTER TABLE events ADD COLUMN quantity REAL;
+        ALTER TABLE events ADD COLUMN price REAL;
+        ALTER TABLE events ADD COLUMN basket TEXT;
     ",
     },
 ];

@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use aisle_data::{DuplicatePolicy, Protocol, Weighting, split};
+use aisle_data::{Choice, DuplicatePolicy, Protocol, Weighting, split};
 use aisle_eval::{
-    EvalError, EvalOptions, Fold, MetricSelection, ModelSpec, RunControl, RunProgress, Stage,
+    EvalError, EvalOptions, Fold, MetricSelection, ModelSpec, Repeats, RunControl, RunProgress,
+    Stage,
 };
 use aisle_models::parse_value;
 use anyhow::{Context, Result};
@@ -40,26 +41,32 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         );
     }
 
-    let (folds, dataset, protocol) = match &args.data {
+    let repeats: Repeats = args.repeats.parse().map_err(UsageError)?;
+    let (folds, dataset, protocol, choice) = match &args.data {
         Some(path) => {
             let protocol: Protocol = args.protocol.parse().map_err(UsageError)?;
             let data = config.load(path)?;
-            let matrix = data.interactions_with(weighting, duplicates);
+            let choice = data.choose(weighting);
+            let matrix = data.interactions_with(choice.weighting, duplicates);
             let folds = split(&matrix, protocol, args.seed);
             (
                 folds,
                 file_name(path),
                 format!("{protocol} (seed {})", args.seed),
+                choice,
             )
         }
         None => {
             let mut folds = Vec::new();
+            let mut choice = None;
             for (train, test) in args.train.iter().zip(&args.test) {
-                folds.push(given_fold(&config, train, test, weighting, duplicates)?);
+                let (fold, chosen) = given_fold(&config, train, test, weighting, duplicates)?;
+                folds.push(fold);
+                choice.get_or_insert(chosen);
             }
             let name = file_name(&args.train[0]);
             let protocol = format!("given: {} train/test pair(s)", folds.len());
-            (folds, name, protocol)
+            (folds, name, protocol, choice.expect("at least one pair"))
         }
     };
 
@@ -73,6 +80,7 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         rating_metrics,
         ranking_metrics,
         capped_recall: false,
+        repeats,
     };
     let bar = progress::steps((models.len() * folds.len()) as u64, "evaluating");
     let bar_lock = Mutex::new(bar);
@@ -107,6 +115,25 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         .finish_and_clear();
 
     outln!("{} — {}", report.dataset.name, report.protocol);
+    outln!("weighting {}: {}", choice.weighting, choice.reason);
+    let summary = &report.dataset;
+    match summary.repeats {
+        Repeats::Exclude if summary.repeats_set_aside > 0 => outln!(
+            "{} test cells repeat a training item of their user: set aside (scores are for items \
+             new to each user; --repeats include counts them)",
+            summary.repeats_set_aside
+        ),
+        Repeats::Include => outln!(
+            "repeats included: training items may be recommended and count when bought again"
+        ),
+        Repeats::Exclude => {}
+    }
+    if summary.unknown_test_items > 0 {
+        outln!(
+            "{} test cells are of items unknown to training (no model can rank them)",
+            summary.unknown_test_items
+        );
+    }
     out!("{}", aisle_eval::text_table(&report));
     if let Some(out) = &args.json {
         std::fs::write(out, report.to_json()?)
@@ -131,16 +158,17 @@ fn given_fold(
     test: &Path,
     weighting: Weighting,
     duplicates: Option<DuplicatePolicy>,
-) -> Result<Fold> {
+) -> Result<(Fold, Choice)> {
     let counter = aisle_data::ByteCounter::default();
     let (train_set, test_set) =
         aisle_data::Dataset::load_pair(train, test, &config.read, &config.clean, &counter, None)?;
     // The test file follows the training file's weighting, so ratings stay ratings.
-    let weighting = train_set.resolve(weighting);
-    Ok(Fold {
-        train: train_set.interactions_with(weighting, duplicates),
-        test: test_set.interactions_with(weighting, duplicates),
-    })
+    let choice = train_set.choose(weighting);
+    let fold = Fold {
+        train: train_set.interactions_with(choice.weighting, duplicates),
+        test: test_set.interactions_with(choice.weighting, duplicates),
+    };
+    Ok((fold, choice))
 }
 
 /// `--models a,b` with `--set a.param=value` into specs; unknown models in `--set` are usage

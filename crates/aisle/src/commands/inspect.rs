@@ -23,8 +23,13 @@ pub fn run(args: InspectArgs) -> Result<()> {
             "kept": report.kept,
             "users": stats.users,
             "items": stats.items,
+            "kind": report.kind,
+            "kind_reason": report.kind_reason,
             "dropped": report.dropped,
             "dropped_lines": report.examples,
+            "notes": report.notes,
+            "note_lines": report.note_examples,
+            "folded_ids": report.folded_ids,
             "latin1_fields": report.latin1_fields,
             "statistics": stats,
         });
@@ -56,6 +61,13 @@ pub fn cleaning_text(report: &CleaningReport) -> String {
             100.0 * n as f64 / report.rows as f64
         }
     };
+    if !report.kind_reason.is_empty() {
+        let kind = match report.kind {
+            aisle_data::FileKind::Transactions => "order lines",
+            _ => "events",
+        };
+        let _ = writeln!(out, "read as     {kind} ({})", report.kind_reason);
+    }
     let _ = writeln!(out, "rows read   {:>12}", report.rows);
     let _ = writeln!(
         out,
@@ -82,6 +94,34 @@ pub fn cleaning_text(report: &CleaningReport) -> String {
             lines.unwrap_or_default()
         );
     }
+    for (note, count) in &report.notes {
+        let lines: Vec<String> = report
+            .note_examples
+            .get(note)
+            .map(|l| l.iter().map(u64::to_string).collect())
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {:<22} {:>10}  {} (lines {}{})",
+            note.as_str(),
+            count,
+            note.describe(),
+            lines.join(", "),
+            if *count > lines.len() as u64 {
+                ", ..."
+            } else {
+                ""
+            }
+        );
+    }
+    if !report.folded_ids.is_empty() {
+        let pairs: Vec<String> = report
+            .folded_ids
+            .iter()
+            .map(|(from, to)| format!("{from} → {to}"))
+            .collect();
+        let _ = writeln!(out, "  case-folded ids: {}", pairs.join(", "));
+    }
     if report.latin1_fields > 0 {
         let lines: Vec<String> = report.latin1_examples.iter().map(u64::to_string).collect();
         let _ = writeln!(
@@ -92,6 +132,13 @@ pub fn cleaning_text(report: &CleaningReport) -> String {
         );
     }
     out
+}
+
+fn quantiles_text(q: &aisle_data::stats::Quantiles) -> String {
+    format!(
+        "min {} / p25 {} / median {} / p75 {} / p90 {} / p99 {} / max {}",
+        q.min, q.p25, q.median, q.p75, q.p90, q.p99, q.max
+    )
 }
 
 fn text_report(file: &str, dataset: &Dataset, stats: &Statistics) -> String {
@@ -160,20 +207,54 @@ fn text_report(file: &str, dataset: &Dataset, stats: &Statistics) -> String {
         }
     }
     if let Some(r) = &stats.ratings {
-        let histogram: Vec<String> = r
-            .histogram
-            .iter()
-            .map(|(v, n)| format!("{v}: {n}"))
-            .collect();
+        let shape = match &r.quantiles {
+            Some(q) => format!("not a rating scale: {}", quantiles_text(q)),
+            None => r
+                .histogram
+                .iter()
+                .map(|(v, n)| format!("{v}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
         let _ = writeln!(
             out,
-            "ratings     {} (mean {:.3}, {}..{}; {})",
-            r.count,
-            r.mean,
-            r.min,
-            r.max,
-            histogram.join(", ")
+            "values      {} (mean {:.3}, {}..{}; {shape})",
+            r.count, r.mean, r.min, r.max,
         );
     }
+    if let Some(q) = &stats.quantities {
+        let _ = writeln!(out, "quantities  {}", quantiles_text(q));
+    }
+    if stats.baskets > 0 {
+        let sizes = stats
+            .items_per_basket
+            .as_ref()
+            .map(|d| {
+                format!(
+                    "; items per basket: median {}, p90 {}, max {}",
+                    d.median, d.p90, d.max
+                )
+            })
+            .unwrap_or_default();
+        let _ = writeln!(out, "baskets     {:>12}{sizes}", stats.baskets);
+    }
+    if stats.guest_lines > 0 {
+        let _ = writeln!(
+            out,
+            "guests      {:>12}  lines without a user, kept in their baskets",
+            stats.guest_lines
+        );
+    }
+    if let Some(revenue) = stats.revenue {
+        let _ = writeln!(
+            out,
+            "revenue     {revenue:>12.2}  (quantity × unit price of purchases)"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "weighting   auto chooses {}: {}",
+        stats.weighting.weighting, stats.weighting.reason
+    );
     out
 }
