@@ -463,10 +463,14 @@ impl Cleaner {
             {
                 (
                     FileKind::Transactions,
-                    "a basket column with quantities and no event types: order lines (--kind events reads them otherwise)",
+                    "a basket column with quantities and no event types; --kind events reads \
+                     the lines as events",
                 )
             }
-            FileKind::Auto => (FileKind::Events, "no basket column with quantities: events"),
+            FileKind::Auto => (
+                FileKind::Events,
+                "event types, or no basket column with quantities",
+            ),
             FileKind::Transactions => (FileKind::Transactions, "--kind transactions"),
             FileKind::Events => (FileKind::Events, "--kind events"),
         };
@@ -483,7 +487,7 @@ impl Cleaner {
         let item_bytes = row.item.trim_ascii();
         let basket_bytes = row.basket.map(<[u8]>::trim_ascii).unwrap_or_default();
         // A line without a user still belongs to its basket (a guest checkout).
-        let guest = user_bytes.is_empty() && transactions && !basket_bytes.is_empty();
+        let guest = user_bytes.is_empty() && !basket_bytes.is_empty();
         if user_bytes.is_empty() && !guest {
             return Err(DropReason::MissingUser);
         }

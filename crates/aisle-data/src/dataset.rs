@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use crate::clean::{Cleaner, CleaningOptions, CleaningReport};
 use crate::error::{DataError, Result};
-use crate::event::{EventTypes, Kind, RATING};
+use crate::event::{EventTypes, Kind, PURCHASE, RATING, RETURN, VIEW};
 use crate::ids::IdMap;
 use crate::interactions::{Cell, DuplicatePolicy, Interactions};
 use crate::reader::{ByteCounter, FileLayout, ReadOptions, read_events};
@@ -169,6 +169,8 @@ impl Dataset {
         let mut shape = Shape {
             transactions: self.report.kind == crate::clean::FileKind::Transactions,
             all_whole: true,
+            views_only: !self.events.is_empty(),
+            purchases_only: self.events.iter().any(|e| e.kind == PURCHASE),
             declared_scale: self.report.declared_scale,
             ..Shape::default()
         };
@@ -186,6 +188,8 @@ impl Dataset {
             if e.quantity != 1.0 {
                 shape.varied_quantities += 1;
             }
+            shape.views_only &= e.kind == VIEW;
+            shape.purchases_only &= e.kind == PURCHASE || e.kind == RETURN;
         }
         if !values.is_empty() {
             values.sort_unstable_by(f32::total_cmp);

@@ -15,6 +15,8 @@ pub struct EventTypes {
     weights: Vec<f32>,
 }
 
+/// Index of `view` in every table: the type of rows without one and without a value.
+pub const VIEW: Kind = 0;
 /// Index of `purchase` in every table.
 pub const PURCHASE: Kind = 3;
 /// Index of `rating` in every table (it is always present).

@@ -241,11 +241,20 @@ impl Engine {
     /// Runs a list request through the pipeline (see [`crate::list`]).
     pub fn list(&self, request: &ListRequest) -> Result<RecommendationList, EngineError> {
         let models = self.models();
-        let serving = models.pick(request.model.as_deref())?;
+        // A buy-again list is ordered by a trained `buy-again` model when there is one.
+        let wanted = match (&request.model, request.source) {
+            (None, Source::BuyAgain) if models.by_name.contains_key("buy-again") => {
+                Some("buy-again")
+            }
+            (name, _) => name.as_deref(),
+        };
+        let serving = models.pick(wanted)?;
         let events = match &request.user_id {
             Some(user) => {
                 let events = self.store.user_events(user, self.config.history_events)?;
-                if request.source == Source::User && self.store.user_deleted(user)? {
+                if matches!(request.source, Source::User | Source::BuyAgain)
+                    && self.store.user_deleted(user)?
+                {
                     return Err(EngineError::DeletedUser(user.clone()));
                 }
                 events

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use aisle_data::generate::{ShopConfig, generate};
-use aisle_data::{ByteCounter, Catalogue, CleaningOptions, Dataset, ReadOptions};
-use aisle_store::{Store, append_dataset};
+use aisle_data::{ByteCounter, Catalogue, CleaningOptions, Dataset, ReadOptions, Weighting};
+use aisle_store::{NewEvent, Store, append_dataset};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -34,6 +34,16 @@ impl TestEngine {
 
     /// The shop with each `(model, params)` trained (the first answers by default).
     pub fn trained(models: &[(&str, Value)]) -> TestEngine {
+        Self::trained_with(models, Weighting::Auto, false)
+    }
+
+    /// The shop with each model trained under `weighting`; with `ratings`, every stored pair
+    /// also gets a rating event (4 stars), so a ratings-weighted model has data.
+    pub fn trained_with(
+        models: &[(&str, Value)],
+        weighting: Weighting,
+        ratings: bool,
+    ) -> TestEngine {
         let dir = TempDir::new().unwrap();
         let config = ShopConfig {
             users: 300,
@@ -55,11 +65,30 @@ impl TestEngine {
         let catalogue = Catalogue::load(&dir.path().join("items.csv")).unwrap();
         store.upsert_items(&catalogue.items).unwrap();
         append_dataset(store.as_ref(), &dataset, 5_000, &mut |_| {}).unwrap();
+        if ratings {
+            let mut pairs = Vec::new();
+            store
+                .scan_events(None, &mut |e| {
+                    pairs.push((e.user_id.clone(), e.item_id.clone()))
+                })
+                .unwrap();
+            pairs.sort();
+            pairs.dedup();
+            let events: Vec<NewEvent<'_>> = pairs
+                .iter()
+                .map(|(u, i)| NewEvent {
+                    value: Some(4.0),
+                    ..NewEvent::new(u, i, "rating")
+                })
+                .collect();
+            store.append_events(&events).unwrap();
+        }
         for (model, params) in models {
             let spec = TrainSpec {
                 model: model.to_string(),
                 params: params.as_object().cloned().unwrap_or_default(),
                 holdout: false,
+                weighting,
                 ..TrainSpec::default()
             };
             train(store.as_ref(), &spec, None, None).unwrap();

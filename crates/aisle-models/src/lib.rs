@@ -9,6 +9,7 @@ pub mod als;
 pub mod baseline;
 pub mod bpmf;
 pub mod bpr;
+pub mod buy_again;
 pub mod ease;
 pub mod error;
 pub mod factors;

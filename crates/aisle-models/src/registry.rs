@@ -243,6 +243,13 @@ pub static MODELS: &[ModelEntry] = &[
         crate::next_item::NextItemParams,
         |p| Ok::<_, ModelError>(Box::new(crate::next_item::NextItem::new(p)))
     ),
+    entry!(
+        "buy-again",
+        Implicit,
+        "What a shopper buys again: time-decayed own and neighbours' purchases (TIFU-KNN).",
+        crate::buy_again::BuyAgainParams,
+        |p| Ok::<_, ModelError>(Box::new(crate::buy_again::BuyAgain::new(p)))
+    ),
 ];
 
 /// The entry of the model called `name`.
@@ -329,6 +336,7 @@ pub(crate) fn decode_model(kind: &str, bytes: &[u8]) -> Result<Box<dyn crate::Re
         "bpr" => decode::<crate::bpr::BprModel>(bytes),
         "ease" => decode::<crate::ease::EaseModel>(bytes),
         "next-item" => decode::<crate::next_item::NextItemModel>(bytes),
+        "buy-again" => decode::<crate::buy_again::BuyAgainModel>(bytes),
         other => Err(ModelError::Artifact(format!(
             "unknown model kind '{other}'"
         ))),

@@ -579,20 +579,64 @@ async function overviewPage() {
     },
   });
   const days = series.length ? series[0].points.length : 0;
+  const revenue = revenueSeries(stats.events_per_day || []);
+  const revenueBox = revenue ? chartBox((width) => lineChart({
+    title: 'Revenue per day',
+    series: [revenue],
+    xFormat: msToDay,
+    yFormat: fmtMoney,
+    tickFormat: fmtCount,
+    log: false,
+    empty: 'No purchases recorded yet.',
+  }, width)) : null;
   return h('div', {},
     h('h1', {}, 'Overview'),
     h('div', { class: 'cards' },
       statCard('Catalogue items', stats.items),
       statCard('Users', stats.users),
       statCard('Events', stats.events),
-      statCard('Models', stats.models)),
+      statCard('Models', stats.models),
+      revenue ? moneyCard('Revenue', stats.revenue) : null),
     card(
       h('div', { class: 'card-head' },
         h('h2', {}, 'Events per day by type'),
         days > 1 ? h('label', { class: 'toggle' }, logToggle, ' Log scale') : null),
       days ? h('p', { class: 'muted small' },
         `${msToDay(series[0].points[0].x)} to ${msToDay(series[0].points[days - 1].x)} · ${fmtCount(days)} ${days === 1 ? 'day' : 'days'}`) : null,
-      box));
+      box),
+    revenue ? card(
+      h('div', { class: 'card-head' }, h('h2', {}, 'Revenue per day')),
+      h('p', { class: 'muted small' }, 'Purchases less returns: each event\'s value, or quantity × price.'),
+      revenueBox) : null);
+}
+
+function moneyCard(label, value) {
+  return h('div', { class: 'card stat' }, h('div', { class: 'stat-label' }, label),
+    h('div', { class: 'stat-value' }, fmtMoney(value)));
+}
+
+// Purchases' money less returns' per day, over every day from the first to the last dated
+// event; null when no purchase carries any money (nothing worth a chart).
+function revenueSeries(rows) {
+  const byDay = new Map();
+  let first = Infinity;
+  let last = -Infinity;
+  let any = false;
+  for (const row of rows) {
+    const x = dayToMs(row.day);
+    if (x === null) continue;
+    first = Math.min(first, x);
+    last = Math.max(last, x);
+    const sign = row.type === 'purchase' ? 1 : row.type === 'return' ? -1 : 0;
+    if (!sign || !isNum(row.amount)) continue;
+    if (row.type === 'purchase' && row.amount > 0) any = true;
+    byDay.set(x, (byDay.get(x) || 0) + sign * row.amount);
+  }
+  if (!any) return null;
+  const points = [];
+  for (let x = first; x <= last && points.length < 4000; x += DAY_MS) points.push({ x, y: Math.max(0, byDay.get(x) || 0) });
+  const total = [...byDay.values()].reduce((a, b) => a + b, 0);
+  return { name: 'revenue', label: `revenue (${fmtMoney(total)})`, color: PALETTE[3 % PALETTE.length], points };
 }
 
 function statCard(label, value) {
@@ -992,6 +1036,7 @@ function reasonText(reason) {
     case 'popular_in_category': return `popular in ${reason.category}`;
     case 'trending': return 'trending';
     case 'similar_item': return `similar to ${titleOf(reason.item_id)}`;
+    case 'bought_before': return `bought ${fmtCount(reason.units)} before, last ${fmtDateTime(reason.last)}`;
     default: return reason.kind.replace(/_/g, ' ');
   }
 }
@@ -1061,18 +1106,22 @@ async function userSection(user, modelNames, modelsError) {
   const base = `/v1/users/${enc(user)}`;
   // Without the model list, ask once for the server's default model.
   const names = modelNames.length ? modelNames : [null];
-  const [history, ...lists] = await Promise.all([
+  const [history, again, ...lists] = await Promise.all([
     tryApi(`${base}/history?n=30`),
+    tryApi(`${base}/buy-again?n=10`),
     ...names.map((name) => tryApi(`${base}/recommendations?n=10${name ? `&model=${enc(name)}` : ''}`)),
   ]);
   // History answers carry titles already; only the rest is fetched.
   for (const ev of (history.data && history.data.events) || []) rememberTitle(ev.item_id, ev.title);
-  await loadItems(lists.flatMap((l) => idsIn(l.data)));
+  await loadItems([...lists, again].flatMap((l) => idsIn(l.data)));
+  // Buy again only for shoppers who bought something: an empty list says nothing.
+  const buysAgain = again.data && again.data.items && again.data.items.length;
   return h('section', { class: 'explore-user' },
     h('h2', {}, 'User ', h('code', {}, user)),
     modelsError ? errorBox(modelsError, 'Could not list the serving models; showing the default model.') : null,
     h('div', { class: 'rec-grid' },
       historyColumn(history, user),
+      buysAgain ? recColumn('Buy again', again, user) : null,
       names.map((name, i) => recColumn(name, lists[i], user))));
 }
 

@@ -1137,6 +1137,21 @@ async fn overview_and_history_feed_the_dashboard() {
         .map(|d| d["count"].as_u64().unwrap())
         .sum();
     assert_eq!(per_day, 12_000);
+    // Revenue: the generated purchases carry their amount as the value.
+    let mut revenue = 0.0;
+    app.store()
+        .scan_events(None, &mut |e| {
+            if e.kind == "purchase" {
+                revenue += e.value.unwrap();
+            }
+        })
+        .unwrap();
+    assert!(revenue > 0.0);
+    let reported = overview["revenue"].as_f64().unwrap();
+    assert!(
+        (reported - revenue).abs() < 1e-6 * revenue,
+        "{reported} {revenue}"
+    );
     let (user, stored) = some_user(&app);
     let history = app.get(&format!("/v1/users/{user}/history?n=5")).await;
     let events = history["events"].as_array().unwrap();
@@ -1167,4 +1182,39 @@ async fn every_documented_route_is_routed() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn buy_again_lists_a_shoppers_own_purchases() {
+    let app = app().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let day = 86_400;
+    let events = json!([
+        {"user_id": "regular", "item_id": "i3", "type": "purchase", "quantity": 6,
+         "price": 2.5, "basket_id": "b1", "timestamp": now - 30 * day},
+        {"user_id": "regular", "item_id": "i4", "type": "purchase", "quantity": 2,
+         "price": 9.0, "basket_id": "b1", "timestamp": now - 30 * day},
+        {"user_id": "regular", "item_id": "i5", "type": "purchase", "quantity": 1,
+         "basket_id": "b2", "timestamp": now - day},
+        {"user_id": "regular", "item_id": "i4", "type": "return", "quantity": 2,
+         "basket_id": "Cb1", "timestamp": now - 20 * day},
+        {"user_id": "regular", "item_id": "i6", "type": "view"},
+    ]);
+    let (status, answer) = app.call("POST", "/v1/events", Some(events)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let list = app.get("/v1/users/regular/buy-again?n=10").await;
+    // i3 (6 units a month ago) before i5 (1 unit yesterday); i4 went back, i6 was a view.
+    assert_eq!(ids(&list), ["i3", "i5"], "{list}");
+    assert_eq!(list["model"], "buy-again");
+    assert_eq!(list["items"][0]["reason"]["kind"], "bought_before");
+    assert_eq!(list["items"][0]["reason"]["units"], 6.0);
+    // Someone who never bought anything gets an empty list, not someone else's.
+    let nobody = app.get("/v1/users/window-shopper/buy-again").await;
+    assert_eq!(ids(&nobody), Vec::<String>::new());
+    // The usual filters apply.
+    let filtered = app.get("/v1/users/regular/buy-again?exclude=i3").await;
+    assert_eq!(ids(&filtered), ["i5"]);
 }

@@ -473,25 +473,47 @@ pub(crate) fn events_are_counted_per_day_and_type(store: Arc<dyn Store>) {
         timestamp,
         ..NewEvent::new("u", "i", kind)
     };
+    let jan_2 = Some(1_704_153_600);
     store
         .append_events(&[
-            at("view", Some(1_704_067_200)),     // 2024-01-01 00:00
-            at("view", Some(1_704_153_599)),     // 2024-01-01 23:59:59
-            at("purchase", Some(1_704_153_600)), // 2024-01-02
+            at("view", Some(1_704_067_200)), // 2024-01-01 00:00
+            at("view", Some(1_704_153_599)), // 2024-01-01 23:59:59
+            NewEvent {
+                value: Some(12.5),
+                ..at("purchase", jan_2)
+            },
+            // No value: quantity × price, or the price once.
+            NewEvent {
+                quantity: Some(3.0),
+                price: Some(2.0),
+                ..at("purchase", jan_2)
+            },
+            NewEvent {
+                price: Some(4.0),
+                ..at("purchase", jan_2)
+            },
+            NewEvent {
+                quantity: Some(1.0),
+                price: Some(2.0),
+                ..at("return", jan_2)
+            },
+            at("purchase", jan_2),
             at("view", None),
         ])
         .unwrap();
     let days = store.events_per_day().unwrap();
-    let day = |d: &str, k: &str, c: u64| DayCount {
+    let day = |d: &str, k: &str, c: u64, amount: f64| DayCount {
         day: d.into(),
         kind: k.into(),
         count: c,
+        amount,
     };
     assert_eq!(
         days,
         vec![
-            day("2024-01-01", "view", 2),
-            day("2024-01-02", "purchase", 1)
+            day("2024-01-01", "view", 2, 0.0),
+            day("2024-01-02", "purchase", 4, 12.5 + 6.0 + 4.0),
+            day("2024-01-02", "return", 1, 2.0),
         ]
     );
 }

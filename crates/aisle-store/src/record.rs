@@ -217,13 +217,18 @@ pub struct ExperimentRecord {
 }
 
 /// Events of one type on one day (UTC).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DayCount {
     /// `YYYY-MM-DD`.
     pub day: String,
     #[serde(rename = "type")]
     pub kind: String,
     pub count: u64,
+    /// The money of the day's `purchase` or `return` events: each event's `value`, or
+    /// `quantity × price` when it has none (a quantity defaults to 1; an event with neither
+    /// counts 0). Zero for other types.
+    #[serde(default)]
+    pub amount: f64,
 }
 
 /// Checks an id: see [`aisle_data::ids::check_id`] (not blank, at most [`MAX_ID_CHARS`]

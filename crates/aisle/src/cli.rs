@@ -227,6 +227,10 @@ pub struct GenerateArgs {
     /// Start of that period, Unix seconds (default: a fixed date, so output is reproducible).
     #[arg(long)]
     pub start: Option<i64>,
+    /// Write play counts instead of shop events: `plays.csv` (`user_id,item_id,plays`), the
+    /// totals of `--events` listens per user and item, longer for items a user likes more.
+    #[arg(long)]
+    pub counts: bool,
 }
 
 #[derive(Debug, Args)]
@@ -258,6 +262,27 @@ pub struct DemoArgs {
     /// Serve without the simulated shoppers and their experiment.
     #[arg(long)]
     pub no_simulate: bool,
+    /// A shop's own events file (an order export, e.g.
+    /// ../shared/data/online-retail/online_retail.csv.gz) instead of a generated shop.
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
+    /// With --data: the catalogue from the file's own columns (`title=Description,
+    /// price=UnitPrice`), found by name with `auto`, or `none`.
+    #[arg(
+        long,
+        default_value = "auto",
+        value_name = "FIELD=COLUMN,...|auto|none"
+    )]
+    pub items_from_events: String,
+    /// With --data: file layout (auto, csv, tsv, jsonl or movielens).
+    #[arg(long, default_value = "auto")]
+    pub format: String,
+    /// With --data: column mapping, e.g. `user=CustomerID,item=StockCode,value=Quantity`.
+    #[arg(long)]
+    pub map: Option<String>,
+    /// With --data: what each line is (auto, events or transactions).
+    #[arg(long, default_value = "auto")]
+    pub kind: String,
 }
 
 /// `aisle simulate`: the shop's settings must be those it was generated with, so the
@@ -346,6 +371,10 @@ pub struct ImportArgs {
     /// A users file (CSV/TSV with a header, or JSON Lines) to store beside the events.
     #[arg(long, value_name = "FILE")]
     pub users: Option<PathBuf>,
+    /// Read the catalogue from the events file itself: each item's title, price and category
+    /// from its latest line, e.g. `title=Description,price=UnitPrice`.
+    #[arg(long, value_name = "FIELD=COLUMN,...", conflicts_with = "items")]
+    pub items_from_events: Option<String>,
     /// Reading and cleaning options; `--items FILE` also stores the catalogue.
     #[command(flatten)]
     pub read: EventsArgs,
@@ -424,4 +453,14 @@ pub struct SimilarArgs {
     pub item: String,
     #[command(flatten)]
     pub choice: ModelChoice,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
 }

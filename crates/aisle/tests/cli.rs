@@ -193,6 +193,59 @@ fn import_stores_what_cleaning_kept() {
 }
 
 #[test]
+fn import_of_a_real_order_export_counts_every_rule() {
+    let Some(path) = shared_data("online-retail/online_retail.csv.gz") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("aisle.db");
+    let report = stdout_json(&aisle(&[
+        "import",
+        "--db",
+        db.to_str().unwrap(),
+        "--events",
+        path.to_str().unwrap(),
+        "--map",
+        "user=CustomerID,item=StockCode,value=Quantity,timestamp=InvoiceDate",
+        "--items-from-events",
+        "title=Description,price=UnitPrice",
+        "--json",
+    ]));
+    let events = &report["events"]["report"];
+    assert_eq!(events["kind"], "transactions");
+    assert_eq!(events["rows"], 541_909);
+    assert_eq!(events["kept"], 531_295);
+    assert_eq!(
+        events["dropped"],
+        serde_json::json!({
+            "duplicate": 5_258,
+            "non_positive_price": 2_501,
+            "non_product": 2_796,
+            "outlier_quantity": 59,
+        })
+    );
+    assert_eq!(
+        events["notes"],
+        serde_json::json!({"case_folded": 1_901, "guest": 131_564, "return": 8_664})
+    );
+    assert_eq!(
+        events["folded_ids"][0],
+        serde_json::json!(["85123a", "85123A"])
+    );
+    // Guest lines are not user histories: the store holds the rest.
+    assert_eq!(report["store"]["events"], 531_295 - 131_564);
+    // The catalogue came from the lines: every stock code with a description.
+    assert!(report["items"]["stored"].as_u64().unwrap() > 3_600);
+    let store = aisle_store::open(db.to_str().unwrap()).unwrap();
+    let item = store
+        .item("85123A")
+        .unwrap()
+        .expect("the catalogue has the heart holder");
+    assert!(item.title.contains("HEART"), "{:?}", item.title);
+    assert!(item.price.is_some_and(|p| p > 0.0));
+}
+
+#[test]
 fn import_refuses_a_file_that_is_not_a_store() {
     let dirty = fixture("dirty_shop.csv");
     let out = aisle(&[

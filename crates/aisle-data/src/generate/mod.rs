@@ -108,6 +108,8 @@
 //! - `events.csv`: `user_id,item_id,type,value,timestamp` — type `view`, `add_to_cart`,
 //!   `purchase` (value: revenue with two decimals) or `rating` (value `1`–`5`); value empty
 //!   for views and carts; Unix seconds. Exactly `events` rows.
+//! - or, from [`generate_plays`], `plays.csv`: `user_id,item_id,plays` — play counts of the
+//!   same users and items, one row per pair (the `plays` module says how they are drawn).
 //!
 //! ```no_run
 //! use aisle_data::generate::{ShopConfig, generate};
@@ -122,6 +124,7 @@ mod catalog;
 mod csv_out;
 mod events;
 mod model;
+mod plays;
 
 use std::fs::File;
 use std::io::{self, BufWriter};
@@ -130,6 +133,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use model::{ShopItem, ShopModel, ShopUser};
+pub use plays::PlaysSummary;
 
 /// The number of named categories available ([`ShopConfig::categories`] is at most this).
 pub const MAX_CATEGORIES: u32 = catalog::CATEGORIES.len() as u32;
@@ -209,6 +213,9 @@ pub struct ShopConfig {
     pub rating_slope: f64,
     /// Standard deviation of the Gaussian rating noise.
     pub rating_noise: f64,
+    /// How strongly affinity lengthens listening in play-count mode ([`generate_plays`]):
+    /// a listen adds `Geometric(1 + exp(play_slope · a))` plays.
+    pub play_slope: f64,
 }
 
 impl Default for ShopConfig {
@@ -246,6 +253,7 @@ impl Default for ShopConfig {
             rating_center: 2.4,
             rating_slope: 0.8,
             rating_noise: 0.8,
+            play_slope: 1.0,
         }
     }
 }
@@ -363,6 +371,7 @@ impl ShopConfig {
             ("rating_center", self.rating_center, 1.0, 5.0),
             ("rating_slope", self.rating_slope, -50.0, 50.0),
             ("rating_noise", self.rating_noise, 0.0, 50.0),
+            ("play_slope", self.play_slope, 0.0, 5.0),
         ] {
             check_range(field, value, low, high)?;
         }
@@ -409,6 +418,16 @@ impl ShopModel {
     ) -> io::Result<GenerateSummary> {
         events::write_events(self, out, progress)
     }
+
+    /// Simulates `config.events` listens and writes their play counts as `plays.csv` (header
+    /// included); see the `plays` module.
+    pub fn write_plays<W: io::Write>(
+        &self,
+        out: W,
+        progress: impl FnMut(u64),
+    ) -> io::Result<PlaysSummary> {
+        plays::write_plays(self, out, progress)
+    }
 }
 
 /// Generates a synthetic shop into `out_dir` (created if missing): `items.csv`, `users.csv`
@@ -419,6 +438,31 @@ pub fn generate(
     out_dir: &Path,
     progress: impl FnMut(u64),
 ) -> io::Result<GenerateSummary> {
+    write_shop_files(config, out_dir, "events.csv", |model, out| {
+        model.write_events(out, progress)
+    })
+}
+
+/// The play-count twin of [`generate`]: `items.csv`, `users.csv` and `plays.csv`
+/// (`user_id,item_id,plays`), `config.events` listens of the same planted users and items
+/// aggregated per pair. `progress` is called with the listens simulated so far.
+pub fn generate_plays(
+    config: &ShopConfig,
+    out_dir: &Path,
+    progress: impl FnMut(u64),
+) -> io::Result<PlaysSummary> {
+    write_shop_files(config, out_dir, "plays.csv", |model, out| {
+        model.write_plays(out, progress)
+    })
+}
+
+/// Writes `items.csv`, `users.csv` and, by `behaviour`, the file `name` into `out_dir`.
+fn write_shop_files<T>(
+    config: &ShopConfig,
+    out_dir: &Path,
+    name: &str,
+    behaviour: impl FnOnce(&ShopModel, BufWriter<File>) -> io::Result<T>,
+) -> io::Result<T> {
     let model = ShopModel::new(config)?;
     std::fs::create_dir_all(out_dir)?;
     let create = |name: &str| -> io::Result<BufWriter<File>> {
@@ -429,7 +473,7 @@ pub fn generate(
     };
     model.write_items(create("items.csv")?)?;
     model.write_users(create("users.csv")?)?;
-    model.write_events(create("events.csv")?, progress)
+    behaviour(&model, create(name)?)
 }
 
 #[cfg(test)]

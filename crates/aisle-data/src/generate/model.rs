@@ -17,6 +17,7 @@ pub(crate) const STREAM_CATEGORIES: u32 = 1;
 pub(crate) const STREAM_ITEMS: u32 = 2;
 pub(crate) const STREAM_USERS: u32 = 3;
 pub(crate) const STREAM_EVENTS: u32 = 4;
+pub(crate) const STREAM_PLAYS: u32 = 5;
 
 const DAY: i64 = 86_400;
 /// Category sizes follow `(rank + 1)^-CATEGORY_SIZE_EXPONENT` over a random ranking.

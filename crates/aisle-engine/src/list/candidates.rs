@@ -25,6 +25,17 @@ pub(crate) fn draw(
     let scored = match source {
         Source::User => personal(context, filters, want),
         Source::Similar => similar(context, filters, want)?,
+        Source::BuyAgain => {
+            return Ok(bought_before(context, filters)
+                .into_iter()
+                .take(want)
+                .map(|s| Candidate {
+                    item: s.item,
+                    score: s.score,
+                    origin: Origin::BoughtBefore,
+                })
+                .collect());
+        }
         Source::Popular | Source::PopularInCategory | Source::Trending => {
             return Ok(ranked(context, filters, source).take(want).collect());
         }
@@ -55,7 +66,7 @@ pub(crate) fn ranked_or_drawn<'i>(
         Source::Popular | Source::PopularInCategory | Source::Trending => {
             ranked(context, filters, source)
         }
-        Source::User | Source::Similar => {
+        Source::User | Source::Similar | Source::BuyAgain => {
             Box::new(draw(context, filters, source, want)?.into_iter())
         }
     })
@@ -94,6 +105,84 @@ pub(crate) fn ranked<'i>(
                 origin,
             }),
     )
+}
+
+/// Half-life of a purchase's weight in the buy-again order: the `buy-again` model's default.
+const BUY_AGAIN_HALF_LIFE_DAYS: f64 = 120.0;
+
+/// The shopper's purchases that still hold (returns taken off), best first. A trained
+/// `buy-again` model answering the request orders them by its score (own purchases blended
+/// with those of the shoppers who buy alike); any other model by units bought decayed with
+/// their age (half-life [`BUY_AGAIN_HALF_LIFE_DAYS`]) — the model's personal part, from the
+/// store's events, so a purchase made a second ago counts.
+pub(crate) fn bought_before(context: &ListContext<'_>, filters: &Filters<'_, '_>) -> Vec<Scored> {
+    let mut found = decayed_purchases(context, filters);
+    let trained = context.trained;
+    if trained.model.name() == "buy-again" && !found.is_empty() {
+        let query = Query {
+            user: if context.fresh {
+                None
+            } else {
+                context.known_user
+            },
+            history: context.history(),
+        };
+        let mut scores = vec![0f32; trained.model.n_items()];
+        trained.model.score(&query, &mut scores);
+        for s in &mut found {
+            s.score = scores.get(s.item as usize).copied().unwrap_or(0.0);
+        }
+        found.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item)));
+    }
+    found
+}
+
+/// The shopper's purchases by units, each purchase decayed with its age (counted back from
+/// the shopper's latest event, so scores keep their scale however old the history); returned
+/// units are taken off the item's latest purchases first.
+fn decayed_purchases(context: &ListContext<'_>, filters: &Filters<'_, '_>) -> Vec<Scored> {
+    let trained = context.trained;
+    let rate = std::f64::consts::LN_2 / (BUY_AGAIN_HALF_LIFE_DAYS * 86_400.0);
+    let latest = context
+        .events
+        .iter()
+        .filter_map(|e| e.timestamp)
+        .max()
+        .unwrap_or(0);
+    // Per item: its purchases as (units, timestamp), and the units returned.
+    let mut bought: std::collections::HashMap<u32, (Vec<(f64, i64)>, f64)> = Default::default();
+    for event in &context.events {
+        let Some(item) = trained.items.get(&event.item_id) else {
+            continue;
+        };
+        let units = event.quantity.unwrap_or(1.0).max(0.0);
+        let at = event.timestamp.unwrap_or(latest);
+        match event.kind.as_str() {
+            "purchase" => bought.entry(item).or_default().0.push((units, at)),
+            "return" => bought.entry(item).or_default().1 += units,
+            _ => {}
+        }
+    }
+    let mut found: Vec<Scored> = bought
+        .into_iter()
+        .filter(|&(item, _)| filters.allows(item))
+        .filter_map(|(item, (mut purchases, mut returned))| {
+            purchases.sort_by_key(|&(_, at)| std::cmp::Reverse(at));
+            let mut score = 0.0;
+            for (units, at) in purchases {
+                let kept = (units - returned).max(0.0);
+                returned = (returned - units).max(0.0);
+                let age = latest.saturating_sub(at).max(0) as f64;
+                score += kept * (-age * rate).exp();
+            }
+            (score > 0.0).then_some(Scored {
+                item,
+                score: score as f32,
+            })
+        })
+        .collect();
+    found.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item)));
+    found
 }
 
 /// A user's (or an anonymous history's) best items.

@@ -41,6 +41,8 @@ pub enum Source {
     PopularInCategory,
     /// Items popular recently (time-decayed popularity).
     Trending,
+    /// What the shopper bought before, most likely to be bought again first.
+    BuyAgain,
 }
 
 impl Source {
@@ -49,7 +51,9 @@ impl Source {
         match self {
             Source::User => &[Source::Popular],
             Source::Similar => &[Source::PopularInCategory],
-            Source::Popular | Source::PopularInCategory | Source::Trending => &[],
+            Source::Popular | Source::PopularInCategory | Source::Trending | Source::BuyAgain => {
+                &[]
+            }
         }
     }
 
@@ -57,6 +61,7 @@ impl Source {
     pub(crate) fn fallback_name(self) -> &'static str {
         match self {
             Source::Trending => "trending",
+            Source::BuyAgain => "buy-again",
             _ => "popular",
         }
     }
@@ -151,6 +156,16 @@ impl ListRequest {
         Self::new(Source::Trending)
     }
 
+    /// What `user_id` bought before, to buy again (their history stays in, of course).
+    pub fn buy_again(user_id: impl Into<String>) -> Self {
+        let mut request = ListRequest {
+            user_id: Some(user_id.into()),
+            ..Self::new(Source::BuyAgain)
+        };
+        request.filters.exclude_seen = false;
+        request
+    }
+
     pub fn with_n(mut self, n: usize) -> Self {
         self.n = n;
         self
@@ -192,6 +207,8 @@ pub enum Reason {
     Trending,
     /// Similar to the item asked about.
     SimilarItem { item_id: String },
+    /// Bought before: how many units in all, and when last (Unix seconds).
+    BoughtBefore { units: f64, last: i64 },
 }
 
 /// One recommended item.

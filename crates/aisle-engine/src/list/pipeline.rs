@@ -17,6 +17,8 @@ pub enum Origin {
     Popular,
     PopularInCategory,
     Trending,
+    /// The shopper's own purchases.
+    BoughtBefore,
 }
 
 /// An item on its way into a list.
@@ -61,6 +63,8 @@ pub(crate) fn run(context: &ListContext<'_>) -> Result<Made, EngineError> {
     let mut items: Vec<Candidate> = pool.into_iter().skip(request.offset).collect();
 
     let personal = matches!(request.source, Source::User | Source::Similar);
+    // `personal` sources answer "fallback" when empty; a popularity order or the shopper's
+    // own purchases are what they are.
     let fallback = personal && items.is_empty();
     let mut fallback_source = None;
     if items.len() < request.n {

@@ -39,8 +39,26 @@ pub(crate) fn explain_all(context: &ListContext<'_>, items: &[Candidate]) -> Vec
                 None => Reason::Popular,
             },
             Origin::Trending => Reason::Trending,
+            Origin::BoughtBefore => bought(context, c.item),
         })
         .collect()
+}
+
+/// How many units of `item` the shopper bought (returns taken off), and when last.
+fn bought(context: &ListContext<'_>, item: u32) -> Reason {
+    let id = context.trained.items.id(item);
+    let (mut units, mut last) = (0.0, 0);
+    for event in context.events.iter().filter(|e| e.item_id == id) {
+        match event.kind.as_str() {
+            "purchase" => {
+                units += event.quantity.unwrap_or(1.0);
+                last = last.max(event.timestamp.unwrap_or(0));
+            }
+            "return" => units -= event.quantity.unwrap_or(1.0),
+            _ => {}
+        }
+    }
+    Reason::BoughtBefore { units, last }
 }
 
 /// The most recent distinct history items (model indices) with the strongest event on each,

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use aisle_data::Item;
+use aisle_data::{Item, Weighting};
 use aisle_store::NewEvent;
 
 use crate::error::EngineError;
@@ -240,4 +240,139 @@ fn no_model_and_unknown_models_are_errors() {
         shop.engine.list(&request),
         Err(EngineError::UnknownModel { .. })
     ));
+}
+
+/// Whatever the weighting and whichever path makes the list, items in the shopper's history
+/// never come back (unless asked).
+#[test]
+fn history_items_never_come_back_on_any_path() {
+    for (weighting, ratings) in [
+        (Weighting::Ratings, true),
+        (Weighting::Implicit, false),
+        (Weighting::Binary, false),
+    ] {
+        let shop = TestEngine::trained_with(
+            &[("als", serde_json::json!({"factors": 8, "iterations": 4}))],
+            weighting,
+            ratings,
+        );
+        let popular = ids(&shop.engine.list(&ListRequest::popular().with_n(3)).unwrap());
+        // A new shopper buys the most popular item and views the second: the fallback (a
+        // ratings model ignores both events) or the fold-in must leave both out, and the
+        // popular top-up too.
+        shop.store()
+            .append_events(&[
+                NewEvent::new("fresh", &popular[0], "purchase"),
+                NewEvent::new("fresh", &popular[1], "view"),
+            ])
+            .unwrap();
+        let list = shop
+            .engine
+            .list(&ListRequest::for_user("fresh").with_n(30))
+            .unwrap();
+        assert_eq!(list.items.len(), 30, "{weighting}");
+        for seen in &popular[..2] {
+            assert!(!ids(&list).contains(seen), "{weighting}: {seen} came back");
+        }
+        // A known shopper buys their best item: gone from the next list (fold-in, or the
+        // precomputed list filtered).
+        let (user, _) = shop.known_user();
+        let before = ids(&shop
+            .engine
+            .list(&ListRequest::for_user(&user).with_n(5))
+            .unwrap());
+        shop.store()
+            .append_events(&[NewEvent::new(&user, &before[0], "purchase")])
+            .unwrap();
+        let after = ids(&shop
+            .engine
+            .list(&ListRequest::for_user(&user).with_n(100))
+            .unwrap());
+        assert!(!after.contains(&before[0]), "{weighting}");
+        // Asked for, they may.
+        let mut request = ListRequest::for_user("fresh").with_n(120);
+        request.filters.exclude_seen = false;
+        let all = ids(&shop.engine.list(&request).unwrap());
+        assert!(all.contains(&popular[0]), "{weighting}");
+    }
+}
+
+#[test]
+fn buy_again_lists_what_was_bought_most_and_latest() {
+    let shop = TestEngine::new();
+    let now = crate::unix_now();
+    let bought = |item: &'static str, quantity: f64, days_ago: i64| NewEvent {
+        quantity: Some(quantity),
+        timestamp: Some(now - days_ago * 86_400),
+        ..NewEvent::new("regular", item, "purchase")
+    };
+    shop.store()
+        .append_events(&[
+            bought("i1", 2.0, 400),
+            bought("i2", 1.0, 3),
+            bought("i3", 6.0, 10),
+            NewEvent {
+                quantity: Some(6.0),
+                timestamp: Some(now),
+                ..NewEvent::new("regular", "i3", "return")
+            },
+            bought("i4", 3.0, 20),
+            NewEvent::new("regular", "i5", "view"),
+        ])
+        .unwrap();
+    let list = shop
+        .engine
+        .list(&ListRequest::buy_again("regular").with_n(10))
+        .unwrap();
+    // i4 (3 units, 20 days) before i2 (1 unit, 3 days) before i1 (2 units, 400 days: about
+    // a tenth left); i3 went back, i5 was only viewed.
+    assert_eq!(ids(&list), ["i4", "i2", "i1"]);
+    assert_eq!((list.model.as_str(), list.fallback), ("buy-again", false));
+    assert!(matches!(
+        list.items[0].reason,
+        Reason::BoughtBefore { units, .. } if units == 3.0
+    ));
+}
+
+#[test]
+fn a_trained_buy_again_model_orders_the_shoppers_own_purchases() {
+    let shop = TestEngine::trained(&[
+        ("als", serde_json::json!({"factors": 8, "iterations": 4})),
+        ("buy-again", serde_json::json!({"neighbours": 20})),
+    ]);
+    // The shopper with the most distinct items bought.
+    let mut bought: std::collections::BTreeMap<String, HashSet<String>> = Default::default();
+    shop.store()
+        .scan_events(None, &mut |e| {
+            if e.kind == "purchase" {
+                bought
+                    .entry(e.user_id.clone())
+                    .or_default()
+                    .insert(e.item_id.clone());
+            }
+        })
+        .unwrap();
+    let (user, items) = bought
+        .into_iter()
+        .max_by_key(|(user, items)| (items.len(), std::cmp::Reverse(user.clone())))
+        .unwrap();
+    assert!(items.len() >= 3, "{items:?}");
+    let list = shop
+        .engine
+        .list(&ListRequest::buy_again(&user).with_n(100))
+        .unwrap();
+    let served = shop.engine.models().by_name["buy-again"].info.version.0;
+    assert_eq!(list.model_version, served, "the buy-again model answers");
+    let listed: HashSet<String> = ids(&list).into_iter().collect();
+    assert_eq!(
+        listed, items,
+        "exactly the items bought (none returned here)"
+    );
+    assert!(list.items.windows(2).all(|w| w[0].score >= w[1].score));
+    // The default model still answers everything else.
+    let personal = shop
+        .engine
+        .list(&ListRequest::for_user(&user).with_n(5))
+        .unwrap();
+    assert_eq!(personal.model, "als");
 }

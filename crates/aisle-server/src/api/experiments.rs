@@ -101,6 +101,9 @@ pub struct DayCountBody {
     #[serde(rename = "type")]
     pub kind: String,
     pub count: u64,
+    /// For `purchase` and `return`: the money of the day's events (each event's `value`,
+    /// else quantity × price); 0 for other types.
+    pub amount: f64,
 }
 
 /// What the store holds, for the dashboard's overview.
@@ -110,6 +113,8 @@ pub struct Overview {
     pub users: u64,
     pub events: u64,
     pub models: u64,
+    /// Purchases' money less returns' over the dated events.
+    pub revenue: f64,
     pub events_per_day: Vec<DayCountBody>,
 }
 
@@ -122,17 +127,27 @@ pub async fn overview(State(state): State<AppState>) -> Result<Json<Overview>, A
         let store = service.store();
         let counts = store.counts()?;
         let days = store.events_per_day()?;
+        let revenue = days
+            .iter()
+            .map(|d| match d.kind.as_str() {
+                "purchase" => d.amount,
+                "return" => -d.amount,
+                _ => 0.0,
+            })
+            .sum();
         Ok(Json(Overview {
             items: counts.items,
             users: counts.users,
             events: counts.events,
             models: counts.models,
+            revenue,
             events_per_day: days
                 .into_iter()
                 .map(|d| DayCountBody {
                     day: d.day,
                     kind: d.kind,
                     count: d.count,
+                    amount: d.amount,
                 })
                 .collect(),
         }))

@@ -122,6 +122,26 @@ pub async fn user_recommendations(
     serve(&state, request).await
 }
 
+/// What a user bought before (returns taken off), most likely to be bought again first:
+/// ordered by a trained `buy-again` model when there is one (own purchases blended with those
+/// of shoppers who buy alike), else by units bought decayed with their age (120-day
+/// half-life); purchases posted a second ago count. Filters apply; the user's history is, of
+/// course, not left out. A user with no purchases gets an empty list.
+#[utoipa::path(get, path = "/v1/users/{id}/buy-again", tag = "recommendations",
+    params(("id" = String, Path, description = "The shop's user id"), ListQuery),
+    responses((status = 200, body = RecommendationList),
+        (status = 404, description = "`unknown_model`; `unknown_user` (the user was deleted)", body = ErrorBody),
+        (status = 503, description = "`no_model`: no model is trained yet", body = ErrorBody)))]
+pub async fn buy_again(
+    State(state): State<AppState>,
+    ApiPath(user): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<RecommendationList>, ApiError> {
+    let mut request = query.into_request(ListRequest::buy_again(user))?;
+    request.filters.exclude_seen = false;
+    serve(&state, request).await
+}
+
 /// One entry of an anonymous history.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -64,6 +64,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
             catalogue::delete_user
         ))
         .routes(routes!(lists::user_recommendations))
+        .routes(routes!(lists::buy_again))
         .routes(routes!(experiments::history))
         .routes(routes!(events::post_events))
         .routes(routes!(lists::popular))

@@ -663,7 +663,11 @@ impl Store for SqliteStore {
     fn events_per_day(&self) -> Result<Vec<DayCount>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT date(timestamp, 'unixepoch') AS day, type, count(*) FROM events
+                "SELECT date(timestamp, 'unixepoch') AS day, type, count(*),
+                        total(CASE WHEN type IN ('purchase', 'return')
+                                   THEN coalesce(value, coalesce(quantity, 1) * price, 0)
+                                   ELSE 0 END)
+                 FROM events
                  WHERE timestamp IS NOT NULL GROUP BY day, type ORDER BY day, type",
             )?;
             let mut rows = stmt.query([])?;
@@ -673,6 +677,7 @@ impl Store for SqliteStore {
                     day: row.get::<_, Option<String>>(0)?.unwrap_or_default(),
                     kind: row.get(1)?,
                     count: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
+                    amount: row.get(3)?,
                 });
             }
             Ok(days)

@@ -1,8 +1,13 @@
 //! `aisle demo`: the main job end to end on a sample shop — generate it, import it into a
 //! fresh store (printing the cleaning report), train a model, optionally compare models
-//! offline, then serve the API on 127.0.0.1:8080 with a few requests to try.
+//! offline, then serve the API on 127.0.0.1:8080 with a few requests to try. With `--data
+//! FILE`, the same on a shop's own export (its order lines), with no simulated shoppers.
 
-use aisle_data::{ByteCounter, CleaningOptions, Dataset, Protocol, ReadOptions, Weighting, split};
+use std::path::Path;
+
+use aisle_data::{
+    ByteCounter, CleaningOptions, Dataset, ItemColumns, Protocol, ReadOptions, Weighting, split,
+};
 use aisle_eval::{EvalOptions, MetricSelection, ModelSpec, RunControl};
 use std::sync::atomic::AtomicBool;
 
@@ -13,6 +18,7 @@ use aisle_server::Settings;
 use aisle_store::Location;
 use anyhow::{Context, Result};
 
+use crate::UsageError;
 use crate::cli::{DemoArgs, GenerateArgs};
 use crate::commands::generate::write_shop;
 use crate::commands::import::ImportJob;
@@ -21,6 +27,99 @@ use crate::input::EventsConfig;
 use crate::output::{out, outln};
 
 pub fn run(args: DemoArgs) -> Result<()> {
+    match &args.data {
+        Some(file) => real_shop(&args, file),
+        None => sample_shop(args),
+    }
+}
+
+/// The demo on a shop's own export: cleaned (the report printed), its catalogue read from
+/// its lines, trained and served; no simulated shoppers (nobody knows the real ones' tastes).
+fn real_shop(args: &DemoArgs, file: &Path) -> Result<()> {
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
+    let db = args.dir.join("aisle.db").display().to_string();
+    Location::parse(&db)?.remove()?;
+    outln!(
+        "1. Read and cleaned {}, into a fresh store {db}:\n",
+        file.display()
+    );
+    let mut config = EventsConfig::default();
+    config.read.format = args.format.parse().map_err(UsageError)?;
+    if let Some(map) = &args.map {
+        config.read.columns = map.parse().map_err(UsageError)?;
+    }
+    config.clean.kind = args.kind.parse().map_err(UsageError)?;
+    let items_from_events: Option<ItemColumns> = match args.items_from_events.as_str() {
+        "none" => None,
+        text => Some(text.parse().map_err(UsageError)?),
+    };
+    let dataset = crate::commands::import::import(&ImportJob {
+        db: db.clone(),
+        events: file.to_path_buf(),
+        users: None,
+        items_from_events,
+        config,
+        batch: 100_000,
+        json: false,
+    })?;
+    let choice = dataset.choose(Weighting::Auto);
+    outln!(
+        "\n2. Training {} ({} weights: {}):\n",
+        args.model,
+        choice.weighting,
+        choice.reason
+    );
+    let spec = TrainSpec {
+        model: args.model.clone(),
+        seed: args.seed,
+        ..TrainSpec::default()
+    };
+    crate::commands::train::train(&db, &spec)?;
+    if args.no_serve {
+        return Ok(());
+    }
+    // The popular fallback, and the model ordering /buy-again.
+    for model in ["popular", "buy-again"] {
+        let spec = TrainSpec {
+            model: model.into(),
+            ..TrainSpec::default()
+        };
+        crate::commands::train::train(&db, &spec)?;
+    }
+    // A regular customer and a best-seller to try.
+    let mut per_user = vec![0u32; dataset.n_users()];
+    let mut per_item = vec![0u32; dataset.n_items()];
+    for e in &dataset.events {
+        per_user[e.user as usize] += 1;
+        per_item[e.item as usize] += 1;
+    }
+    let busiest = |counts: &[u32]| (0..counts.len()).max_by_key(|&k| counts[k]).unwrap_or(0) as u32;
+    let user = dataset.users.id(busiest(&per_user)).to_string();
+    let item = dataset.items.id(busiest(&per_item)).to_string();
+    let settings = Settings {
+        addr: Some(args.addr.clone()),
+        training: aisle_server::config::TrainingSettings {
+            model: Some(args.model.clone()),
+            ..Default::default()
+        },
+        ..Settings::default()
+    };
+    let config = settings.resolve()?;
+    outln!("\n3. Serving the shop:\n");
+    let hints = vec![
+        "  Dashboard: http://{addr}/\n  Try:".to_string(),
+        format!("  curl -s 'http://{{addr}}/v1/users/{user}/recommendations?n=5'"),
+        format!("  curl -s 'http://{{addr}}/v1/users/{user}/buy-again?n=5'"),
+        format!("  curl -s 'http://{{addr}}/v1/items/{item}/similar?n=5'"),
+        "\n  API description: http://{addr}/openapi.json · metrics: http://{addr}/metrics · Ctrl-C stops.".to_string(),
+    ];
+    crate::commands::serve::serve(db, config, hints, None)
+}
+
+/// The demo on a generated shop with planted tastes, and simulated shoppers feeding an
+/// experiment.
+fn sample_shop(args: DemoArgs) -> Result<()> {
     let shop = GenerateArgs {
         out: args.dir.clone(),
         users: args.users,
@@ -32,6 +131,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         // The sample history ends today, so the live events of the simulated shoppers
         // continue it on the dashboard.
         start: Some(today_midnight() - i64::from(ShopConfig::default().days) * 86_400),
+        counts: false,
     };
     let summary = write_shop(&shop)?;
     outln!(
@@ -54,6 +154,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         db: db.clone(),
         events: args.dir.join("events.csv"),
         users: Some(args.dir.join("users.csv")),
+        items_from_events: None,
         config,
         batch: 100_000,
         json: false,

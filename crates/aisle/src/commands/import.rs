@@ -10,8 +10,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use aisle_data::Catalogue;
 use aisle_data::catalogue::{RecordsReport, load_users};
+use aisle_data::{Catalogue, Dataset, ItemColumns, items_from_events};
 use aisle_store::append_dataset;
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -30,6 +30,8 @@ pub struct ImportJob {
     pub db: String,
     pub events: PathBuf,
     pub users: Option<PathBuf>,
+    /// Item fields read from the events file's own columns.
+    pub items_from_events: Option<ItemColumns>,
     /// How to read and clean the events; its catalogue is stored too.
     pub config: EventsConfig,
     /// Events per transaction.
@@ -43,18 +45,26 @@ pub fn run(args: ImportArgs) -> Result<()> {
     if args.batch == 0 {
         return Err(UsageError("--batch must be at least 1".into()).into());
     }
+    let items_from_events = args
+        .items_from_events
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(UsageError)?;
     import(&ImportJob {
         db: args.db,
         events: args.events,
         users: args.users,
+        items_from_events,
         config,
         batch: args.batch,
         json: args.json,
-    })
+    })?;
+    Ok(())
 }
 
-/// Reads, cleans and stores, then prints the report.
-pub fn import(args: &ImportJob) -> Result<()> {
+/// Reads, cleans and stores, then prints the report; gives back what was read.
+pub fn import(args: &ImportJob) -> Result<Dataset> {
     let config = &args.config;
     let started = Instant::now();
     let store = aisle_store::open(&args.db)?;
@@ -72,6 +82,14 @@ pub fn import(args: &ImportJob) -> Result<()> {
         None => None,
     };
     let dataset = config.load_with_catalogue(&args.events, catalogue.as_ref())?;
+    let catalogue = match &args.items_from_events {
+        Some(columns) => Some(Catalogue {
+            items: items_from_events(&args.events, &dataset, columns)
+                .with_context(|| format!("reading items from {}", args.events.display()))?,
+            ..Catalogue::default()
+        }),
+        None => catalogue,
+    };
     let read_seconds = started.elapsed().as_secs_f64();
 
     let write_started = Instant::now();
@@ -122,7 +140,7 @@ pub fn import(args: &ImportJob) -> Result<()> {
             "write_seconds": write_seconds,
         });
         outln!("{}", serde_json::to_string_pretty(&value)?);
-        return Ok(());
+        return Ok(dataset);
     }
     let mut text = String::new();
     let _ = writeln!(text, "{}\n", args.events.display());
@@ -146,13 +164,20 @@ pub fn import(args: &ImportJob) -> Result<()> {
         "each batch is committed on its own: had the import stopped half-way, the batches \
          already committed would have stayed in the store"
     );
+    if !dataset.guest_events.is_empty() {
+        let _ = writeln!(
+            text,
+            "{} guest lines (no user) were not stored: a store keeps users' events",
+            dataset.guest_events.len()
+        );
+    }
     let _ = writeln!(
         text,
         "{} now holds {} items, {} users, {} events, {} model versions",
         args.db, counts.items, counts.users, counts.events, counts.models
     );
     out!("{text}");
-    Ok(())
+    Ok(dataset)
 }
 
 /// One paragraph on how an items or users file was read.
