@@ -553,6 +553,10 @@ impl Cleaner {
                 .default_kind
                 .unwrap_or(if value.is_some() { RATING } else { 0 }),
         };
+        // Rows typed `return` go with the returns the rules recognise.
+        if kind == RETURN && !rules.keep_returns {
+            return Err(DropReason::Return);
+        }
         if kind == RATING {
             let rating = value.ok_or(DropReason::MissingRating)?;
             if let Some((lo, hi)) = self.options.rating_scale

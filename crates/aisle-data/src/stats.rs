@@ -90,7 +90,7 @@ pub struct RatingStats {
     pub min: f32,
     pub max: f32,
     /// Count per distinct value (as text, e.g. `"4.5"`), when the values sit on a rating
-    /// scale (at most 21 distinct values); empty otherwise.
+    /// scale (see [`crate::weighting::on_a_rating_scale`]); empty otherwise.
     pub histogram: BTreeMap<String, u64>,
     /// Quantiles, when the values are not on a rating scale.
     pub quantiles: Option<Quantiles>,
@@ -128,9 +128,6 @@ impl Quantiles {
         })
     }
 }
-
-/// The most distinct values a rating scale has (0.5 steps from 0 to 10).
-const SCALE_VALUES: usize = 21;
 
 /// Gini coefficient of non-negative counts.
 pub fn gini(counts: &mut [u64]) -> f64 {
@@ -185,7 +182,12 @@ impl Statistics {
                 *rating_counts.entry(e.value.to_bits()).or_default() += 1;
             }
         }
-        if rating_counts.len() <= SCALE_VALUES {
+        if crate::weighting::on_a_rating_scale(
+            dataset.report.declared_scale,
+            ratings.min,
+            ratings.max,
+            rating_counts.len(),
+        ) {
             for (bits, count) in rating_counts {
                 *ratings
                     .histogram

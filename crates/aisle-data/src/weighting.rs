@@ -294,6 +294,15 @@ pub struct Shape {
     pub declared_scale: bool,
 }
 
+/// The most distinct values a rating scale has (0.5 steps from 0 to 10).
+pub const SCALE_VALUES: usize = 21;
+
+/// Whether values from `min` to `max`, `distinct` of them, sit on a rating scale: a scale
+/// was declared, or at most [`SCALE_VALUES`] distinct values between 0 and 10.
+pub fn on_a_rating_scale(declared: bool, min: f32, max: f32, distinct: usize) -> bool {
+    declared || (min >= 0.0 && max <= 10.0 && distinct <= SCALE_VALUES)
+}
+
 /// The weighting `auto` uses for data of this shape:
 /// - order lines (a transactions file, or events that are all purchases and returns):
 ///   `binary`. A line is one purchase decision; its quantity measures the pack
@@ -329,7 +338,7 @@ pub fn decide(shape: &Shape) -> Choice {
     }
     if shape.ratings > 0 && shape.others == 0 {
         let on_a_scale =
-            shape.declared_scale || (shape.min >= 0.0 && shape.max <= 10.0 && shape.distinct <= 21);
+            on_a_rating_scale(shape.declared_scale, shape.min, shape.max, shape.distinct);
         return if on_a_scale || !shape.all_whole || shape.min < 0.0 {
             choice(
                 Weighting::Ratings,

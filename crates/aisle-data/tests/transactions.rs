@@ -138,6 +138,20 @@ fn each_rule_can_be_switched() {
     let d = load(&format!("{HEADER}{LINES}"), events);
     assert_eq!(d.report.kind, FileKind::Events);
     assert!(!d.report.dropped.contains_key(&DropReason::NonProduct));
+
+    // Rows already typed `return` (a cleaned export read again) are dropped with the rest.
+    let typed = "user_id,item_id,type,quantity,basket_id\nu1,i1,purchase,2,b1\n\
+                 u1,i1,return,2,Cb1\nu1,i2,purchase,1,b2\n";
+    let drop_returns = CleaningOptions {
+        transactions: TransactionRules {
+            keep_returns: false,
+            ..TransactionRules::default()
+        },
+        ..CleaningOptions::default()
+    };
+    let d = load(typed, drop_returns);
+    assert_eq!(d.report.examples[&DropReason::Return], [3]);
+    assert_eq!(d.report.kept, 2);
 }
 
 #[test]

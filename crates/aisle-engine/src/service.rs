@@ -123,10 +123,13 @@ impl Service {
     // ---- lists ----
 
     /// Answers a list request as a shopper sees it: the running experiment picks the model
-    /// (unless the request names one), and the list is logged for attribution.
+    /// (unless the request names one, or asks what to buy again: the experiment compares
+    /// recommenders, and a buy-again list is the shopper's own purchases), and the list is
+    /// logged for attribution.
     pub fn serve_list(&self, mut request: ListRequest) -> Result<RecommendationList, EngineError> {
         let mut experiment = None;
         if request.model.is_none()
+            && request.source != crate::list::Source::BuyAgain
             && let Some(user) = request.user_id.as_deref()
             && let Some((tag, model)) = self.experiments.assign(user)
         {

@@ -89,7 +89,8 @@ pub fn train(
     if dataset.events.is_empty() {
         return Err(TrainError::NoEvents);
     }
-    let weighting = dataset.resolve(spec.weighting);
+    let choice = dataset.choose(spec.weighting);
+    let weighting = choice.weighting;
     let matrix = dataset.interactions_with(weighting, spec.duplicates);
     let ctx = FitContext {
         seed: spec.seed,
@@ -126,6 +127,7 @@ pub fn train(
             "items": matrix.n_items(),
             "interactions": matrix.nnz(),
             "weighting": weighting,
+            "weighting_reason": choice.reason,
             "holdout": holdout,
         }),
         format_version: FORMAT_VERSION,

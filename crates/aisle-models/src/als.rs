@@ -84,6 +84,12 @@ pub struct AlsParams {
     pub regularization_exponent: f32,
     /// Confidence slope: an observed cell of weight `w` has confidence `1 + alpha·w`.
     pub alpha: f32,
+    /// `β` of popularity-weighted negatives (He et al. 2016, "Fast matrix factorization for
+    /// online recommendation with implicit feedback"): an unobserved pair with item `i` has
+    /// confidence `c₀ᵢ ∝ (nᵢ + 1)^β` (`nᵢ` the item's users, `c₀` scaled to mean 1) and an
+    /// observed one `c₀ᵢ + alpha·w`. A popular item a user skipped says more than a rare one
+    /// they never came across. `0` is the uniform weight of Hu et al.
+    pub negative_exponent: f32,
     /// `cg` (default) or `cholesky`.
     pub solver: AlsSolver,
     /// Conjugate-gradient steps per row and half-iteration (solver `cg`).
@@ -98,6 +104,7 @@ impl Default for AlsParams {
             regularization: 30.0,
             regularization_exponent: 1.0,
             alpha: 3.0,
+            negative_exponent: 0.0,
             solver: AlsSolver::Cg,
             cg_steps: 3,
         }
@@ -135,6 +142,13 @@ impl Params for AlsParams {
             "Confidence slope: a cell of weight `w` has confidence `1 + alpha·w`.",
         )
         .searched(Search::log(0.1, 50.0)),
+        ParamSpec::new(
+            "negative_exponent",
+            Domain::closed(0.0, 2.0),
+            "`β`: an unobserved pair with item `i` weighs `c₀ᵢ ∝ (nᵢ+1)^β` (mean 1; `nᵢ` the \
+             item's users); 0 weighs all alike.",
+        )
+        .searched(Search::linear(0.0, 1.0)),
         ParamSpec::new(
             "solver",
             Domain::Choice(&["cg", "cholesky"]),
@@ -198,6 +212,7 @@ impl Als {
         };
         let user_penalty = penalty(train.n_users(), train.n_items());
         let item_penalty = penalty(train.n_items(), train.n_users());
+        let item_bases = negative_weights(&train.column_counts(), p.negative_exponent);
         let mut model = AlsModel {
             factors: f,
             alpha: p.alpha,
@@ -207,24 +222,27 @@ impl Als {
             item_factors: initial_factors(train.n_items(), f, INITIAL_SCALE, ctx.seed, 1),
             item_gram: Vec::new(),
             item_norms: Vec::new(),
+            item_bases,
         };
-        let solver = |penalty| RowSolver {
+        let bases = (!model.item_bases.is_empty()).then_some(model.item_bases.as_slice());
+        let solver = |penalty, bases| RowSolver {
             f,
             alpha: p.alpha,
             penalty,
             solver: p.solver,
             cg_steps: p.cg_steps,
+            bases,
         };
         for iteration in 0..p.iterations {
-            let item_gram = gram(&model.item_factors, f);
-            solver(user_penalty).solve_side(
+            let item_gram = weighted_gram(&model.item_factors, f, bases);
+            solver(user_penalty, bases.map_or(Bases::Uniform, Bases::PerColumn)).solve_side(
                 items_of_user,
                 &model.item_factors,
                 &item_gram,
                 &mut model.user_factors,
             );
             let user_gram = gram(&model.user_factors, f);
-            solver(item_penalty).solve_side(
+            solver(item_penalty, bases.map_or(Bases::Uniform, Bases::PerRow)).solve_side(
                 users_of_item,
                 &model.user_factors,
                 &user_gram,
@@ -233,7 +251,7 @@ impl Als {
             after_iteration(&model);
             ctx.step(iteration as u64 + 1, p.iterations as u64)?;
         }
-        model.item_gram = gram(&model.item_factors, f);
+        model.item_gram = weighted_gram(&model.item_factors, f, bases);
         model.item_norms = row_norms(&model.item_factors, f);
         Ok(model)
     }
@@ -269,6 +287,65 @@ pub(crate) fn initial_factors(rows: usize, f: usize, scale: f32, seed: u64, side
     out
 }
 
+/// The unobserved-pair weights `c₀ᵢ ∝ (nᵢ + 1)^β` of items with `nᵢ` users each, scaled to
+/// mean 1; empty when `β = 0` (every weight 1).
+fn negative_weights(item_users: &[u32], exponent: f32) -> Vec<f32> {
+    if exponent == 0.0 || item_users.is_empty() {
+        return Vec::new();
+    }
+    let raw: Vec<f64> = item_users
+        .iter()
+        .map(|&n| (f64::from(n) + 1.0).powf(f64::from(exponent)))
+        .collect();
+    let mean = raw.iter().sum::<f64>() / raw.len() as f64;
+    raw.iter().map(|&w| (w / mean) as f32).collect()
+}
+
+/// `Σᵢ bᵢ·yᵢyᵢᵀ` over the rows of `y`, or the plain `YᵀY` without weights `b`.
+fn weighted_gram(y: &[f32], f: usize, bases: Option<&[f32]>) -> Vec<f32> {
+    match bases {
+        None => gram(y, f),
+        Some(bases) => {
+            let mut scaled = y.to_vec();
+            scaled
+                .par_chunks_mut(f)
+                .zip(bases.par_iter())
+                .for_each(|(row, &b)| {
+                    let root = b.sqrt();
+                    row.iter_mut().for_each(|v| *v *= root);
+                });
+            gram(&scaled, f)
+        }
+    }
+}
+
+/// Where a row's unobserved-pair weights come from: all 1; one per column (the user side:
+/// each item has its own); or one per row (the item side: the item's own, for every user).
+#[derive(Debug, Clone, Copy)]
+enum Bases<'b> {
+    Uniform,
+    PerColumn(&'b [f32]),
+    PerRow(&'b [f32]),
+}
+
+impl Bases<'_> {
+    #[inline]
+    fn row(&self, r: usize) -> f32 {
+        match self {
+            Bases::PerRow(bases) => bases[r],
+            _ => 1.0,
+        }
+    }
+
+    #[inline]
+    fn columns(&self) -> Option<&[f32]> {
+        match self {
+            Bases::PerColumn(bases) => Some(bases),
+            _ => None,
+        }
+    }
+}
+
 /// The penalty `λᵣ` on the squared norm of one row's factors.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 struct RowPenalty {
@@ -282,24 +359,27 @@ struct RowPenalty {
 }
 
 impl RowPenalty {
+    /// The penalty of a row with cells of `weights` whose unobserved pairs weigh
+    /// `row_base` each on average (1, or an item's own `c₀ᵢ` on the item side).
     #[inline]
-    fn for_row(&self, weights: &[f32]) -> f32 {
+    fn for_row(&self, weights: &[f32], row_base: f32) -> f32 {
         if self.exponent == 0.0 {
             return self.base;
         }
-        let total = self.n_fixed + self.alpha * weights.iter().map(|w| w.max(0.0)).sum::<f32>();
+        let total =
+            self.n_fixed * row_base + self.alpha * weights.iter().map(|w| w.max(0.0)).sum::<f32>();
         self.base * (total / self.mean_total).powf(self.exponent)
     }
 }
 
-/// Confidence and preference of a cell of weight `w`; cells with `w <= 0` count as
-/// unobserved.
+/// Confidence and preference of a cell of weight `w` whose pair weighs `base` unobserved;
+/// cells with `w <= 0` count as unobserved.
 #[inline]
-fn confidence(alpha: f32, w: f32) -> (f32, f32) {
+fn confidence(alpha: f32, w: f32, base: f32) -> (f32, f32) {
     if w > 0.0 {
-        (1.0 + alpha * w, 1.0)
+        (base + alpha * w, 1.0)
     } else {
-        (1.0, 0.0)
+        (base, 0.0)
     }
 }
 
@@ -330,15 +410,26 @@ impl Scratch {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct RowSolver {
+struct RowSolver<'b> {
     f: usize,
     alpha: f32,
     penalty: RowPenalty,
     solver: AlsSolver,
     cg_steps: usize,
+    /// Unobserved-pair weights; with `PerRow`, `gram` is scaled by the row's.
+    bases: Bases<'b>,
 }
 
-impl RowSolver {
+/// The unobserved-pair weight of a row's cell in column `c`.
+#[inline(always)]
+fn base_of(row_base: f32, columns: Option<&[f32]>, c: u32) -> f32 {
+    match columns {
+        Some(bases) => row_base * bases[c as usize],
+        None => row_base,
+    }
+}
+
+impl RowSolver<'_> {
     /// Re-solves every row of `target` against the fixed factors `fixed`, `gram` being
     /// `fixedᵀ·fixed`; `cells(r)` gives the columns of the fixed side row `r` has
     /// cells in, with their weights.
@@ -355,6 +446,7 @@ impl RowSolver {
             || Scratch::new(f),
             |scratch, (r, x)| {
                 let (columns, weights) = cells(r);
+                let row_base = self.bases.row(r);
                 match self.solver {
                     #[cfg(target_arch = "x86_64")]
                     AlsSolver::Cg if wide => {
@@ -363,15 +455,23 @@ impl RowSolver {
                         // one requirement of calling a `target_feature` function.
                         #[allow(unsafe_code)]
                         unsafe {
-                            self.conjugate_gradient_avx2(x, columns, weights, fixed, gram, scratch)
+                            self.conjugate_gradient_avx2(
+                                x, row_base, columns, weights, fixed, gram, scratch,
+                            )
                         }
                     }
                     AlsSolver::Cg => {
-                        self.conjugate_gradient(x, columns, weights, fixed, gram, scratch)
+                        self.conjugate_gradient(x, row_base, columns, weights, fixed, gram, scratch)
                     }
-                    AlsSolver::Cholesky => {
-                        self.exact(x, columns, weights, fixed, gram, &mut scratch.system)
-                    }
+                    AlsSolver::Cholesky => self.exact(
+                        x,
+                        row_base,
+                        columns,
+                        weights,
+                        fixed,
+                        gram,
+                        &mut scratch.system,
+                    ),
                 }
             },
         );
@@ -385,24 +485,28 @@ impl RowSolver {
     #[cfg(target_arch = "x86_64")]
     #[allow(unsafe_code)]
     #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
     unsafe fn conjugate_gradient_avx2(
         &self,
         x: &mut [f32],
+        row_base: f32,
         columns: &[u32],
         weights: &[f32],
         fixed: &[f32],
         gram: &[f32],
         scratch: &mut Scratch,
     ) {
-        self.conjugate_gradient(x, columns, weights, fixed, gram, scratch)
+        self.conjugate_gradient(x, row_base, columns, weights, fixed, gram, scratch)
     }
 
     /// `cg_steps` steps of conjugate gradient on the row's system, from `x`'s current value.
     /// CG never increases the row's quadratic loss, so neither does a half-iteration.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn conjugate_gradient(
         &self,
         x: &mut [f32],
+        row_base: f32,
         columns: &[u32],
         weights: &[f32],
         fixed: &[f32],
@@ -423,9 +527,10 @@ impl RowSolver {
             x.fill(0.0);
             return;
         }
-        let lambda = self.penalty.for_row(weights);
+        let bases = self.bases.columns();
+        let lambda = self.penalty.for_row(weights, row_base);
         // r = b − A·x without forming A.
-        symmetric_times(gram, lambda, x, r);
+        symmetric_times(gram, row_base, lambda, x, r);
         r.iter_mut().for_each(|v| *v = -*v);
         let gather = columns.len() * f * std::mem::size_of::<f32>() <= GATHER_BYTES;
         gathered.clear();
@@ -439,16 +544,18 @@ impl RowSolver {
                 prefetch_row(&fixed[start..start + f]);
             }
             let y = &fixed[c as usize * f..(c as usize + 1) * f];
-            let (conf, pref) = confidence(self.alpha, w);
-            let coefficient = conf * pref - (conf - 1.0) * dot(y, x);
-            if gather && conf != 1.0 {
+            let base = base_of(row_base, bases, c);
+            let (conf, pref) = confidence(self.alpha, w, base);
+            let extra = conf - base;
+            let coefficient = conf * pref - extra * dot(y, x);
+            if gather && extra != 0.0 {
                 // Copied in the same pass as the update: a separate copy of 64 floats
                 // becomes a `memcpy` call per cell, which costs more than the copy.
                 gathered.extend(r.iter_mut().zip(y).map(|(r, &v)| {
                     *r += coefficient * v;
                     v
                 }));
-                extra_confidence.push(conf - 1.0);
+                extra_confidence.push(extra);
             } else {
                 axpy(coefficient, y, r);
             }
@@ -459,7 +566,7 @@ impl RowSolver {
             if rs_old < 1e-20 {
                 break;
             }
-            symmetric_times(gram, lambda, p, ap);
+            symmetric_times(gram, row_base, lambda, p, ap);
             if gather {
                 for (y, &extra) in gathered.chunks_exact(f).zip(extra_confidence.iter()) {
                     axpy(extra * dot(y, p), y, ap);
@@ -467,9 +574,10 @@ impl RowSolver {
             } else {
                 for (&c, &w) in columns.iter().zip(weights) {
                     let y = &fixed[c as usize * f..(c as usize + 1) * f];
-                    let (conf, _) = confidence(self.alpha, w);
-                    if conf != 1.0 {
-                        axpy((conf - 1.0) * dot(y, p), y, ap);
+                    let base = base_of(row_base, bases, c);
+                    let extra = confidence(self.alpha, w, base).0 - base;
+                    if extra != 0.0 {
+                        axpy(extra * dot(y, p), y, ap);
                     }
                 }
             }
@@ -490,52 +598,67 @@ impl RowSolver {
     }
 
     /// The exact solution of the row's system by Cholesky.
+    #[allow(clippy::too_many_arguments)]
     fn exact(
         &self,
         x: &mut [f32],
+        row_base: f32,
         columns: &[u32],
         weights: &[f32],
         fixed: &[f32],
         gram: &[f32],
         system: &mut Vec<f32>,
     ) {
-        let lambda = self.penalty.for_row(weights);
-        exact_row(
-            self.f, self.alpha, lambda, x, columns, weights, fixed, gram, system,
-        );
+        let lambda = self.penalty.for_row(weights, row_base);
+        let cells = RowCells {
+            columns,
+            weights,
+            row_base,
+            bases: self.bases.columns(),
+        };
+        exact_row(self.f, self.alpha, lambda, x, &cells, fixed, gram, system);
     }
 }
 
-/// Solves `(G + λI + Σ (cᵢ−1)·yᵢyᵢᵀ)·x = Σ cᵢpᵢ·yᵢ` exactly (used by the Cholesky solver
-/// and by fold-in). `G + λI` is positive definite and the added terms positive
-/// semi-definite, so the factorisation cannot fail unless the factors are not finite; then
-/// `x` is zeroed.
+/// One row's cells and the unobserved-pair weights that go with them.
+struct RowCells<'a> {
+    columns: &'a [u32],
+    weights: &'a [f32],
+    /// The row's own weight (scales the Gram matrix) and, per column, the columns' own.
+    row_base: f32,
+    bases: Option<&'a [f32]>,
+}
+
+/// Solves `(s·G + λI + Σ (cᵢ−c₀ᵢ)·yᵢyᵢᵀ)·x = Σ cᵢpᵢ·yᵢ` exactly (used by the Cholesky
+/// solver and by fold-in), `s` the row's own unobserved weight. `s·G + λI` is positive
+/// definite and the added terms positive semi-definite, so the factorisation cannot fail
+/// unless the factors are not finite; then `x` is zeroed.
 #[allow(clippy::too_many_arguments)]
 fn exact_row(
     f: usize,
     alpha: f32,
     lambda: f32,
     x: &mut [f32],
-    columns: &[u32],
-    weights: &[f32],
+    cells: &RowCells<'_>,
     fixed: &[f32],
     gram: &[f32],
     system: &mut Vec<f32>,
 ) {
     system.clear();
-    system.extend_from_slice(gram);
+    system.extend(gram.iter().map(|&g| cells.row_base * g));
     for d in 0..f {
         system[d * f + d] += lambda;
     }
     x.fill(0.0);
-    for (&c, &w) in columns.iter().zip(weights) {
+    for (&c, &w) in cells.columns.iter().zip(cells.weights) {
         let y = &fixed[c as usize * f..(c as usize + 1) * f];
-        let (conf, pref) = confidence(alpha, w);
+        let base = base_of(cells.row_base, cells.bases, c);
+        let (conf, pref) = confidence(alpha, w, base);
         axpy(conf * pref, y, x);
-        if conf != 1.0 {
+        if conf != base {
             // Lower triangle only: Cholesky reads nothing else.
             for a in 0..f {
-                let scale = (conf - 1.0) * y[a];
+                let scale = (conf - base) * y[a];
                 axpy(scale, &y[..=a], &mut system[a * f..a * f + a + 1]);
             }
         }
@@ -583,12 +706,12 @@ fn wide_vectors_available() -> bool {
     }
 }
 
-/// `out = (G + λI)·v` for a full symmetric `G`.
+/// `out = (s·G + λI)·v` for a full symmetric `G`.
 #[inline]
-fn symmetric_times(g: &[f32], lambda: f32, v: &[f32], out: &mut [f32]) {
+fn symmetric_times(g: &[f32], s: f32, lambda: f32, v: &[f32], out: &mut [f32]) {
     let f = v.len();
     for ((o, row), &vi) in out.iter_mut().zip(g.chunks_exact(f)).zip(v) {
-        *o = dot(row, v) + lambda * vi;
+        *o = s * dot(row, v) + lambda * vi;
     }
 }
 
@@ -601,10 +724,13 @@ pub struct AlsModel {
     item_penalty: RowPenalty,
     user_factors: Vec<f32>,
     item_factors: Vec<f32>,
-    /// `YᵀY`, kept for fold-in.
+    /// `Σᵢ c₀ᵢ·yᵢyᵢᵀ` (`YᵀY` without popularity weights), kept for fold-in.
     item_gram: Vec<f32>,
     /// `‖yᵢ‖`, kept for cosine similar items.
     item_norms: Vec<f32>,
+    /// The items' unobserved-pair weights `c₀ᵢ`; empty when all are 1.
+    #[serde(default)]
+    item_bases: Vec<f32>,
 }
 
 impl AlsModel {
@@ -635,18 +761,28 @@ impl AlsModel {
             history.iter().filter(|&(i, _)| i < n_items).unzip();
         let mut x = vec![0f32; f];
         let mut system = Vec::with_capacity(f * f);
+        let cells = RowCells {
+            columns: &columns,
+            weights: &weights,
+            row_base: 1.0,
+            bases: self.item_bases(),
+        };
         exact_row(
             f,
             self.alpha,
-            self.user_penalty.for_row(&weights),
+            self.user_penalty.for_row(&weights, 1.0),
             &mut x,
-            &columns,
-            &weights,
+            &cells,
             &self.item_factors,
             &self.item_gram,
             &mut system,
         );
         x
+    }
+
+    /// The items' unobserved-pair weights, when they are not all 1.
+    fn item_bases(&self) -> Option<&[f32]> {
+        (!self.item_bases.is_empty()).then_some(self.item_bases.as_slice())
     }
 
     /// The top `n` unseen items for each of `users` (all known to the model), skipping the
@@ -670,7 +806,8 @@ impl AlsModel {
     /// The training loss `Σ c·(p − x·y)² + Σᵤ λᵤ‖xᵤ‖² + Σᵢ λᵢ‖yᵢ‖²` over all pairs, in `f64`.
     pub fn loss(&self, train: &Interactions) -> f64 {
         let f = self.factors;
-        let unregularized: Vec<f64> = gram(&self.item_factors, f)
+        let bases = self.item_bases();
+        let unregularized: Vec<f64> = weighted_gram(&self.item_factors, f, bases)
             .iter()
             .map(|&v| f64::from(v))
             .collect();
@@ -686,15 +823,16 @@ impl AlsModel {
                     }
                 }
                 let row = train.row(u as u32);
-                let penalty = f64::from(self.user_penalty.for_row(row.weights))
+                let penalty = f64::from(self.user_penalty.for_row(row.weights, 1.0))
                     * x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>();
                 let observed: f64 = row
                     .iter()
                     .map(|(i, w)| {
                         let y = &self.item_factors[i as usize * f..(i as usize + 1) * f];
                         let s = f64::from(dot(x, y));
-                        let (c, p) = confidence(self.alpha, w);
-                        f64::from(c) * (f64::from(p) - s).powi(2) - s * s
+                        let base = base_of(1.0, bases, i);
+                        let (c, p) = confidence(self.alpha, w, base);
+                        f64::from(c) * (f64::from(p) - s).powi(2) - f64::from(base) * s * s
                     })
                     .sum();
                 all_pairs + observed + penalty
@@ -704,7 +842,8 @@ impl AlsModel {
         let per_item: f64 = (0..self.n_items())
             .map(|i| {
                 let y = &self.item_factors[i * f..(i + 1) * f];
-                f64::from(self.item_penalty.for_row(by_item.row(i).1))
+                let base = bases.map_or(1.0, |b| b[i]);
+                f64::from(self.item_penalty.for_row(by_item.row(i).1, base))
                     * y.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>()
             })
             .sum();
@@ -800,6 +939,7 @@ mod tests {
             regularization: 0.5,
             regularization_exponent: 0.0,
             alpha: 2.0,
+            negative_exponent: 0.0,
             solver,
             cg_steps: 3,
         }
@@ -808,14 +948,17 @@ mod tests {
     #[test]
     fn loss_falls_every_iteration_with_both_solvers() {
         let train = planted(120, 80, 4, 1);
-        for (solver, exponent) in [
-            (AlsSolver::Cg, 0.0),
-            (AlsSolver::Cholesky, 0.0),
-            (AlsSolver::Cg, 1.0),
+        for (solver, exponent, negative_exponent) in [
+            (AlsSolver::Cg, 0.0, 0.0),
+            (AlsSolver::Cholesky, 0.0, 0.0),
+            (AlsSolver::Cg, 1.0, 0.0),
+            (AlsSolver::Cg, 1.0, 0.8),
+            (AlsSolver::Cholesky, 0.5, 0.8),
         ] {
             let mut losses = Vec::new();
             let params = AlsParams {
                 regularization_exponent: exponent,
+                negative_exponent,
                 ..params(solver)
             };
             Als::new(params)
@@ -833,49 +976,85 @@ mod tests {
     #[test]
     fn conjugate_gradient_converges_to_the_exact_solution() {
         let train = planted(60, 50, 3, 2);
-        let model = Als::new(AlsParams {
-            regularization_exponent: 0.5,
-            ..params(AlsSolver::Cholesky)
-        })
-        .fit_model(&train, &FitContext::with_seed(1))
-        .unwrap();
-        let f = model.factors;
-        let gram = gram(&model.item_factors, f);
-        let mut scratch = Scratch::new(f);
-        for u in 0..train.n_users() as u32 {
-            let row = train.row(u);
-            let mut exact = vec![0f32; f];
-            exact_row(
-                f,
-                model.alpha,
-                model.user_penalty.for_row(row.weights),
-                &mut exact,
-                row.items,
-                row.weights,
-                &model.item_factors,
-                &gram,
-                &mut scratch.system,
-            );
-            // From a cold start, f steps of CG solve an f-dimensional system exactly (up to
-            // rounding).
-            let solver = RowSolver {
-                f,
-                alpha: model.alpha,
-                penalty: model.user_penalty,
-                solver: AlsSolver::Cg,
-                cg_steps: f,
-            };
-            let mut x = vec![0f32; f];
-            solver.conjugate_gradient(
-                &mut x,
-                row.items,
-                row.weights,
-                &model.item_factors,
-                &gram,
-                &mut scratch,
-            );
-            for (a, b) in x.iter().zip(&exact) {
-                assert!((a - b).abs() < 1e-3, "user {u}: {a} vs {b}");
+        // With uniform and with popularity-weighted unobserved pairs, on both sides.
+        for negative_exponent in [0.0, 0.7] {
+            let model = Als::new(AlsParams {
+                regularization_exponent: 0.5,
+                negative_exponent,
+                ..params(AlsSolver::Cholesky)
+            })
+            .fit_model(&train, &FitContext::with_seed(1))
+            .unwrap();
+            let f = model.factors;
+            let bases = model.item_bases();
+            let by_item = SparseRows::transpose_of(&train);
+            let item_gram = weighted_gram(&model.item_factors, f, bases);
+            let user_gram = gram(&model.user_factors, f);
+            let mut scratch = Scratch::new(f);
+            let sides = [
+                (
+                    "user",
+                    train.n_users(),
+                    model.user_penalty,
+                    bases.map_or(Bases::Uniform, Bases::PerColumn),
+                    &model.item_factors,
+                    &item_gram,
+                ),
+                (
+                    "item",
+                    train.n_items(),
+                    model.item_penalty,
+                    bases.map_or(Bases::Uniform, Bases::PerRow),
+                    &model.user_factors,
+                    &user_gram,
+                ),
+            ];
+            for (side, rows, penalty, side_bases, fixed, gram) in sides {
+                // From a cold start, f steps of CG solve an f-dimensional system exactly (up
+                // to rounding).
+                let solver = RowSolver {
+                    f,
+                    alpha: model.alpha,
+                    penalty,
+                    solver: AlsSolver::Cg,
+                    cg_steps: f,
+                    bases: side_bases,
+                };
+                for r in 0..rows {
+                    let (columns, weights) = if side == "user" {
+                        let row = train.row(r as u32);
+                        (row.items, row.weights)
+                    } else {
+                        by_item.row(r)
+                    };
+                    let row_base = side_bases.row(r);
+                    let mut exact = vec![0f32; f];
+                    solver.exact(
+                        &mut exact,
+                        row_base,
+                        columns,
+                        weights,
+                        fixed,
+                        gram,
+                        &mut scratch.system,
+                    );
+                    let mut x = vec![0f32; f];
+                    solver.conjugate_gradient(
+                        &mut x,
+                        row_base,
+                        columns,
+                        weights,
+                        fixed,
+                        gram,
+                        &mut scratch,
+                    );
+                    for (a, b) in x.iter().zip(&exact) {
+                        assert!(
+                            (a - b).abs() < 1e-3,
+                            "β {negative_exponent}, {side} {r}: {a} vs {b}"
+                        );
+                    }
+                }
             }
         }
     }

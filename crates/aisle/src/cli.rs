@@ -259,7 +259,8 @@ pub struct DemoArgs {
     /// Stop after training instead of serving.
     #[arg(long)]
     pub no_serve: bool,
-    /// Serve without the simulated shoppers and their experiment.
+    /// Serve without the simulated shoppers and their experiment (a demo with `--data` has
+    /// none anyway: nobody knows real shoppers' tastes).
     #[arg(long)]
     pub no_simulate: bool,
     /// A shop's own events file (an order export, e.g.
@@ -372,8 +373,9 @@ pub struct ImportArgs {
     #[arg(long, value_name = "FILE")]
     pub users: Option<PathBuf>,
     /// Read the catalogue from the events file itself: each item's title, price and category
-    /// from its latest line, e.g. `title=Description,price=UnitPrice`.
-    #[arg(long, value_name = "FIELD=COLUMN,...", conflicts_with = "items")]
+    /// from its latest line, e.g. `title=Description,price=UnitPrice`, or `auto` to find the
+    /// columns by name.
+    #[arg(long, value_name = "FIELD=COLUMN,...|auto", conflicts_with = "items")]
     pub items_from_events: Option<String>,
     /// Reading and cleaning options; `--items FILE` also stores the catalogue.
     #[command(flatten)]

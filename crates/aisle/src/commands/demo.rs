@@ -63,6 +63,9 @@ fn real_shop(args: &DemoArgs, file: &Path) -> Result<()> {
         batch: 100_000,
         json: false,
     })?;
+    if !args.compare.is_empty() {
+        compare(args, &dataset)?;
+    }
     let choice = dataset.choose(Weighting::Auto);
     outln!(
         "\n2. Training {} ({} weights: {}):\n",
@@ -161,7 +164,14 @@ fn sample_shop(args: DemoArgs) -> Result<()> {
     })?;
 
     if !args.compare.is_empty() {
-        compare(&args)?;
+        let dataset = Dataset::load(
+            &args.dir.join("events.csv"),
+            &ReadOptions::default(),
+            &CleaningOptions::default(),
+            &ByteCounter::default(),
+            None,
+        )?;
+        compare(&args, &dataset)?;
     }
 
     outln!("\n3. Training {} on the store:\n", args.model);
@@ -268,20 +278,12 @@ fn today_midnight() -> i64 {
 }
 
 /// Trains each `--compare` model on 80% of each user's items and ranks the held-out 20%.
-fn compare(args: &DemoArgs) -> Result<()> {
-    let events = args.dir.join("events.csv");
-    let dataset = Dataset::load(
-        &events,
-        &ReadOptions::default(),
-        &CleaningOptions::default(),
-        &ByteCounter::default(),
-        None,
-    )?;
+fn compare(args: &DemoArgs, dataset: &Dataset) -> Result<()> {
     let protocol = Protocol::UserHoldout { fraction: 0.2 };
-    let matrix = dataset.interactions(Weighting::Implicit);
+    let matrix = dataset.interactions(Weighting::Auto);
     let folds = split(&matrix, protocol, args.seed);
     let options = EvalOptions {
-        dataset: "aisle demo shop".into(),
+        dataset: "aisle demo".into(),
         protocol: format!("{protocol} (seed {})", args.seed),
         seed: args.seed,
         // Implicit confidences are not ratings: RMSE on them would mean nothing.

@@ -130,7 +130,7 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
     }
     if summary.unknown_test_items > 0 {
         outln!(
-            "{} test cells are of items unknown to training (no model can rank them)",
+            "{} test cells are of items unknown to training (no model can rank or predict them)",
             summary.unknown_test_items
         );
     }

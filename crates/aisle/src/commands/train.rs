@@ -66,13 +66,16 @@ pub fn train(db: &str, spec: &TrainSpec) -> Result<()> {
     if let Some(ndcg) = trained.info.meta.metrics["holdout"]["ndcg@10"].as_f64() {
         outln!("Holdout (80% of each user's items to train, 20% to rank): NDCG@10 {ndcg:.4}.");
     }
+    let reason = trained.info.meta.metrics["weighting_reason"]
+        .as_str()
+        .unwrap_or_default();
+    outln!("Weighting {}: {reason}.", trained.model.weighting);
     outln!(
-        "Trained {} on {} users × {} items ({} interactions, {:?} weights) in {fit_seconds:.2} s; saved as version {} ({} bytes).",
+        "Trained {} on {} users × {} items ({} interactions) in {fit_seconds:.2} s; saved as version {} ({} bytes).",
         spec.model,
         matrix.n_users(),
         matrix.n_items(),
         matrix.nnz(),
-        trained.model.weighting,
         trained.info.version.0,
         trained.info.size
     );
