@@ -160,6 +160,7 @@ impl Dataset {
             other => Choice {
                 weighting: other,
                 reason: "as asked".into(),
+                contenders: Vec::new(),
             },
         }
     }
@@ -209,9 +210,48 @@ impl Dataset {
         self.interactions_with(weighting, None)
     }
 
+    /// The matrix under `weighting` holding only the pairs that have a cell in `pairs` (a
+    /// training split made under another weighting): what lets models with different
+    /// weightings train on the same split. `pairs` must have this dataset's shape.
+    pub fn interactions_on(
+        &self,
+        weighting: Weighting,
+        duplicates: Option<DuplicatePolicy>,
+        pairs: &Interactions,
+    ) -> Interactions {
+        self.interactions_where(weighting, duplicates, |e| {
+            (e.user as usize) < pairs.n_users() && pairs.row(e.user).contains(e.item)
+        })
+    }
+
+    /// The matrix under `weighting` of the events `keep` accepts (a time slice, a set of
+    /// pairs), with this dataset's shape.
+    pub fn interactions_where(
+        &self,
+        weighting: Weighting,
+        duplicates: Option<DuplicatePolicy>,
+        keep: impl Fn(&Event) -> bool,
+    ) -> Interactions {
+        self.matrix_of(
+            self.events.iter().filter(|e| keep(e)),
+            weighting,
+            duplicates,
+        )
+    }
+
     /// The matrix with an explicit duplicate policy (`None`: the weighting's own merging).
     pub fn interactions_with(
         &self,
+        weighting: Weighting,
+        policy: Option<DuplicatePolicy>,
+    ) -> Interactions {
+        self.matrix_of(self.events.iter(), weighting, policy)
+    }
+
+    /// The matrix of some of this dataset's events (in their order).
+    fn matrix_of<'e>(
+        &self,
+        events: impl Iterator<Item = &'e Event>,
         weighting: Weighting,
         policy: Option<DuplicatePolicy>,
     ) -> Interactions {
@@ -220,7 +260,7 @@ impl Dataset {
         // Events are sorted by (user, item, timestamp) (`Cleaner::finish`), so the matrix is
         // built in one pass with no copy of the cells.
         if let Some(policy) = policy {
-            let cells = self.events.iter().filter_map(|e| {
+            let cells = events.filter_map(|e| {
                 Some(Cell {
                     user: e.user,
                     item: e.item,
@@ -230,7 +270,7 @@ impl Dataset {
             });
             return Interactions::from_sorted_cells(self.n_users(), self.n_items(), cells, policy);
         }
-        let events = self.events.iter().map(|e| Weighed {
+        let events = events.map(|e| Weighed {
             user: e.user,
             item: e.item,
             kind: e.kind,

@@ -266,6 +266,11 @@ pub fn matrix(
 pub struct Choice {
     pub weighting: Weighting,
     pub reason: String,
+    /// Weightings the data's shape cannot tell apart, the chosen one first: a caller that can
+    /// train models settles them on a validation split (`aisle_eval::tune::settle`). Empty
+    /// when the shape decides.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contenders: Vec<Weighting>,
 }
 
 /// What the events of a dataset look like, for [`decide`].
@@ -320,7 +325,18 @@ pub fn on_a_rating_scale(declared: bool, min: f32, max: f32, distinct: usize) ->
 ///   weight, repeats adding up; quantities are not read as confidence, for the order-line
 ///   reason above.
 pub fn decide(shape: &Shape) -> Choice {
-    let choice = |weighting, reason: String| Choice { weighting, reason };
+    let choice = |weighting, reason: String| Choice {
+        weighting,
+        reason,
+        contenders: Vec::new(),
+    };
+    // Counts: the right confidence on plays in the planted shops, but on some real play
+    // counts plain presence ranks better; a validation split settles it.
+    let counts = |reason: String| Choice {
+        weighting: Weighting::Counts,
+        reason,
+        contenders: vec![Weighting::Counts, Weighting::Binary],
+    };
     if shape.transactions || shape.purchases_only {
         let what = if shape.transactions {
             "order lines"
@@ -348,25 +364,19 @@ pub fn decide(shape: &Shape) -> Choice {
                 ),
             )
         } else {
-            choice(
-                Weighting::Counts,
-                format!(
-                    "the values are counts, not ratings: whole numbers from {} to {} (median {}, \
-                     {} distinct); --weighting ratings reads them as ratings",
-                    shape.min, shape.max, shape.median, shape.distinct
-                ),
-            )
+            counts(format!(
+                "the values are counts, not ratings: whole numbers from {} to {} (median {}, {} \
+                 distinct); --weighting ratings reads them as ratings",
+                shape.min, shape.max, shape.median, shape.distinct
+            ))
         };
     }
     if shape.views_only && shape.varied_quantities > 0 {
-        return choice(
-            Weighting::Counts,
-            format!(
-                "events without types carry counts ({} of them not 1: plays, listens): \
-                 confidence grows with the logarithm of the count",
-                shape.varied_quantities
-            ),
-        );
+        return counts(format!(
+            "events without types carry counts ({} of them not 1: plays, listens): confidence \
+             grows with the logarithm of the count",
+            shape.varied_quantities
+        ));
     }
     let quantities = if shape.varied_quantities > 0 {
         format!(

@@ -40,6 +40,7 @@ pub mod stats;
 #[cfg(test)]
 pub mod testing;
 pub mod training;
+pub mod tuning;
 
 pub use engine::{Engine, EngineConfig};
 pub use error::EngineError;
@@ -49,10 +50,11 @@ pub use list::{
     ExperimentTag, HistoryEntry, ListFilters, ListRequest, Reason, RecommendationList, Recommended,
     Source,
 };
-pub use service::{Service, ServiceConfig};
+pub use service::{Service, ServiceConfig, TuningSchedule};
 pub use serving::{ModelSet, Serving};
 pub use stats::Stats;
 pub use training::{TrainError, TrainSpec, Trained, train};
+pub use tuning::{TuneSpec, TuneStatus, Tuner};
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> i64 {

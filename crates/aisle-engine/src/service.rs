@@ -18,6 +18,7 @@ use crate::jobs::{JobStatus, Trainer};
 use crate::list::{ListRequest, RecommendationList};
 use crate::stats::Stats;
 use crate::training::TrainSpec;
+use crate::tuning::{TuneSpec, TuneStatus, Tuner};
 
 /// How often served lists are written to the store, in batches.
 const LOG_FLUSH_EVERY: Duration = Duration::from_millis(250);
@@ -36,6 +37,15 @@ pub struct ServiceConfig {
     pub train_on_start: bool,
     /// Experiments to start at start-up if new.
     pub experiments: Vec<ExperimentDefinition>,
+    /// Re-tune on a schedule (`None`: only on demand).
+    pub tuning: Option<TuningSchedule>,
+}
+
+/// When and how the models are re-tuned on the store's snapshot.
+#[derive(Debug, Clone)]
+pub struct TuningSchedule {
+    pub every: Duration,
+    pub spec: TuneSpec,
 }
 
 impl Default for ServiceConfig {
@@ -46,6 +56,7 @@ impl Default for ServiceConfig {
             retrain_every: None,
             train_on_start: true,
             experiments: Vec::new(),
+            tuning: None,
         }
     }
 }
@@ -55,6 +66,7 @@ impl Default for ServiceConfig {
 pub struct Service {
     engine: Arc<Engine>,
     trainer: Arc<Trainer>,
+    tuner: Arc<Tuner>,
     experiments: Arc<Experiments>,
     stats: Arc<Stats>,
     config: ServiceConfig,
@@ -85,9 +97,11 @@ impl Service {
                 );
             }
         }
+        let tuner = Arc::new(Tuner::new(Arc::clone(engine.store())));
         Ok(Service {
             engine,
             trainer,
+            tuner,
             experiments,
             stats,
             config,
@@ -106,6 +120,10 @@ impl Service {
 
     pub fn trainer(&self) -> &Arc<Trainer> {
         &self.trainer
+    }
+
+    pub fn tuner(&self) -> &Arc<Tuner> {
+        &self.tuner
     }
 
     pub fn experiments(&self) -> &Arc<Experiments> {
@@ -178,6 +196,13 @@ impl Service {
         self.trainer.start(spec)
     }
 
+    /// Starts a tuning job unless one runs; when it has stored an outcome for the model the
+    /// server trains, that model is retrained with it.
+    pub fn tune(&self, spec: TuneSpec) -> (TuneStatus, bool) {
+        let then = retrain_when_tuned(&self.trainer, &self.config.training, &spec);
+        self.tuner.start(spec, then)
+    }
+
     // ---- background work ----
 
     /// Starts what runs beside the requests: precomputing the lists of loaded models, a
@@ -210,6 +235,27 @@ impl Service {
                 }
             }),
         );
+        if let Some(schedule) = &self.config.tuning {
+            // Tuned at once when the trained model never was, then on the schedule.
+            let untuned = self
+                .store()
+                .latest_tuning(&self.config.training.model)
+                .map(|t| t.is_none())
+                .unwrap_or(false);
+            let has_events = self.store().last_event_id().ok().flatten().is_some();
+            if untuned && has_events {
+                self.tune(schedule.spec.clone());
+            }
+            let (tuner, trainer) = (Arc::clone(&self.tuner), Arc::clone(&self.trainer));
+            let (spec, training) = (schedule.spec.clone(), self.config.training.clone());
+            background.push(self.every("aisle-tune-schedule", schedule.every, move || {
+                let then = retrain_when_tuned(&trainer, &training, &spec);
+                let (job, started) = tuner.start(spec.clone(), then);
+                if started {
+                    tracing::info!(job = job.id, "scheduled tuning started");
+                }
+            }));
+        }
         if let Some(period) = self.config.retrain_every {
             let (trainer, spec) = (Arc::clone(&self.trainer), self.config.training.clone());
             background.push(self.every("aisle-schedule", period, move || {
@@ -223,6 +269,7 @@ impl Service {
     /// Stops the background work and writes the served lists still queued.
     pub fn shutdown(&self) -> Result<(), StoreError> {
         self.stopping.stop();
+        self.tuner.cancel();
         for handle in self.background.lock().expect("background lock").drain(..) {
             let _ = handle.join();
         }
@@ -242,6 +289,23 @@ impl Service {
                 work();
             }
         })
+    }
+}
+
+/// What runs after a tuning job stored its outcomes: a training of the served model, when
+/// it was among those tuned, so the new settings serve.
+fn retrain_when_tuned(
+    trainer: &Arc<Trainer>,
+    training: &TrainSpec,
+    spec: &TuneSpec,
+) -> impl FnOnce() + Send + 'static {
+    let retrain = spec.models.contains(&training.model);
+    let (trainer, training) = (Arc::clone(trainer), training.clone());
+    move || {
+        if retrain {
+            let (job, _) = trainer.start(training);
+            tracing::info!(job = job.id, model = %job.model, "training with the new tuning");
+        }
     }
 }
 

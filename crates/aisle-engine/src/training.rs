@@ -12,7 +12,7 @@ use aisle_eval::{EvalOptions, MetricSelection, ModelSpec, RunControl};
 use aisle_models::persist::FORMAT_VERSION;
 use aisle_models::popular::popularity;
 use aisle_models::{FitContext, ModelError, Progress, TrainedModel, algorithm};
-use aisle_store::{EventId, ModelInfo, ModelMeta, Store, StoreError};
+use aisle_store::{EventId, ModelInfo, ModelMeta, Store, StoreError, TuningRecord};
 use serde_json::{Map, Value, json};
 
 use crate::unix_now;
@@ -34,6 +34,10 @@ pub struct TrainSpec {
     /// Also fit the model on 80% of each user's items and rank the held-out 20%, recording
     /// the ranking metrics (`holdout` in the version's metrics). Doubles the training time.
     pub holdout: bool,
+    /// Take the newest search outcome stored for the model (`aisle tune --db`, the server's
+    /// tuning job) for what `params` and `weighting` leave open: its parameters under
+    /// `params`, its weighting when `weighting` is `auto`.
+    pub use_tuning: bool,
 }
 
 impl Default for TrainSpec {
@@ -46,6 +50,7 @@ impl Default for TrainSpec {
             cleaning: CleaningOptions::default(),
             seed: 42,
             holdout: true,
+            use_tuning: true,
         }
     }
 }
@@ -82,6 +87,12 @@ pub fn train(
     progress: Option<&(dyn Fn(Progress) + Sync)>,
     cancel: Option<&AtomicBool>,
 ) -> Result<Trained, TrainError> {
+    let tuning = if spec.use_tuning {
+        store.latest_tuning(&spec.model)?
+    } else {
+        None
+    };
+    let spec = &with_tuning(spec, tuning.as_ref());
     // Checked before the (possibly long) snapshot, so a typo fails at once.
     let trainer = algorithm(&spec.model, &spec.params)?;
     let snapshot = store.snapshot(&spec.cleaning, false)?;
@@ -89,7 +100,9 @@ pub fn train(
     if dataset.events.is_empty() {
         return Err(TrainError::NoEvents);
     }
-    let choice = dataset.choose(spec.weighting);
+    // A weighting the data's shape leaves open is settled on a validation split.
+    let choice =
+        aisle_eval::tune::settle(&dataset, None, dataset.choose(spec.weighting), spec.seed);
     let weighting = choice.weighting;
     let matrix = dataset.interactions_with(weighting, spec.duplicates);
     let ctx = FitContext {
@@ -129,6 +142,14 @@ pub fn train(
             "weighting": weighting,
             "weighting_reason": choice.reason,
             "holdout": holdout,
+            "tuning": tuning.as_ref().map(|t| json!({
+                "id": t.id,
+                "chosen_at": t.created_at,
+                "metric": t.tuning.metric,
+                "score": t.tuning.score,
+                "default_score": t.tuning.default_score,
+                "weighting": t.tuning.weighting,
+            })),
         }),
         format_version: FORMAT_VERSION,
         last_event_id: snapshot.last_event,
@@ -147,6 +168,31 @@ pub fn train(
         report: dataset.report,
         last_event: snapshot.last_event,
     })
+}
+
+/// `spec` with a stored search outcome filling in what it leaves open: the outcome's
+/// parameters under the spec's own, its weighting when the spec's is `auto`.
+fn with_tuning(spec: &TrainSpec, tuning: Option<&TuningRecord>) -> TrainSpec {
+    let mut spec = spec.clone();
+    let Some(tuning) = tuning else {
+        return spec;
+    };
+    if let Value::Object(tuned) = &tuning.tuning.params {
+        let mut params = tuned.clone();
+        // An outcome an older Aisle stored may name a parameter since renamed: only known
+        // ones count.
+        if let Ok(entry) = aisle_models::model(&spec.model) {
+            params.retain(|k, _| entry.spec.iter().any(|p| p.name == k));
+        }
+        params.extend(spec.params.clone());
+        spec.params = params;
+    }
+    if spec.weighting == Weighting::Auto
+        && let Ok(weighting) = tuning.tuning.weighting.parse()
+    {
+        spec.weighting = weighting;
+    }
+    spec
 }
 
 /// Ranking metrics at 10 of the model fitted on 80% of each user's items, scored on the

@@ -1,6 +1,7 @@
 //! Offline evaluation of Aisle models: metrics with exact definitions ([`metrics`]), the
 //! experiment runner that trains and scores models over folds ([`runner`]), and the reports
-//! it produces ([`report`]: a text table, CSV, JSON and an HTML page).
+//! it produces ([`report`]: a text table, CSV, JSON and an HTML page), and the
+//! hyper-parameter search that chooses settings on a shop's own data ([`tune`]).
 //!
 //! Like `aisle-data` and `aisle-models`, it is synchronous (rayon for parallelism) and knows
 //! nothing of HTTP, SQL or async.
@@ -21,6 +22,7 @@ pub mod metrics;
 pub mod online;
 pub mod report;
 pub mod runner;
+pub mod tune;
 
 pub use error::{EvalError, Result};
 pub use metrics::{Metrics, RankingMetrics, RatingMetrics};

@@ -59,6 +59,10 @@ pub struct ModelResult {
     pub model: String,
     /// Its full hyper-parameters, defaults filled in.
     pub params: serde_json::Value,
+    /// The weighting of the matrices it trained on, when it had its own (see
+    /// [`crate::ModelSpec::trained_on`]); absent when it trained on the run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weighting: Option<String>,
     /// Each metric's mean over the folds that have it (for RMSE the mean of the folds' RMSEs,
     /// as Surprise reports it, not the RMSE of all folds' pairs pooled).
     pub metrics: Metrics,
@@ -114,7 +118,11 @@ impl EvaluationReport {
 /// same width.
 pub fn text_table(report: &EvaluationReport) -> String {
     let keys = report.metric_keys();
+    let own_weightings = report.results.iter().any(|r| r.weighting.is_some());
     let mut headers: Vec<String> = vec!["model".to_string()];
+    if own_weightings {
+        headers.push("weighting".to_string());
+    }
     headers.extend(keys.iter().cloned());
     headers.push("fit_seconds".to_string());
     headers.push("predict_seconds".to_string());
@@ -124,6 +132,9 @@ pub fn text_table(report: &EvaluationReport) -> String {
         .iter()
         .map(|result| {
             let mut row = vec![result.model.clone()];
+            if own_weightings {
+                row.push(result.weighting.clone().unwrap_or_else(|| "-".into()));
+            }
             row.extend(keys.iter().map(|key| {
                 result
                     .metrics
@@ -469,6 +480,7 @@ mod tests {
                 ModelResult {
                     model: "svd".into(),
                     params: serde_json::json!({"factors": 8}),
+                    weighting: None,
                     metrics: Metrics::mean(svd_folds.iter().map(|f| &f.metrics)),
                     fit_seconds: 1.5,
                     predict_seconds: 0.2,
@@ -477,6 +489,7 @@ mod tests {
                 ModelResult {
                     model: "popular".into(),
                     params: serde_json::json!({}),
+                    weighting: None,
                     metrics: Metrics::mean(pop_folds.iter().map(|f| &f.metrics)),
                     fit_seconds: 0.02,
                     predict_seconds: 0.03,

@@ -30,9 +30,20 @@ use crate::report::{DatasetSummary, EvaluationReport, FoldResult, ModelResult};
 pub use aisle_data::Split as Fold;
 
 /// A model to evaluate: a registry name with `--set`-style parameters, or an algorithm built
-/// by the caller (a custom or test algorithm, or one configured in code).
+/// by the caller (a custom or test algorithm, or one configured in code); by default trained
+/// on each fold's training matrix, or on matrices of its own (the same split under another
+/// weighting, see [`ModelSpec::trained_on`]).
 #[derive(Debug)]
-pub enum ModelSpec {
+pub struct ModelSpec {
+    source: Source,
+    /// One training matrix per fold, replacing the fold's.
+    trains: Option<Vec<Interactions>>,
+    /// What the own matrices are (a weighting's name), for the report.
+    weighting: Option<String>,
+}
+
+#[derive(Debug)]
+enum Source {
     Named {
         name: String,
         params: Map<String, Value>,
@@ -43,24 +54,56 @@ pub enum ModelSpec {
 impl ModelSpec {
     /// The registry model `name` with `params` (missing keys take the model's defaults).
     pub fn named(name: impl Into<String>, params: Map<String, Value>) -> Self {
-        ModelSpec::Named {
-            name: name.into(),
-            params,
+        ModelSpec {
+            source: Source::Named {
+                name: name.into(),
+                params,
+            },
+            trains: None,
+            weighting: None,
         }
+    }
+
+    /// An algorithm built by the caller.
+    pub fn algorithm(algorithm: Box<dyn Algorithm>) -> Self {
+        ModelSpec {
+            source: Source::Algorithm(algorithm),
+            trains: None,
+            weighting: None,
+        }
+    }
+
+    /// The same model trained on `trains` (one matrix per fold, each the fold's training
+    /// pairs under `weighting`, with the fold's shape) instead of the folds' own matrices.
+    pub fn trained_on(
+        mut self,
+        weighting: impl std::fmt::Display,
+        trains: Vec<Interactions>,
+    ) -> Self {
+        self.weighting = Some(weighting.to_string());
+        self.trains = Some(trains);
+        self
     }
 
     /// Builds the algorithm this spec names; `None` for a spec that already holds one.
     fn build(&self) -> Result<Option<Box<dyn Algorithm>>> {
-        match self {
-            ModelSpec::Named { name, params } => Ok(Some(aisle_models::algorithm(name, params)?)),
-            ModelSpec::Algorithm(_) => Ok(None),
+        match &self.source {
+            Source::Named { name, params } => Ok(Some(aisle_models::algorithm(name, params)?)),
+            Source::Algorithm(_) => Ok(None),
         }
+    }
+
+    /// The matrix to train on for fold `index`.
+    fn train<'f>(&'f self, fold: &'f Fold, index: usize) -> &'f Interactions {
+        self.trains
+            .as_ref()
+            .map_or(&fold.train, |trains| &trains[index])
     }
 }
 
 impl From<Box<dyn Algorithm>> for ModelSpec {
     fn from(algorithm: Box<dyn Algorithm>) -> Self {
-        ModelSpec::Algorithm(algorithm)
+        ModelSpec::algorithm(algorithm)
     }
 }
 
@@ -247,15 +290,31 @@ pub fn evaluate(
             });
         }
     }
+    for (index, spec) in models.iter().enumerate() {
+        if let Some(trains) = &spec.trains {
+            let shapes_agree = trains.len() == folds.len()
+                && trains.iter().zip(folds).all(|(t, f)| {
+                    (t.n_users(), t.n_items()) == (f.train.n_users(), f.train.n_items())
+                });
+            if !shapes_agree {
+                return Err(EvalError::InvalidOption {
+                    message: format!(
+                        "model {index}'s own training matrices do not match the {} folds",
+                        folds.len()
+                    ),
+                });
+            }
+        }
+    }
     let built: Vec<Option<Box<dyn Algorithm>>> =
         models.iter().map(ModelSpec::build).collect::<Result<_>>()?;
     let algorithms: Vec<&dyn Algorithm> = models
         .iter()
         .zip(&built)
-        .map(|(spec, built)| match (spec, built) {
+        .map(|(spec, built)| match (&spec.source, built) {
             (_, Some(algorithm)) => algorithm.as_ref(),
-            (ModelSpec::Algorithm(algorithm), None) => algorithm.as_ref(),
-            (ModelSpec::Named { .. }, None) => unreachable!("named specs are always built"),
+            (Source::Algorithm(algorithm), None) => algorithm.as_ref(),
+            (Source::Named { .. }, None) => unreachable!("named specs are always built"),
         })
         .collect();
 
@@ -290,7 +349,7 @@ pub fn evaluate(
             };
             let started = Instant::now();
             let model = algorithm
-                .fit(&fold.train, &context)
+                .fit(models[model_index].train(fold, fold_index), &context)
                 .map_err(|source| match source {
                     ModelError::Cancelled => EvalError::Cancelled,
                     source => EvalError::Fit {
@@ -313,12 +372,14 @@ pub fn evaluate(
 
     let results = algorithms
         .iter()
+        .zip(models)
         .zip(per_model)
-        .map(|(algorithm, folds)| {
+        .map(|((algorithm, spec), folds)| {
             let n = folds.len() as f64;
             ModelResult {
                 model: algorithm.name().to_string(),
                 params: algorithm.params(),
+                weighting: spec.weighting.clone(),
                 metrics: Metrics::mean(folds.iter().map(|f| &f.metrics)),
                 fit_seconds: folds.iter().map(|f| f.fit_seconds).sum::<f64>() / n,
                 predict_seconds: folds.iter().map(|f| f.predict_seconds).sum::<f64>() / n,

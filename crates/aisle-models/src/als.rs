@@ -123,7 +123,8 @@ impl Params for AlsParams {
             "iterations",
             Domain::Int { min: 1, max: 100 },
             "Alternations (users then items).",
-        ),
+        )
+        .fidelity(),
         ParamSpec::new(
             "regularization",
             Domain::POSITIVE,

@@ -79,7 +79,8 @@ impl Params for BprParams {
             Domain::Int { min: 1, max: 1000 },
             "Passes over the observed cells (each a bootstrap sample of the same size).",
         )
-        .searched(Search::log(20.0, 300.0)),
+        .searched(Search::log(20.0, 300.0))
+        .fidelity(),
         ParamSpec::new("learning_rate", Domain::POSITIVE, "SGD step size.")
             .searched(Search::log(0.001, 0.2)),
         ParamSpec::new(

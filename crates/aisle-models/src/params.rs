@@ -214,6 +214,10 @@ pub struct ParamSpec {
     pub optional: bool,
     /// The range a search tries; `None`: not searched (structural, or a speed setting).
     pub search: Option<Search>,
+    /// More of it trains longer and (up to a point) better: iterations, epochs. A search may
+    /// try candidates with less of it first and give the full amount only to the best
+    /// (successive halving).
+    pub fidelity: bool,
 }
 
 impl ParamSpec {
@@ -224,7 +228,14 @@ impl ParamSpec {
             domain,
             optional: false,
             search: None,
+            fidelity: false,
         }
+    }
+
+    /// The same parameter, marked as the model's training budget (see `fidelity`).
+    pub const fn fidelity(mut self) -> ParamSpec {
+        self.fidelity = true;
+        self
     }
 
     /// The same parameter, searched over `search`.

@@ -89,7 +89,8 @@ macro_rules! sgd_spec {
             ParamSpec::new("factors", Domain::Int { min: 1, max: 1024 }, "Length of the factor vectors.")
                 .searched(Search::log(8.0, 300.0)),
             ParamSpec::new("epochs", Domain::Int { min: 1, max: 1000 }, "Passes over the training ratings.")
-                .searched(Search::log(10.0, 200.0)),
+                .searched(Search::log(10.0, 200.0))
+                .fidelity(),
             ParamSpec::new(
                 "learning_rate",
                 Domain::Real {

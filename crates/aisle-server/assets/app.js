@@ -683,17 +683,48 @@ const HOLDOUT_CHART = [
 const HOLDOUT_ALL = ['ndcg@10', 'precision@10', 'recall@10', 'hitrate@10', 'map@10', 'mrr@10', 'coverage@10'];
 
 async function modelsPage() {
-  const data = await api('/v1/models');
+  const [data, tuned] = await Promise.all([api('/v1/models'), tryApi('/v1/tunings?limit=20')]);
   const serving = data.serving || [];
   const versions = (data.versions || []).slice()
     .sort((a, b) => (b.trained_at || 0) - (a.trained_at || 0) || (b.version || 0) - (a.version || 0));
+  const tunings = (tuned.data && tuned.data.tunings) || [];
   return h('div', {},
     h('h1', {}, 'Models'),
     card(h('h2', {}, 'Serving'),
       serving.length ? tableWrap(servingTable(serving)) : muted('No model is serving yet: train one with POST /v1/admin/train.')),
     holdoutCard(newestPerName(versions.length ? versions : serving)),
+    card(h('h2', {}, 'Tuning history'),
+      h('p', { class: 'muted small' }, 'Settings chosen on a validation split of the shop\'s own events (aisle tune --db, or the server\'s tune setting); the newest of each model is what its trainings use.'),
+      tuned.error ? errorBox(tuned.error, 'Could not load the tuning history.')
+        : tunings.length ? tableWrap(tuningsTable(tunings)) : muted('No tuning yet: run aisle tune --db, POST /v1/admin/tune, or set tune = "weekly".')),
     card(h('h2', {}, 'All stored versions'),
       versions.length ? tableWrap(versionsTable(versions, serving)) : muted('No stored versions.')));
+}
+
+function tuningsTable(tunings) {
+  const newest = new Set();
+  return h('table', {},
+    h('thead', {}, h('tr', {},
+      h('th', {}, 'Chosen at'), h('th', {}, 'Model'), h('th', {}, 'Weighting'), h('th', {}, 'Metric'),
+      h('th', { class: 'num' }, 'Validation'), h('th', { class: 'num' }, 'Defaults'), h('th', { class: 'num' }, 'Change'),
+      h('th', { class: 'num' }, 'Trials'), h('th', { class: 'num' }, 'Time'), h('th', {}, 'Parameters'))),
+    h('tbody', {}, tunings.map((t) => {
+      const inUse = !newest.has(t.model);
+      newest.add(t.model);
+      const change = isNum(t.score) && isNum(t.default_score) && t.default_score !== 0
+        ? (t.score - t.default_score) / Math.abs(t.default_score) : null;
+      return h('tr', {},
+        h('td', { class: 'nowrap' }, fmtDateTime(t.chosen_at)),
+        h('td', {}, h('strong', {}, t.model), inUse ? h('span', { class: 'badge good', title: 'what the next trainings of this model use' }, 'newest') : null),
+        h('td', {}, t.weighting || DASH),
+        h('td', {}, t.metric || DASH),
+        h('td', { class: 'num' }, fmtMetric(t.score)),
+        h('td', { class: 'num' }, fmtMetric(t.default_score)),
+        h('td', { class: 'num' }, change === null ? DASH : `${change >= 0 ? '+' : ''}${fmtPct(change)}`),
+        h('td', { class: 'num' }, fmtCount(t.trials)),
+        h('td', { class: 'num' }, fmtSeconds(t.seconds)),
+        h('td', { class: 'wrap' }, paramsText(t.params)));
+    })));
 }
 
 function servingTable(serving) {

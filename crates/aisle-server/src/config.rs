@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use aisle_engine::experiments::ExperimentDefinition;
-use aisle_engine::{EngineConfig, ServiceConfig, TrainSpec};
+use aisle_engine::{EngineConfig, ServiceConfig, TrainSpec, TuneSpec, TuningSchedule};
 
 /// Default address: loopback only, so a first run exposes nothing.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
@@ -59,6 +59,13 @@ pub struct Settings {
     pub precompute: Option<usize>,
     /// Longest a `POST /v1/admin/train?wait=true` waits for the job, e.g. `9s`, `2m`.
     pub train_wait: Option<String>,
+    /// Re-tune on the store's snapshot this often: `daily`, `weekly` or a duration (`12h`);
+    /// absent or `0` for never (`POST /v1/admin/tune` still tunes on demand).
+    pub tune: Option<String>,
+    /// How long one tuning may take, e.g. `5m` (the default), `30m`.
+    pub tune_budget: Option<String>,
+    /// The models tuned (default: the trained model).
+    pub tune_models: Option<Vec<String>>,
     #[serde(default)]
     pub training: TrainingSettings,
     /// Experiments to run (`[[experiments]]` tables), started at start-up if new.
@@ -73,6 +80,9 @@ pub struct TrainingSettings {
     pub model: Option<String>,
     #[serde(default)]
     pub params: Map<String, Value>,
+    /// A file `aisle tune --out` wrote: the trained model's parameters and weighting from it
+    /// (`params` and `weighting` here win over it; it wins over a stored tuning).
+    pub params_file: Option<PathBuf>,
     pub weighting: Option<String>,
     #[serde(default)]
     pub weights: BTreeMap<String, f32>,
@@ -114,9 +124,13 @@ impl Settings {
             history_events: self.history_events.or(lower.history_events),
             precompute: self.precompute.or(lower.precompute),
             train_wait: self.train_wait.or(lower.train_wait),
+            tune: self.tune.or(lower.tune),
+            tune_budget: self.tune_budget.or(lower.tune_budget),
+            tune_models: self.tune_models.or(lower.tune_models),
             training: TrainingSettings {
                 model: self.training.model.or(lower.training.model),
                 params,
+                params_file: self.training.params_file.or(lower.training.params_file),
                 weighting: self.training.weighting.or(lower.training.weighting),
                 weights,
                 min_user_events: self
@@ -183,7 +197,7 @@ impl Settings {
                 .set_weight(name, *weight)
                 .map_err(|message| invalid("training.weights", message))?;
         }
-        let weighting: Weighting = self
+        let mut weighting: Weighting = self
             .training
             .weighting
             .as_deref()
@@ -191,9 +205,63 @@ impl Settings {
             .parse()
             .map_err(|message| invalid("training.weighting", message))?;
         let model = self.training.model.unwrap_or_else(|| "als".into());
+        let mut params = self.training.params;
+        if let Some(path) = &self.training.params_file {
+            let file = aisle_eval::tune::ParamsFile::load(path)
+                .map_err(|e| invalid("training.params_file", e.to_string()))?;
+            if let Some(tuned) = file.get(&model) {
+                let mut merged = tuned.params.clone();
+                merged.extend(params);
+                params = merged;
+                if self.training.weighting.is_none()
+                    && let Some(own) = tuned.weighting
+                {
+                    weighting = own;
+                }
+            }
+        }
         // Fail at start-up, not at the first training, on a bad model name or parameter.
-        aisle_models::algorithm(&model, &self.training.params)
-            .map_err(|e| invalid("training", e.to_string()))?;
+        aisle_models::algorithm(&model, &params).map_err(|e| invalid("training", e.to_string()))?;
+        let tuning = match self.tune.as_deref() {
+            None => None,
+            Some(text) => {
+                let every = match text.trim() {
+                    "daily" => Some(Duration::from_secs(86_400)),
+                    "weekly" => Some(Duration::from_secs(7 * 86_400)),
+                    other => parse_duration(other).map_err(|message| {
+                        invalid("tune", format!("{message}, or daily or weekly"))
+                    })?,
+                };
+                match every {
+                    None => None,
+                    Some(every) => {
+                        let budget = match self.tune_budget.as_deref() {
+                            None => Duration::from_secs(300),
+                            Some(text) => parse_duration(text)
+                                .map_err(|message| invalid("tune_budget", message))?
+                                .ok_or_else(|| {
+                                    invalid("tune_budget", "must be longer than 0".into())
+                                })?,
+                        };
+                        let models = self.tune_models.unwrap_or_else(|| vec![model.clone()]);
+                        for name in &models {
+                            aisle_models::model(name)
+                                .map_err(|e| invalid("tune_models", e.to_string()))?;
+                        }
+                        Some(TuningSchedule {
+                            every,
+                            spec: TuneSpec {
+                                models,
+                                budget,
+                                cleaning: cleaning.clone(),
+                                seed: self.training.seed.unwrap_or(42),
+                                ..TuneSpec::default()
+                            },
+                        })
+                    }
+                }
+            }
+        };
         let limit = |setting: &'static str, value: Option<usize>, default: usize| {
             let value = value.unwrap_or(default);
             if value == 0 {
@@ -219,14 +287,16 @@ impl Settings {
                 },
                 training: TrainSpec {
                     model,
-                    params: self.training.params,
+                    params,
                     weighting,
                     duplicates: None,
                     cleaning,
                     seed: self.training.seed.unwrap_or(42),
                     holdout: self.training.holdout.unwrap_or(true),
+                    use_tuning: true,
                 },
                 experiments: self.experiments,
+                tuning,
             },
         })
     }
@@ -346,5 +416,43 @@ mod tests {
                 .to_string()
                 .contains("api_key")
         );
+    }
+
+    #[test]
+    fn tuning_settings_and_a_params_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tuned.toml");
+        std::fs::write(
+            &path,
+            "[als]\nweighting = \"binary\"\n[als.params]\nfactors = 96\nalpha = 7.5\n",
+        )
+        .unwrap();
+        let text = format!(
+            "tune = \"weekly\"\ntune_budget = \"10m\"\n[training]\nparams = {{ alpha = 2.0 }}\n\
+             params_file = {:?}\n",
+            path.display().to_string()
+        );
+        let settings: Settings = toml::from_str(&text).unwrap();
+        let config = settings.resolve().unwrap();
+        let training = &config.service.training;
+        // The file gives factors and the weighting; the settings' own alpha wins.
+        assert_eq!(training.params["factors"], 96);
+        assert_eq!(training.params["alpha"], 2.0);
+        assert_eq!(training.weighting, Weighting::Binary);
+        let schedule = config.service.tuning.as_ref().unwrap();
+        assert_eq!(schedule.every, Duration::from_secs(7 * 86_400));
+        assert_eq!(schedule.spec.budget, Duration::from_secs(600));
+        assert_eq!(schedule.spec.models, ["als"]);
+
+        let bad: Settings = toml::from_str("tune = \"fortnightly\"").unwrap();
+        let error = bad.resolve().unwrap_err().to_string();
+        assert!(
+            error.starts_with("tune:") && error.contains("weekly"),
+            "{error}"
+        );
+        let missing: Settings =
+            toml::from_str("[training]\nparams_file = \"/no/such/tuned.toml\"").unwrap();
+        let error = missing.resolve().unwrap_err().to_string();
+        assert!(error.contains("/no/such/tuned.toml"), "{error}");
     }
 }

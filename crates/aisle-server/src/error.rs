@@ -65,7 +65,7 @@ error_codes! {
     UnknownModel = NOT_FOUND, "unknown_model", "No such model (unknown algorithm, or none trained under this name).";
     UnknownExperiment = NOT_FOUND, "unknown_experiment", "No experiment has this name.";
     UnknownVariant = NOT_FOUND, "unknown_variant", "An experiment's control is not one of its variants.";
-    NoJob = NOT_FOUND, "no_job", "No training has run since the server started.";
+    NoJob = NOT_FOUND, "no_job", "No training (or tuning) job has run since the server started.";
     MethodNotAllowed = METHOD_NOT_ALLOWED, "method_not_allowed", "The route exists but not with this method.";
     AlreadyExists = CONFLICT, "already_exists", "Something with this name exists already.";
     IdMismatch = CONFLICT, "id_mismatch", "The body's id differs from the path's.";

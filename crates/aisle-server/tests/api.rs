@@ -1218,3 +1218,74 @@ async fn buy_again_lists_a_shoppers_own_purchases() {
     let filtered = app.get("/v1/users/regular/buy-again?exclude=i3").await;
     assert_eq!(ids(&filtered), ["i5"]);
 }
+
+#[tokio::test]
+async fn tuned_settings_reach_the_next_trained_model() {
+    let app = app().await;
+    // An outcome stored as `aisle tune --db` stores it: the next training takes its
+    // parameters and weighting.
+    let id = app
+        .store()
+        .save_tuning(&aisle_store::NewTuning {
+            model: "als".into(),
+            weighting: "binary".into(),
+            params: json!({"factors": 6, "iterations": 3, "regularization": 12.5}),
+            metric: "ndcg@10".into(),
+            score: 0.3,
+            default_score: 0.25,
+            trials: 20,
+            seconds: 4.0,
+            report: json!({}),
+        })
+        .unwrap();
+    let (status, answer) = app.call("POST", "/v1/admin/train?wait=true", None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let models = app.get("/v1/models").await;
+    let als = &models["serving"][0];
+    assert_eq!(als["name"], "als");
+    // The settings' own parameters (factors 8, iterations 4) win; the rest is the tuning's.
+    assert_eq!(als["params"]["factors"], 8);
+    assert_eq!(als["params"]["regularization"], 12.5);
+    assert_eq!(als["metrics"]["weighting"], "binary");
+    assert_eq!(als["metrics"]["tuning"]["id"], id);
+    let history = app.get("/v1/tunings").await;
+    assert_eq!(history["tunings"][0]["id"], id);
+    assert_eq!(history["tunings"][0]["params"]["factors"], 6);
+
+    // A tuning job on demand: a short budget, then an outcome of the job's own.
+    let (status, answer) = app
+        .call(
+            "POST",
+            "/v1/admin/tune",
+            Some(json!({"models": ["als"], "budget": "2s"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer["started"], true);
+    let started = std::time::Instant::now();
+    let job = loop {
+        let job = app.get("/v1/admin/tune").await;
+        if job["state"] != "running" {
+            break job;
+        }
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "tuning did not end: {job}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let newest = job["tunings"][0].as_i64().unwrap();
+    assert!(newest > id);
+    let history = app.get("/v1/tunings?limit=1").await;
+    assert_eq!(history["tunings"][0]["id"], newest);
+    assert!(history["tunings"][0]["trials"].as_u64().unwrap() >= 1);
+    app.expect_error(
+        "POST",
+        "/v1/admin/tune",
+        Some(json!({"models": ["no-such-model"]})),
+        StatusCode::NOT_FOUND,
+        "unknown_model",
+    )
+    .await;
+}

@@ -11,7 +11,7 @@ use serde_json::{Map, json};
 use crate::error::StoreError;
 use crate::record::{
     DayCount, DeletedUser, EventId, ExperimentRecord, Impression, ModelMeta, ModelVersion,
-    NewEvent, ScanSummary, StoredEvent,
+    NewEvent, NewTuning, ScanSummary, StoredEvent,
 };
 use crate::store::Store;
 
@@ -21,7 +21,7 @@ use crate::store::Store;
 /// (no server to test against) or `None`.
 macro_rules! conformance_tests {
     ($make:expr) => {
-        conformance_tests!(@each $make; items_round_trip_update_in_place_and_delete, listings_page_through_everything_in_insertion_order, users_round_trip_and_delete, appended_events_scan_back_in_order_with_every_field, an_invalid_event_rejects_the_whole_batch, user_events_are_the_most_recent_oldest_first, event_ids_are_not_reused_after_deletion, model_versions_grow_and_latest_picks_the_newest, the_store_is_shared_across_threads, a_scan_visitor_may_use_the_store, experiments_and_served_lists_round_trip, events_are_counted_per_day_and_type, catalogue_changes_follow_writes_and_deletes);
+        conformance_tests!(@each $make; items_round_trip_update_in_place_and_delete, listings_page_through_everything_in_insertion_order, users_round_trip_and_delete, appended_events_scan_back_in_order_with_every_field, an_invalid_event_rejects_the_whole_batch, user_events_are_the_most_recent_oldest_first, event_ids_are_not_reused_after_deletion, model_versions_grow_and_latest_picks_the_newest, the_store_is_shared_across_threads, a_scan_visitor_may_use_the_store, experiments_and_served_lists_round_trip, events_are_counted_per_day_and_type, catalogue_changes_follow_writes_and_deletes, tunings_are_kept_newest_first);
     };
     (@each $make:expr; $($name:ident),*) => {
         $(
@@ -555,5 +555,38 @@ pub(crate) fn catalogue_changes_follow_writes_and_deletes(store: Arc<dyn Store>)
     assert!(matches!(
         store.delete_item("nope"),
         Err(StoreError::UnknownItem(_))
+    ));
+}
+
+pub(crate) fn tunings_are_kept_newest_first(store: Arc<dyn Store>) {
+    assert_eq!(store.latest_tuning("als").unwrap(), None);
+    let tuning = |model: &str, factors: u32| NewTuning {
+        model: model.into(),
+        weighting: "binary".into(),
+        params: json!({"factors": factors, "regularization": 31.5}),
+        metric: "ndcg@10".into(),
+        score: 0.41,
+        default_score: 0.4,
+        trials: 40,
+        seconds: 12.5,
+        report: json!({"trials": [{"phase": "defaults", "score": 0.4}]}),
+    };
+    let first = store.save_tuning(&tuning("als", 64)).unwrap();
+    let second = store.save_tuning(&tuning("ease", 0)).unwrap();
+    let third = store.save_tuning(&tuning("als", 96)).unwrap();
+    assert!(first < second && second < third);
+    let latest = store.latest_tuning("als").unwrap().unwrap();
+    assert_eq!((latest.id, &latest.tuning), (third, &tuning("als", 96)));
+    assert!(latest.created_at > 1_700_000_000);
+    let all: Vec<i64> = store.tunings(10).unwrap().iter().map(|t| t.id).collect();
+    assert_eq!(all, [third, second, first]);
+    assert_eq!(store.tunings(1).unwrap().len(), 1);
+    let bad = NewTuning {
+        score: f64::NAN,
+        ..tuning("als", 1)
+    };
+    assert!(matches!(
+        store.save_tuning(&bad),
+        Err(StoreError::InvalidArgument { .. })
     ));
 }

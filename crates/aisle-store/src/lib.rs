@@ -35,8 +35,8 @@ pub use ingest::append_dataset;
 pub use location::{Location, open};
 pub use record::{
     CatalogueChanges, Counts, Cursor, DayCount, DeletedUser, EventId, ExperimentRecord, Impression,
-    MAX_ID_CHARS, MAX_PAGE, ModelInfo, ModelMeta, ModelVersion, NewEvent, Page, ScanSummary,
-    StoredEvent, StoredModel, TIMESTAMPS,
+    MAX_ID_CHARS, MAX_PAGE, ModelInfo, ModelMeta, ModelVersion, NewEvent, NewTuning, Page,
+    ScanSummary, StoredEvent, StoredModel, TIMESTAMPS, TuningRecord,
 };
 pub use snapshot::Snapshot;
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};

@@ -216,6 +216,36 @@ pub struct ExperimentRecord {
     pub first_event: EventId,
 }
 
+/// A hyper-parameter search's outcome for one model (`aisle tune`, the server's tuning
+/// job), to store: the next trainings of the model use its weighting and parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewTuning {
+    pub model: String,
+    pub weighting: String,
+    /// Every parameter of the chosen settings (a JSON object).
+    pub params: Value,
+    /// The metric searched on (`ndcg@10`), and the chosen settings' and the defaults'
+    /// validation scores.
+    pub metric: String,
+    pub score: f64,
+    pub default_score: f64,
+    pub trials: u32,
+    pub seconds: f64,
+    /// The whole outcome, every trial included (the search's own JSON).
+    pub report: Value,
+}
+
+/// A stored search outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TuningRecord {
+    /// Grows with every outcome stored.
+    pub id: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+    #[serde(flatten)]
+    pub tuning: NewTuning,
+}
+
 /// Events of one type on one day (UTC).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DayCount {
@@ -331,6 +361,30 @@ pub fn check_limit(limit: usize) -> Result<()> {
             "limit",
             format!("{limit} is not between 1 and {MAX_PAGE}"),
         ));
+    }
+    Ok(())
+}
+
+/// Checks a search outcome before it is saved: a model name as ids go, finite scores,
+/// parameters as a JSON object.
+pub fn check_tuning(tuning: &NewTuning) -> Result<()> {
+    check_id("model name", &tuning.model)?;
+    check_text("weighting", &tuning.weighting)?;
+    check_text("metric", &tuning.metric)?;
+    if !tuning.params.is_object() {
+        return Err(StoreError::invalid("params", "must be a JSON object"));
+    }
+    for (what, x) in [
+        ("score", tuning.score),
+        ("default_score", tuning.default_score),
+        ("seconds", tuning.seconds),
+    ] {
+        if !x.is_finite() {
+            return Err(StoreError::invalid(
+                what,
+                format!("{x} is not a finite number"),
+            ));
+        }
     }
     Ok(())
 }

@@ -12,7 +12,8 @@ use aisle_data::{CleaningOptions, Dataset, Item, User};
 use crate::error::Result;
 use crate::record::{
     CatalogueChanges, Counts, Cursor, DayCount, DeletedUser, EventId, ExperimentRecord, Impression,
-    ModelInfo, ModelMeta, ModelVersion, NewEvent, Page, ScanSummary, StoredEvent, StoredModel,
+    ModelInfo, ModelMeta, ModelVersion, NewEvent, NewTuning, Page, ScanSummary, StoredEvent,
+    StoredModel, TuningRecord,
 };
 use crate::snapshot;
 
@@ -116,6 +117,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn model(&self, version: ModelVersion) -> Result<Option<StoredModel>>;
     /// Every stored version's description (without bytes), oldest first.
     fn list_models(&self) -> Result<Vec<ModelInfo>>;
+
+    // ---- tunings ----
+
+    /// Stores a search's outcome; returns its id, larger than every earlier one.
+    fn save_tuning(&self, tuning: &NewTuning) -> Result<i64>;
+    /// The newest outcome stored for `model`, if any.
+    fn latest_tuning(&self, model: &str) -> Result<Option<TuningRecord>>;
+    /// Up to `limit` outcomes (1 to [`MAX_PAGE`](crate::MAX_PAGE)), newest first.
+    fn tunings(&self, limit: usize) -> Result<Vec<TuningRecord>>;
 
     // ---- training snapshots ----
 

@@ -40,6 +40,8 @@ pub enum Command {
     Similar(SimilarArgs),
     /// Train models on folds of the data and compare their offline metrics.
     Evaluate(Box<EvaluateArgs>),
+    /// Choose models' hyper-parameters and weighting on a validation split of the data.
+    Tune(Box<TuneArgs>),
     /// The models, their hyper-parameters, defaults, allowed values and search ranges.
     Models(ModelsArgs),
 }
@@ -167,6 +169,10 @@ pub struct EvaluateArgs {
     /// A hyper-parameter, `MODEL.PARAM=VALUE` (repeatable), e.g. `svd.factors=100`.
     #[arg(long = "set", value_name = "MODEL.PARAM=VALUE")]
     pub set: Vec<String>,
+    /// Settings written by `aisle tune --out`: each model's parameters and weighting
+    /// (`--set` and an explicit `--weighting` win over the file).
+    #[arg(long, value_name = "FILE")]
+    pub params: Option<PathBuf>,
     /// Cut-off K of the ranking metrics.
     #[arg(long, default_value_t = 10)]
     pub k: usize,
@@ -201,6 +207,56 @@ pub struct EvaluateArgs {
     /// Write a self-contained HTML page comparing the models.
     #[arg(long, value_name = "OUT")]
     pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub events: EventsArgs,
+}
+
+/// `aisle tune`: the data given is training data; the validation split is carved from it.
+#[derive(Debug, Args)]
+pub struct TuneArgs {
+    /// An events file to tune on (all of it training data: keep any test file apart).
+    #[arg(long, required_unless_present = "db", conflicts_with = "db")]
+    pub data: Option<PathBuf>,
+    /// Tune on a store's training snapshot instead (a SQLite file or a postgres:// URL); the
+    /// result is also saved in the store, and the server's next trainings use it.
+    #[arg(long)]
+    pub db: Option<String>,
+    /// Models to tune, comma-separated (e.g. `als,ease,item-knn`).
+    #[arg(long, alias = "models", value_delimiter = ',', required = true)]
+    pub model: Vec<String>,
+    /// Time for the whole search, shared by the models, e.g. `90s`, `5m`, `1h`.
+    #[arg(long, value_name = "DURATION")]
+    pub budget: Option<String>,
+    /// Trials per model (a trial trains and scores one candidate) [default: 40 without
+    /// --budget].
+    #[arg(long)]
+    pub trials: Option<usize>,
+    /// Instead of the search, every combination of N values per searched parameter (and
+    /// every weighting), each trained in full: the slow, exhaustive baseline.
+    #[arg(long, value_name = "N")]
+    pub grid: Option<usize>,
+    /// What to maximise: ndcg@K, precision@K, recall@K, map@K, hitrate@K or mrr@K — or
+    /// rmse or mae, minimised, for rating models.
+    #[arg(long, default_value = "ndcg@10")]
+    pub metric: String,
+    /// How the validation split is carved from the data: user-holdout:F, temporal:F,
+    /// random:F or leave-last.
+    #[arg(long, default_value = "user-holdout:0.2")]
+    pub protocol: String,
+    /// Weightings to try, comma-separated, or auto: those that suit the data and model.
+    #[arg(long, default_value = "auto", value_name = "auto|W,W,...")]
+    pub weighting: String,
+    /// How several events of one pair merge into a cell: last, sum or max.
+    #[arg(long, value_name = "POLICY")]
+    pub duplicates: Option<String>,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Write the chosen settings here (TOML), for `--params` and the server's `params_file`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Write every trial and the outcome as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
     #[command(flatten)]
     pub events: EventsArgs,
 }
@@ -399,7 +455,11 @@ pub struct TrainArgs {
     /// A hyper-parameter, `PARAM=VALUE` (repeatable), e.g. `factors=64`.
     #[arg(long = "set", value_name = "PARAM=VALUE")]
     pub set: Vec<String>,
-    /// Matrix weights: auto, ratings, implicit or binary.
+    /// Settings written by `aisle tune --out`: the model's parameters and weighting (`--set`
+    /// and an explicit `--weighting` win over the file).
+    #[arg(long, value_name = "FILE")]
+    pub params: Option<PathBuf>,
+    /// Matrix weights: auto, ratings, implicit, binary or counts.
     #[arg(long, default_value = "auto")]
     pub weighting: String,
     /// How several events of one user-item pair merge into a matrix cell: last, sum or max
@@ -420,6 +480,10 @@ pub struct TrainArgs {
     /// Skip scoring the model on a per-user holdout (which doubles the training time).
     #[arg(long)]
     pub no_holdout: bool,
+    /// Train with the shipped defaults even when the store holds a tuning of the model
+    /// (`aisle tune --db`): by default its settings fill in what --set and --params leave.
+    #[arg(long)]
+    pub ignore_tuning: bool,
 }
 
 /// Which stored model answers.

@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Clean(args) => commands::clean::run(args),
         Command::Evaluate(args) => commands::evaluate::run(*args),
+        Command::Tune(args) => commands::tune::run(*args),
         Command::Import(args) => commands::import::run(args),
         Command::Models(args) => commands::models::run(args),
     };

@@ -15,6 +15,7 @@ pub mod lists;
 pub mod openapi;
 pub mod ops;
 mod request_log;
+pub mod tuning;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -72,6 +73,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(lists::recommend))
         .routes(routes!(admin::models))
         .routes(routes!(admin::train, admin::train_status))
+        .routes(routes!(tuning::tune, tuning::tune_status))
+        .routes(routes!(tuning::tunings))
         .routes(routes!(experiments::create, experiments::list))
         .routes(routes!(experiments::stop))
         .routes(routes!(experiments::results_of))

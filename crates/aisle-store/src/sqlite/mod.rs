@@ -35,8 +35,9 @@ pub use schema::{APPLICATION_ID, MIGRATIONS, Migration, latest_version};
 use crate::error::{Result, StoreError};
 use crate::record::{
     CatalogueChanges, Counts, Cursor, DayCount, DeletedUser, EventId, ExperimentRecord, Impression,
-    ModelInfo, ModelMeta, ModelVersion, NewEvent, Page, ScanSummary, StoredEvent, StoredModel,
-    check_event, check_id, check_item, check_limit, check_model_meta, check_user,
+    ModelInfo, ModelMeta, ModelVersion, NewEvent, NewTuning, Page, ScanSummary, StoredEvent,
+    StoredModel, TuningRecord, check_event, check_id, check_item, check_limit, check_model_meta,
+    check_tuning, check_user,
 };
 use crate::store::Store;
 
@@ -881,6 +882,84 @@ impl Store for SqliteStore {
             Ok(infos)
         })
     }
+
+    fn save_tuning(&self, tuning: &NewTuning) -> Result<i64> {
+        check_tuning(tuning)?;
+        let (params, report) = (to_json(&tuning.params)?, to_json(&tuning.report)?);
+        self.write(|conn| {
+            conn.execute(
+                "INSERT INTO tunings (model, weighting, params, metric, score, default_score,
+                    trials, seconds, report, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    tuning.model,
+                    tuning.weighting,
+                    params,
+                    tuning.metric,
+                    tuning.score,
+                    tuning.default_score,
+                    tuning.trials,
+                    tuning.seconds,
+                    report,
+                    now()
+                ],
+            )?;
+            Ok(conn.last_insert_rowid())
+        })
+    }
+
+    fn latest_tuning(&self, model: &str) -> Result<Option<TuningRecord>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {TUNING_COLUMNS} FROM tunings WHERE model = ?1 ORDER BY id DESC LIMIT 1"
+            ))?;
+            let mut rows = stmt.query([model])?;
+            match rows.next()? {
+                Some(row) => Ok(Some(read_tuning(row)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn tunings(&self, limit: usize) -> Result<Vec<TuningRecord>> {
+        check_limit(limit)?;
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {TUNING_COLUMNS} FROM tunings ORDER BY id DESC LIMIT ?1"
+            ))?;
+            let mut rows = stmt.query([limit as i64])?;
+            let mut tunings = Vec::new();
+            while let Some(row) = rows.next()? {
+                tunings.push(read_tuning(row)?);
+            }
+            Ok(tunings)
+        })
+    }
+}
+
+const TUNING_COLUMNS: &str = "id, model, weighting, params, metric, score, default_score, \
+                              trials, seconds, report, created_at";
+
+fn read_tuning(row: &rusqlite::Row<'_>) -> Result<TuningRecord> {
+    let id: i64 = row.get(0)?;
+    let model: String = row.get(1)?;
+    let params: String = row.get(3)?;
+    let report: String = row.get(9)?;
+    Ok(TuningRecord {
+        id,
+        created_at: row.get(10)?,
+        tuning: NewTuning {
+            weighting: row.get(2)?,
+            params: from_json(&params, "tuning params", &model)?,
+            metric: row.get(4)?,
+            score: row.get(5)?,
+            default_score: row.get(6)?,
+            trials: row.get(7)?,
+            seconds: row.get(8)?,
+            report: from_json(&report, "tuning report", &model)?,
+            model,
+        },
+    })
 }
 
 #[cfg(test)]

@@ -128,6 +128,26 @@ pub const MIGRATIONS: &[Migration] = &[
         ALTER TABLE events ADD COLUMN basket TEXT;
     ",
     },
+    Migration {
+        version: 4,
+        description: "hyper-parameter search outcomes",
+        sql: "
+        CREATE TABLE tunings (
+            id             INTEGER PRIMARY KEY AUTOINCREMENT,
+            model          TEXT NOT NULL,
+            weighting      TEXT NOT NULL,
+            params         TEXT NOT NULL,   -- JSON object
+            metric         TEXT NOT NULL,
+            score          REAL NOT NULL,
+            default_score  REAL NOT NULL,
+            trials         INTEGER NOT NULL,
+            seconds        REAL NOT NULL,
+            report         TEXT NOT NULL,   -- JSON: every trial
+            created_at     INTEGER NOT NULL
+        );
+        CREATE INDEX tunings_by_model ON tunings (model, id);
+    ",
+    },
 ];
 
 /// The schema version this build writes.

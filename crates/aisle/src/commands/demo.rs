@@ -66,13 +66,7 @@ fn real_shop(args: &DemoArgs, file: &Path) -> Result<()> {
     if !args.compare.is_empty() {
         compare(args, &dataset)?;
     }
-    let choice = dataset.choose(Weighting::Auto);
-    outln!(
-        "\n2. Training {} ({} weights: {}):\n",
-        args.model,
-        choice.weighting,
-        choice.reason
-    );
+    outln!("\n2. Training {}:\n", args.model);
     let spec = TrainSpec {
         model: args.model.clone(),
         seed: args.seed,

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use aisle_data::{Choice, DuplicatePolicy, Protocol, Weighting, split};
+use aisle_data::{Choice, Dataset, DuplicatePolicy, Protocol, Weighting, split};
+use aisle_eval::tune::{ParamsFile, settle};
 use aisle_eval::{
     EvalError, EvalOptions, Fold, MetricSelection, ModelSpec, Repeats, RunControl, RunProgress,
     Stage,
@@ -34,7 +35,13 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
             .into());
         }
     };
-    let models = model_specs(&args.models, &args.set)?;
+    let params_file = args
+        .params
+        .as_deref()
+        .map(ParamsFile::load)
+        .transpose()
+        .map_err(|e| UsageError(e.to_string()))?;
+    let specs = model_specs(&args.models, &args.set, params_file.as_ref())?;
     if args.train.len() != args.test.len() {
         return Err(
             UsageError("every --train needs a --test (and the other way round)".into()).into(),
@@ -42,15 +49,23 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
     }
 
     let repeats: Repeats = args.repeats.parse().map_err(UsageError)?;
-    let (folds, dataset, protocol, choice) = match &args.data {
+    // The training data of each fold, for models trained under a weighting of their own.
+    let (folds, sources, dataset, protocol, choice) = match &args.data {
         Some(path) => {
             let protocol: Protocol = args.protocol.parse().map_err(UsageError)?;
             let data = config.load(path)?;
-            let choice = data.choose(weighting);
+            let mut choice = data.choose(weighting);
             let matrix = data.interactions_with(choice.weighting, duplicates);
-            let folds = split(&matrix, protocol, args.seed);
+            let mut folds = split(&matrix, protocol, args.seed);
+            if !choice.contenders.is_empty() && !folds.is_empty() {
+                // Settled on the first fold's training part: the test cells stay unseen.
+                choice = settle(&data, Some(&folds[0].train), choice, args.seed);
+                let matrix = data.interactions_with(choice.weighting, duplicates);
+                folds = split(&matrix, protocol, args.seed);
+            }
             (
                 folds,
+                Sources::One(Box::new(data)),
                 file_name(path),
                 format!("{protocol} (seed {})", args.seed),
                 choice,
@@ -58,17 +73,45 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         }
         None => {
             let mut folds = Vec::new();
+            let mut trains = Vec::new();
             let mut choice = None;
             for (train, test) in args.train.iter().zip(&args.test) {
-                let (fold, chosen) = given_fold(&config, train, test, weighting, duplicates)?;
+                let (fold, chosen, train_set) =
+                    given_fold(&config, train, test, weighting, duplicates, args.seed)?;
                 folds.push(fold);
+                trains.push(train_set);
                 choice.get_or_insert(chosen);
             }
             let name = file_name(&args.train[0]);
             let protocol = format!("given: {} train/test pair(s)", folds.len());
-            (folds, name, protocol, choice.expect("at least one pair"))
+            (
+                folds,
+                Sources::PerFold(trains),
+                name,
+                protocol,
+                choice.expect("at least one pair"),
+            )
         }
     };
+    // Models whose settings name another weighting train on the same pairs weighted so.
+    let mut models = Vec::with_capacity(specs.len());
+    for (spec, own) in specs {
+        match own {
+            Some(own) if own != choice.weighting && args.weighting == "auto" => {
+                let trains = folds
+                    .iter()
+                    .enumerate()
+                    .map(|(index, fold)| {
+                        sources
+                            .dataset(index)
+                            .interactions_on(own, duplicates, &fold.train)
+                    })
+                    .collect();
+                models.push(spec.trained_on(own, trains));
+            }
+            _ => models.push(spec),
+        }
+    }
 
     let options = EvalOptions {
         dataset,
@@ -151,29 +194,52 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
     Ok(())
 }
 
-/// Reads a train/test pair into one id space and the same weighting.
+/// Where each fold's training events are: one dataset split by a protocol, or a training
+/// file per fold.
+enum Sources {
+    One(Box<Dataset>),
+    PerFold(Vec<Dataset>),
+}
+
+impl Sources {
+    fn dataset(&self, fold: usize) -> &Dataset {
+        match self {
+            Sources::One(data) => data,
+            Sources::PerFold(trains) => &trains[fold],
+        }
+    }
+}
+
+/// Reads a train/test pair into one id space and the same weighting (settled on the
+/// training file alone when its shape leaves it open).
 fn given_fold(
     config: &EventsConfig,
     train: &Path,
     test: &Path,
     weighting: Weighting,
     duplicates: Option<DuplicatePolicy>,
-) -> Result<(Fold, Choice)> {
+    seed: u64,
+) -> Result<(Fold, Choice, Dataset)> {
     let counter = aisle_data::ByteCounter::default();
     let (train_set, test_set) =
         aisle_data::Dataset::load_pair(train, test, &config.read, &config.clean, &counter, None)?;
     // The test file follows the training file's weighting, so ratings stay ratings.
-    let choice = train_set.choose(weighting);
+    let choice = settle(&train_set, None, train_set.choose(weighting), seed);
     let fold = Fold {
         train: train_set.interactions_with(choice.weighting, duplicates),
         test: test_set.interactions_with(choice.weighting, duplicates),
     };
-    Ok((fold, choice))
+    Ok((fold, choice, train_set))
 }
 
-/// `--models a,b` with `--set a.param=value` into specs; unknown models in `--set` are usage
-/// errors.
-fn model_specs(names: &[String], sets: &[String]) -> Result<Vec<ModelSpec>, UsageError> {
+/// `--models a,b` with `--set a.param=value` (and a params file's settings, which `--set`
+/// overrides) into specs, each with the weighting its settings name; unknown models in
+/// `--set` are usage errors.
+fn model_specs(
+    names: &[String],
+    sets: &[String],
+    file: Option<&ParamsFile>,
+) -> Result<Vec<(ModelSpec, Option<Weighting>)>, UsageError> {
     let mut params: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
     for entry in sets {
         let (key, value) = entry.split_once('=').ok_or_else(|| {
@@ -200,11 +266,16 @@ fn model_specs(names: &[String], sets: &[String]) -> Result<Vec<ModelSpec>, Usag
     names
         .iter()
         .map(|name| {
-            let params = params.get(name.as_str()).cloned().unwrap_or_default();
+            let tuned = file.and_then(|f| f.get(name));
+            let mut merged = tuned.map(|t| t.params.clone()).unwrap_or_default();
+            merged.extend(params.get(name.as_str()).cloned().unwrap_or_default());
             // Built now, so a bad name or value is reported before any data is read.
             let algorithm =
-                aisle_models::algorithm(name, &params).map_err(|e| UsageError(e.to_string()))?;
-            Ok(ModelSpec::Algorithm(algorithm))
+                aisle_models::algorithm(name, &merged).map_err(|e| UsageError(e.to_string()))?;
+            Ok((
+                ModelSpec::algorithm(algorithm),
+                tuned.and_then(|t| t.weighting),
+            ))
         })
         .collect()
 }

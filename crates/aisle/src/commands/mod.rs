@@ -11,3 +11,4 @@ pub mod recommend;
 pub mod serve;
 pub mod simulate;
 pub mod train;
+pub mod tune;

@@ -5,8 +5,9 @@
 
 use std::sync::Mutex;
 
-use aisle_data::CleaningOptions;
+use aisle_data::{CleaningOptions, Weighting};
 use aisle_engine::{TrainError, TrainSpec};
+use aisle_eval::tune::ParamsFile;
 use aisle_models::{Progress, algorithm};
 use anyhow::Result;
 
@@ -18,9 +19,23 @@ use crate::output::outln;
 use crate::progress;
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    let params = parse_params(&args.set)?;
+    let tuned = match &args.params {
+        Some(path) => ParamsFile::load(path)
+            .map_err(|e| UsageError(e.to_string()))?
+            .get(&args.model)
+            .cloned(),
+        None => None,
+    };
+    // The file's settings, then --set over them.
+    let mut params = tuned.as_ref().map(|t| t.params.clone()).unwrap_or_default();
+    params.extend(parse_params(&args.set)?);
     algorithm(&args.model, &params).map_err(|e| UsageError(e.to_string()))?;
-    let (weighting, duplicates) = matrix_options(&args.weighting, args.duplicates.as_deref())?;
+    let (mut weighting, duplicates) = matrix_options(&args.weighting, args.duplicates.as_deref())?;
+    if weighting == Weighting::Auto
+        && let Some(own) = tuned.as_ref().and_then(|t| t.weighting)
+    {
+        weighting = own;
+    }
     let mut cleaning = CleaningOptions {
         min_user_events: args.min_user_events,
         min_item_events: args.min_item_events,
@@ -35,6 +50,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         cleaning,
         seed: args.seed,
         holdout: !args.no_holdout,
+        use_tuning: !args.ignore_tuning,
     };
     train(&args.db, &spec)
 }
