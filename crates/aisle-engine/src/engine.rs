@@ -48,6 +48,9 @@ pub struct Engine {
     catalogue: RwLock<Catalogue>,
     config: EngineConfig,
     ids: Mutex<Rng>,
+    /// Whether the store answered the last time the background work asked it (`/health`
+    /// says `degraded` while it does not).
+    store_answers: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -62,10 +65,24 @@ impl Engine {
         Ok(Engine {
             store,
             models: ArcSwap::from_pointee(ModelSet::default()),
+            store_answers: std::sync::atomic::AtomicBool::new(true),
             catalogue: RwLock::new(catalogue),
             config,
             ids: Mutex::new(Rng::new(splitmix64(seed))),
         })
+    }
+
+    /// Records whether the store answered a background read (see [`Engine::store_answers`]).
+    pub fn note_store_answer(&self, answered: bool) {
+        self.store_answers
+            .store(answered, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the store answered the last background read (every second): false while
+    /// the database is unreachable.
+    pub fn store_answers(&self) -> bool {
+        self.store_answers
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -85,12 +102,25 @@ impl Engine {
     /// [`Engine::precompute_loaded`]); returns how many were loaded. A version that cannot be
     /// read (written by a newer Aisle, corrupt) is reported and skipped.
     pub fn load_models(&self) -> Result<usize, StoreError> {
+        self.follow_models()
+    }
+
+    /// Installs every model version newer than the one serving under its name (saved by
+    /// another replica sharing the store); returns how many. Their lists are scored per
+    /// request rather than precomputed: a replica that did not train does not redo the
+    /// trainer's batch scoring.
+    pub fn follow_models(&self) -> Result<usize, StoreError> {
+        let serving = self.models();
         let mut newest: BTreeMap<String, ModelInfo> = BTreeMap::new();
         for info in self.store.list_models()? {
             newest.insert(info.meta.name.clone(), info);
         }
-        let mut loaded = 0;
+        let mut installed = 0;
         for info in newest.into_values() {
+            let current = serving.by_name.get(&info.meta.name);
+            if current.is_some_and(|c| c.info.version >= info.version) {
+                continue;
+            }
             let Some(stored) = self.store.model(info.version)? else {
                 continue;
             };
@@ -98,7 +128,7 @@ impl Engine {
                 Ok(trained) => {
                     let last = info.meta.last_event_id;
                     self.install(Serving::new(info, Arc::new(trained), last, None, 0));
-                    loaded += 1;
+                    installed += 1;
                 }
                 Err(e) => tracing::warn!(
                     model = %info.meta.name,
@@ -107,7 +137,7 @@ impl Engine {
                 ),
             }
         }
-        Ok(loaded)
+        Ok(installed)
     }
 
     /// Precomputes the lists of every loaded model that has none, from the store's events

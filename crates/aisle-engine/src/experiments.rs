@@ -308,6 +308,21 @@ impl Experiments {
             .ok_or_else(|| StoreError::UnknownExperiment(name.to_string()))
     }
 
+    /// Re-reads the experiments from the store, so ones created or stopped through another
+    /// replica apply here too.
+    pub fn follow(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let reloaded = Self::load(store)?;
+        let known = |all: &[Arc<Experiment>]| -> Vec<(String, Option<i64>)> {
+            all.iter()
+                .map(|e| (e.definition.name.clone(), e.stopped_at))
+                .collect()
+        };
+        if known(&reloaded.all()) != known(&self.all()) {
+            self.all.store(reloaded.all());
+        }
+        Ok(())
+    }
+
     /// The model for `user_id` under the running experiment, if any.
     pub fn assign(&self, user_id: &str) -> Option<(ExperimentTag, String)> {
         let experiment = self.running()?;

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::engine::Engine;
 use crate::serving::Serving;
 use crate::stats::Stats;
-use crate::training::{TrainSpec, train};
+use crate::training::{TrainError, TrainSpec, train};
 use crate::unix_now;
 
 /// Where a training job is.
@@ -57,6 +57,8 @@ pub struct Trainer {
     /// scheduled runs with nothing new to learn. The id, not a count: reading it is one
     /// index lookup, and deletions cannot make new events look old.
     last_event_at_start: AtomicI64,
+    /// False on a `--role serve` replica: every job fails at once, saying where training runs.
+    trains: bool,
 }
 
 impl Trainer {
@@ -68,7 +70,14 @@ impl Trainer {
             finished: Condvar::new(),
             next_id: AtomicU64::new(1),
             last_event_at_start: AtomicI64::new(-1),
+            trains: true,
         }
+    }
+
+    /// A trainer that never trains (a `--role serve` replica).
+    pub fn serve_only(mut self) -> Trainer {
+        self.trains = false;
+        self
     }
 
     /// The running job, or the last one.
@@ -148,8 +157,27 @@ impl Trainer {
                 job.progress = Some([p.done, p.total]);
             }
         };
+        let log_notice = |text: &str| tracing::info!(job = id, "{text}");
         let store = Arc::clone(self.engine.store());
-        let outcome = train(store.as_ref(), &spec, Some(&on_progress), None).map(|trained| {
+        // Replicas sharing a database train one at a time: the lock is held until the
+        // version is saved, and released if this process dies.
+        let outcome = match (self.trains, store.try_trainer_lock()) {
+            (false, _) => Err(TrainError::ServeOnly),
+            (true, Ok(Some(lock))) => {
+                let trained = train(
+                    store.as_ref(),
+                    &spec,
+                    Some(&on_progress),
+                    None,
+                    Some(&log_notice),
+                );
+                drop(lock);
+                trained
+            }
+            (true, Ok(None)) => Err(TrainError::AnotherTrainer),
+            (true, Err(e)) => Err(e.into()),
+        };
+        let outcome = outcome.map(|trained| {
             let version = trained.info.version.0;
             let serving = Serving::new(
                 trained.info,

@@ -24,6 +24,9 @@ use crate::tuning::{TuneSpec, TuneStatus, Tuner};
 const LOG_FLUSH_EVERY: Duration = Duration::from_millis(250);
 /// How often the catalogue cache looks for changes made by other processes.
 const CATALOGUE_FOLLOW_EVERY: Duration = Duration::from_secs(1);
+/// How often the store is asked for model versions saved by other processes (replicas
+/// sharing a database): a new version serves everywhere within about this long.
+const MODEL_FOLLOW_EVERY: Duration = Duration::from_secs(2);
 
 /// What the running system does besides answering.
 #[derive(Debug, Clone)]
@@ -39,6 +42,9 @@ pub struct ServiceConfig {
     pub experiments: Vec<ExperimentDefinition>,
     /// Re-tune on a schedule (`None`: only on demand).
     pub tuning: Option<TuningSchedule>,
+    /// Whether this process trains (`--role all` or `train`); a `--role serve` replica
+    /// never does, and takes the versions others train from the store.
+    pub trains: bool,
 }
 
 /// When and how the models are re-tuned on the store's snapshot.
@@ -57,6 +63,7 @@ impl Default for ServiceConfig {
             train_on_start: true,
             experiments: Vec::new(),
             tuning: None,
+            trains: true,
         }
     }
 }
@@ -82,7 +89,12 @@ impl Service {
         let engine = Arc::new(Engine::new(store, config.engine.clone())?);
         engine.load_models()?;
         let stats = Arc::new(Stats::default());
-        let trainer = Arc::new(Trainer::new(Arc::clone(&engine), Arc::clone(&stats)));
+        let trainer = Trainer::new(Arc::clone(&engine), Arc::clone(&stats));
+        let trainer = Arc::new(if config.trains {
+            trainer
+        } else {
+            trainer.serve_only()
+        });
         let experiments = Arc::new(Experiments::load(engine.store().as_ref())?);
         for definition in &config.experiments {
             if experiments.get(&definition.name).is_some() {
@@ -217,7 +229,10 @@ impl Service {
                 tracing::error!("precomputing lists failed: {e}");
             }
         });
-        if self.config.train_on_start && self.engine.models().by_name.is_empty() {
+        if self.config.trains
+            && self.config.train_on_start
+            && self.engine.models().by_name.is_empty()
+        {
             self.trainer
                 .start_if_new_events(self.config.training.clone());
         }
@@ -230,12 +245,28 @@ impl Service {
         let engine = Arc::clone(&self.engine);
         background.push(
             self.every("aisle-catalogue", CATALOGUE_FOLLOW_EVERY, move || {
-                if let Err(e) = engine.follow_catalogue() {
-                    tracing::warn!("reading catalogue changes failed: {e}");
+                let answered = engine.follow_catalogue();
+                if answered.is_ok() != engine.store_answers() {
+                    match &answered {
+                        Ok(_) => tracing::info!("the store answers again"),
+                        Err(e) => tracing::warn!("the store does not answer: {e}"),
+                    }
                 }
+                engine.note_store_answer(answered.is_ok());
             }),
         );
-        if let Some(schedule) = &self.config.tuning {
+        let (engine, experiments) = (Arc::clone(&self.engine), Arc::clone(&self.experiments));
+        background.push(self.every("aisle-models", MODEL_FOLLOW_EVERY, move || {
+            match engine.follow_models() {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("{n} model version(s) saved elsewhere now serve here"),
+                Err(e) => tracing::warn!("looking for new model versions failed: {e}"),
+            }
+            if let Err(e) = experiments.follow(engine.store().as_ref()) {
+                tracing::warn!("reading the experiments failed: {e}");
+            }
+        }));
+        if let Some(schedule) = self.config.tuning.as_ref().filter(|_| self.config.trains) {
             // Tuned at once when the trained model never was, then on the schedule.
             let untuned = self
                 .store()
@@ -256,7 +287,7 @@ impl Service {
                 }
             }));
         }
-        if let Some(period) = self.config.retrain_every {
+        if let Some(period) = self.config.retrain_every.filter(|_| self.config.trains) {
             let (trainer, spec) = (Arc::clone(&self.trainer), self.config.training.clone());
             background.push(self.every("aisle-schedule", period, move || {
                 if let Some(job) = trainer.start_if_new_events(spec.clone()) {

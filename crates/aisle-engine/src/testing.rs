@@ -91,7 +91,7 @@ impl TestEngine {
                 weighting,
                 ..TrainSpec::default()
             };
-            train(store.as_ref(), &spec, None, None).unwrap();
+            train(store.as_ref(), &spec, None, None, None).unwrap();
         }
         let engine = Engine::new(
             store,

@@ -76,6 +76,13 @@ pub enum TrainError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error(
+        "another replica holds the trainer lock and is training; this one tries again on its \
+         next schedule"
+    )]
+    AnotherTrainer,
+    #[error("this replica serves only (--role serve); a replica with --role all or train trains")]
+    ServeOnly,
     #[error("the store holds no usable events to train on; send or import some first")]
     NoEvents,
 }
@@ -86,6 +93,7 @@ pub fn train(
     spec: &TrainSpec,
     progress: Option<&(dyn Fn(Progress) + Sync)>,
     cancel: Option<&AtomicBool>,
+    notice: Option<&(dyn Fn(&str) + Sync)>,
 ) -> Result<Trained, TrainError> {
     let tuning = if spec.use_tuning {
         store.latest_tuning(&spec.model)?
@@ -109,6 +117,7 @@ pub fn train(
         seed: spec.seed,
         progress,
         cancel,
+        notice,
         ..FitContext::default()
     };
     let started = Instant::now();

@@ -246,6 +246,8 @@ pub struct RunProgress<'a> {
 pub struct RunControl<'a> {
     pub progress: Option<&'a (dyn Fn(&RunProgress<'_>) + Sync)>,
     pub cancel: Option<&'a AtomicBool>,
+    /// Passed to every fit as [`FitContext::notice`].
+    pub notice: Option<&'a (dyn Fn(&str) + Sync)>,
 }
 
 impl std::fmt::Debug for RunControl<'_> {
@@ -346,6 +348,7 @@ pub fn evaluate(
                 rating_scale: evaluator.rating_scale(),
                 progress: Some(&fit_progress),
                 cancel: control.cancel,
+                notice: control.notice,
             };
             let started = Instant::now();
             let model = algorithm

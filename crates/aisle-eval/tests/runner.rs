@@ -483,7 +483,7 @@ fn progress_is_reported_and_cancellation_stops_the_run() {
     };
     let control = RunControl {
         progress: Some(&record),
-        cancel: None,
+        ..RunControl::default()
     };
     evaluate(&folds, &models, &options(), &control).unwrap();
     let stages = stages.into_inner().unwrap();
@@ -505,6 +505,7 @@ fn progress_is_reported_and_cancellation_stops_the_run() {
     let control = RunControl {
         progress: Some(&stop),
         cancel: Some(&cancel),
+        notice: None,
     };
     let err = evaluate(&folds, &models, &options(), &control).unwrap_err();
     assert!(matches!(err, EvalError::Cancelled), "{err}");

@@ -27,10 +27,11 @@ use rayon::prelude::*;
 
 use crate::error::{ModelError, Result};
 use crate::factors::{RankedItems, cosine_neighbours, row_norms, score_items, top_n_for_users};
-use crate::linalg::{SparseRows, axpy, cholesky, cholesky_solve, dot, gram};
+use crate::linalg::{SparseRows, axpy, dot};
 use crate::params::{Domain, ParamSpec, Search};
 use crate::recommender::{Algorithm, Capabilities, FitContext, Query, Recommender};
 use crate::registry::Params;
+use crate::spd::{cholesky, cholesky_solve, gram};
 use crate::topk::Scored;
 
 const NAME: &str = "als";

@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
-use crate::linalg::{axpy, cholesky_in_place_f64, factor_dot};
+use crate::linalg::{axpy, factor_dot};
 use crate::params::{Domain, ParamSpec, Search};
 use crate::rating_mf::{
     FoldInPenalty, ImplicitFactors, RatingFactorModel, checked_global_mean, clear_untrained_rows,
@@ -33,6 +33,7 @@ use crate::rating_mf::{
 };
 use crate::recommender::{Algorithm, FitContext, Recommender};
 use crate::registry::Params;
+use crate::spd::cholesky;
 
 /// Hyper-parameters of [`Bpmf`].
 ///
@@ -251,7 +252,7 @@ impl SidePrior {
         let dof = d as f64 + n;
         let posterior_mean: Vec<f64> = mean.iter().map(|m| n * m / beta).collect();
         // Scale = C⁻ᵀ C⁻¹ with C the Cholesky factor of Scale⁻¹; Bartlett: Λ = C⁻ᵀ A Aᵀ C⁻¹.
-        if !cholesky_in_place_f64(&mut scale_inv, d) {
+        if cholesky(&mut scale_inv, d).is_err() {
             return SidePrior::standard(d);
         }
         let mut c_inv = scale_inv;
@@ -286,7 +287,7 @@ impl SidePrior {
         // mean ~ N(posterior_mean, (β Λ)⁻¹): with β Λ = L Lᵀ, add L⁻ᵀ z.
         let mut chol = precision.iter().map(|p| p * beta).collect::<Vec<_>>();
         let mut draw: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
-        if cholesky_in_place_f64(&mut chol, d) {
+        if cholesky(&mut chol, d).is_ok() {
             solve_upper_transposed(&chol, &mut draw, d);
         } else {
             draw.fill(0.0);
@@ -327,7 +328,7 @@ impl Scratch {
     /// Replaces `rhs` by a draw from `N(gram⁻¹ rhs, gram⁻¹)` (`gram` is destroyed); `false`
     /// when `gram` is not positive definite.
     fn draw(&mut self, d: usize, rng: &mut Rng) -> bool {
-        if !cholesky_in_place_f64(&mut self.gram, d) {
+        if cholesky(&mut self.gram, d).is_err() {
             return false;
         }
         // mean = G⁻¹ h = L⁻ᵀ L⁻¹ h; a draw adds L⁻ᵀ z.

@@ -11,7 +11,7 @@
 //! `λ + dropout/(1 − dropout)·(XᵀX)ᵢᵢ`, which regularises popular items more.
 //!
 //! The model is a dense `n × n` matrix and its training an `O(n³)` inversion
-//! ([`crate::linalg::spd_inverse`]), so catalogues above `max_items` are refused with advice
+//! ([`crate::spd::spd_inverse`]), so catalogues above `max_items` are refused with advice
 //! to use a factor or neighbourhood model instead. Fold-in is free: scores come from the
 //! history alone. Similar items are the largest entries of row `i` of `B`.
 
@@ -21,10 +21,11 @@ use aisle_data::Interactions;
 use rayon::prelude::*;
 
 use crate::error::{ModelError, Result};
-use crate::linalg::{SparseRows, axpy, spd_inverse};
+use crate::linalg::{SparseRows, axpy};
 use crate::params::{Domain, ParamSpec, Search};
 use crate::recommender::{Algorithm, Capabilities, FitContext, Query, Recommender};
 use crate::registry::Params;
+use crate::spd::spd_inverse;
 use crate::topk::{Scored, top_k};
 
 const NAME: &str = "ease";
@@ -89,6 +90,43 @@ impl Params for EaseParams {
     ];
 }
 
+/// What training EASE on a catalogue costs, estimated before starting: the refusal above
+/// `max_items` quotes it, so a shop knows what raising the limit would mean.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainingCost {
+    /// Peak memory: the `n × n` matrix being inverted and the inverse of its factor.
+    pub peak_bytes: u64,
+    /// Wall-clock seconds of the inversion, which dominates training.
+    pub seconds: f64,
+    /// The threads the estimate assumes.
+    pub threads: usize,
+}
+
+impl TrainingCost {
+    /// Seconds per `n³` on one thread of the 2-core machine the benchmarks run on
+    /// (`bench/ease_vs_numpy`: an 8,000-item inverse takes about 3.3 s on 2 threads).
+    const SECONDS_PER_CUBE_ON_ONE_THREAD: f64 = 1.3e-11;
+
+    pub fn estimate(n_items: usize, threads: usize) -> Self {
+        let n = n_items as f64;
+        let threads = threads.max(1);
+        TrainingCost {
+            peak_bytes: 2 * (n_items as u64).pow(2) * 4,
+            seconds: n.powi(3) * Self::SECONDS_PER_CUBE_ON_ONE_THREAD / threads as f64,
+            threads,
+        }
+    }
+
+    /// "about 40 s", "about 12 min", "about 3.5 h".
+    pub fn duration_text(&self) -> String {
+        match self.seconds {
+            s if s < 90.0 => format!("about {} s", s.ceil().max(1.0)),
+            s if s < 5400.0 => format!("about {} min", (s / 60.0).round()),
+            s => format!("about {:.1} h", s / 3600.0),
+        }
+    }
+}
+
 /// Trains [`EaseModel`]s.
 #[derive(Debug, Clone, Default)]
 pub struct Ease {
@@ -105,15 +143,19 @@ impl Ease {
         let p = &self.params;
         let n = train.n_items();
         if n > p.max_items {
-            let gib = (n as f64).powi(2) * 4.0 / f64::from(1u32 << 30);
+            let cost = TrainingCost::estimate(n, rayon::current_num_threads());
             return Err(ModelError::unsuitable(
                 NAME,
                 format!(
                     "{n} items is more than max_items = {}: EASE keeps a dense {n} × {n} \
-                     matrix ({gib:.1} GiB, twice that while training) and inverts it in \
-                     O(n³) time. Use `als` or `item-knn` for a catalogue this large, or raise \
-                     max_items if the memory and time are acceptable.",
-                    p.max_items
+                     matrix and inverts it in O(n³) time (here about {:.1} GiB of memory \
+                     while training and {} on {} threads). Use `als` or `item-knn` for a \
+                     catalogue this large, or raise max_items if that memory and time are \
+                     acceptable.",
+                    p.max_items,
+                    cost.peak_bytes as f64 / f64::from(1u32 << 30),
+                    cost.duration_text(),
+                    cost.threads,
                 ),
             ));
         }
@@ -123,6 +165,14 @@ impl Ease {
                 "the training data has no interactions",
             ));
         }
+        let cost = TrainingCost::estimate(n, rayon::current_num_threads());
+        ctx.notify(&format!(
+            "ease: inverting a {n} × {n} item matrix: about {:.2} GiB of memory, {} on {} \
+             threads",
+            cost.peak_bytes as f64 / f64::from(1u32 << 30),
+            cost.duration_text(),
+            cost.threads
+        ));
         let mut matrix = item_gram(train);
         ctx.step(1, 3)?;
         let emphasis = p.dropout / (1.0 - p.dropout);
@@ -346,8 +396,41 @@ mod tests {
         let message = err.to_string();
         assert!(matches!(err, ModelError::UnsuitableData { .. }));
         assert!(
-            message.contains("als") && message.contains("item-knn"),
+            message.contains("als") && message.contains("item-knn") && message.contains("GiB"),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn the_cost_is_said_before_training() {
+        let notices = std::sync::Mutex::new(Vec::new());
+        let record = |text: &str| notices.lock().unwrap().push(text.to_string());
+        let ctx = FitContext {
+            notice: Some(&record),
+            ..FitContext::default()
+        };
+        Ease::new(EaseParams::default())
+            .fit_model(&matrix(&[&[0, 1], &[1, 2]], 3), &ctx)
+            .unwrap();
+        let notices = notices.into_inner().unwrap();
+        assert_eq!(notices.len(), 1);
+        assert!(
+            notices[0].contains("3 × 3") && notices[0].contains("GiB"),
+            "{notices:?}"
+        );
+    }
+
+    #[test]
+    fn the_cost_estimate_grows_as_the_cube_and_square() {
+        let small = TrainingCost::estimate(10_000, 2);
+        let large = TrainingCost::estimate(20_000, 2);
+        assert_eq!(small.peak_bytes, 800_000_000);
+        assert_eq!(large.peak_bytes, 4 * small.peak_bytes);
+        assert!((large.seconds / small.seconds - 8.0).abs() < 1e-9);
+        assert!((TrainingCost::estimate(10_000, 1).seconds / small.seconds - 2.0).abs() < 1e-9);
+        assert_eq!(
+            TrainingCost::estimate(100_000, 2).duration_text(),
+            "about 1.8 h"
         );
     }
 }

@@ -22,6 +22,7 @@ pub mod popular;
 pub mod rating_mf;
 pub mod recommender;
 pub mod registry;
+pub mod spd;
 pub mod svd;
 pub mod svdpp;
 pub mod topk;

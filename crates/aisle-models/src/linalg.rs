@@ -1,16 +1,10 @@
-//! Small dense linear algebra for every model, hand-written in safe Rust.
+//! Small dense kernels hand-written in safe Rust, and the sparse row matrix the models share.
 //!
-//! ALS needs `f × f` Gram matrices and per-row solves (`f` is a few dozen to a few hundred);
-//! EASE needs the inverse of an `n × n` symmetric positive-definite matrix (`n` items, up to
-//! tens of thousands); the rating models' SGD loops need a short dot product
-//! ([`factor_dot`]) and their Gibbs sampling and fold-in an `f64` Cholesky
-//! ([`cholesky_solve_f64`]). Matrices are row-major and contiguous.
-//!
-//! The heavy kernel is [`gemm_nt`] (`C += α·A·Bᵀ`): with both operands row-major, every entry
-//! of the product is a dot product of two contiguous rows, which the compiler vectorises
-//! without target-specific code. The blocked algorithms ([`spd_inverse`]) are arranged so
-//! that nearly all their work goes through it, on tiles small enough to stay in cache, and in
-//! parallel over disjoint row blocks (so no locking and no unsafe code is needed).
+//! The rating models' SGD loops need a short dot product ([`factor_dot`]); scoring needs
+//! `C += α·A·Bᵀ` ([`gemm_nt`]): with both operands row-major, every entry of the product is a
+//! dot product of two contiguous rows, which the compiler vectorises without
+//! target-specific code. Factorisations, inverses and Gram matrices live in
+//! [`crate::spd`], on faer. Matrices are row-major and contiguous.
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -34,17 +28,6 @@ const KC: usize = 256;
 
 /// Rows of `B` packed (and kept in cache) together by [`gemm_nt`]; a multiple of `W`.
 const NC: usize = 64;
-
-/// Tile size of the blocked factorisation and inversion.
-const NB: usize = 64;
-
-/// A pivot of a Cholesky factorisation was not positive: the matrix is not (numerically)
-/// positive definite.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("matrix is not positive definite (pivot {pivot})")]
-pub struct NotPositiveDefinite {
-    pub pivot: usize,
-}
 
 /// Independent accumulators of [`factor_dot`]: two AVX registers or four SSE ones, so the adds
 /// pipeline instead of waiting on one another.
@@ -119,57 +102,6 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     for (y, x) in y.iter_mut().zip(x) {
         *y += alpha * x;
     }
-}
-
-/// Unblocked, in `f64`: for the small `f × f` systems of Gibbs sampling and rating fold-in,
-/// where `f32` loses precision. Solves `a x = b` in place for a symmetric positive-definite `a` (`n × n`, row-major) by
-/// Cholesky; `a` is overwritten by its factor. Returns `false` when `a` is not positive
-/// definite (then `b` is unspecified).
-pub fn cholesky_solve_f64(a: &mut [f64], b: &mut [f64], n: usize) -> bool {
-    if !cholesky_in_place_f64(a, n) {
-        return false;
-    }
-    // L y = b
-    for i in 0..n {
-        let mut s = b[i];
-        for k in 0..i {
-            s -= a[i * n + k] * b[k];
-        }
-        b[i] = s / a[i * n + i];
-    }
-    // Lᵀ x = y
-    for i in (0..n).rev() {
-        let mut s = b[i];
-        for k in i + 1..n {
-            s -= a[k * n + i] * b[k];
-        }
-        b[i] = s / a[i * n + i];
-    }
-    true
-}
-
-/// Overwrites the lower triangle of `a` with `L` where `a = L Lᵀ`; the upper triangle is
-/// left as it was. Returns `false` when `a` is not positive definite.
-pub fn cholesky_in_place_f64(a: &mut [f64], n: usize) -> bool {
-    for j in 0..n {
-        let mut d = a[j * n + j];
-        for k in 0..j {
-            d -= a[j * n + k] * a[j * n + k];
-        }
-        if d <= 0.0 || !d.is_finite() {
-            return false;
-        }
-        let d = d.sqrt();
-        a[j * n + j] = d;
-        for i in j + 1..n {
-            let mut s = a[i * n + j];
-            for k in 0..j {
-                s -= a[i * n + k] * a[j * n + k];
-            }
-            a[i * n + j] = s / d;
-        }
-    }
-    true
 }
 
 #[inline]
@@ -291,35 +223,6 @@ pub fn gemm_nt(
     }
 }
 
-/// `YᵀY` for the `n × f` row-major matrix `y`, as a full symmetric `f × f` matrix.
-pub fn gram(y: &[f32], f: usize) -> Vec<f32> {
-    if f == 0 {
-        return Vec::new();
-    }
-    const CHUNK: usize = 2048;
-    let partial = |rows: &[f32]| {
-        // Transposing a chunk makes each entry of YᵀY a dot product of two contiguous rows.
-        let n = rows.len() / f;
-        let mut t = vec![0f32; f * n];
-        for (r, row) in rows.chunks_exact(f).enumerate() {
-            for (q, &v) in row.iter().enumerate() {
-                t[q * n + r] = v;
-            }
-        }
-        let mut g = vec![0f32; f * f];
-        gemm_nt(&mut g, f, &t, n, &t, n, (f, f, n), 1.0);
-        g
-    };
-    // Partial sums are added in chunk order, not in whatever order rayon's workers finish:
-    // the result must not depend on scheduling.
-    let partials: Vec<Vec<f32>> = y.par_chunks(CHUNK * f).map(partial).collect();
-    let mut total = vec![0f32; f * f];
-    for p in &partials {
-        total.iter_mut().zip(p).for_each(|(t, p)| *t += p);
-    }
-    total
-}
-
 /// A compressed-sparse-row matrix with weights but no timestamps: the item × user view ALS
 /// and EASE need, built without copying the training matrix's timestamps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -405,205 +308,6 @@ impl SparseRows {
     }
 }
 
-/// Factors the symmetric positive-definite `n × n` matrix `a` in place as `L·Lᵀ`, leaving
-/// `L` in the lower triangle (the strict upper triangle is not read and keeps its values).
-/// Unblocked: meant for the small systems of ALS.
-pub fn cholesky(a: &mut [f32], n: usize) -> Result<(), NotPositiveDefinite> {
-    factor_diagonal_block(a, n, 0, n)
-}
-
-/// Solves `L·Lᵀ·x = b` in place (`b` becomes `x`) with the factor from [`cholesky`].
-pub fn cholesky_solve(l: &[f32], n: usize, b: &mut [f32]) {
-    for i in 0..n {
-        let row = &l[i * n..i * n + i];
-        b[i] = (b[i] - dot(row, &b[..i])) / l[i * n + i];
-    }
-    for i in (0..n).rev() {
-        b[i] /= l[i * n + i];
-        let xi = b[i];
-        axpy(-xi, &l[i * n..i * n + i], &mut b[..i]);
-    }
-}
-
-/// Cholesky (Banachiewicz order: every entry is a dot product of two row prefixes) of the
-/// `size × size` diagonal block starting at `(start, start)` of the `n × n` matrix `a`,
-/// assuming the columns before `start` have already been eliminated from it.
-fn factor_diagonal_block(
-    a: &mut [f32],
-    n: usize,
-    start: usize,
-    size: usize,
-) -> Result<(), NotPositiveDefinite> {
-    for i in 0..size {
-        let row_i = (start + i) * n + start;
-        for j in 0..=i {
-            let row_j = (start + j) * n + start;
-            let s = a[row_i + j] - dot(&a[row_i..row_i + j], &a[row_j..row_j + j]);
-            if i == j {
-                if !(s.is_finite() && s > 0.0) {
-                    return Err(NotPositiveDefinite { pivot: start + i });
-                }
-                a[row_i + i] = s.sqrt();
-            } else {
-                a[row_i + j] = s / a[row_j + j];
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Inverts the symmetric positive-definite `n × n` matrix `a` in place (the full matrix is
-/// read from its lower triangle and the full symmetric inverse written back).
-///
-/// Three blocked, parallel passes of about `n³/3` multiply-adds each: the Cholesky factor
-/// `L` (right-looking, the trailing update as [`gemm_nt`] on tiles), `U = L⁻ᵀ` (row blocks of
-/// `U` are independent), and `A⁻¹ = U·Uᵀ`. Needs one extra `n × n` buffer for `U`.
-pub fn spd_inverse(a: &mut [f32], n: usize) -> Result<(), NotPositiveDefinite> {
-    assert_eq!(a.len(), n * n, "spd_inverse needs an n × n matrix");
-    cholesky_blocked(a, n)?;
-    let mut upper = vec![0f32; n * n];
-    invert_lower_transposed(a, &mut upper, n);
-    lower_gram_of_upper(&upper, a, n);
-    drop(upper);
-    mirror_lower(a, n);
-    Ok(())
-}
-
-/// Blocked right-looking Cholesky: `L` overwrites the lower triangle of `a`.
-fn cholesky_blocked(a: &mut [f32], n: usize) -> Result<(), NotPositiveDefinite> {
-    let mut panel: Vec<f32> = Vec::new();
-    let mut diag: Vec<f32> = Vec::new();
-    for k0 in (0..n).step_by(NB) {
-        let k1 = (k0 + NB).min(n);
-        let kb = k1 - k0;
-        factor_diagonal_block(a, n, k0, kb)?;
-        if k1 == n {
-            break;
-        }
-        diag.clear();
-        for r in 0..kb {
-            diag.extend_from_slice(&a[(k0 + r) * n + k0..(k0 + r) * n + k1]);
-        }
-        // The panel below the diagonal block, packed so the trailing update reads it
-        // contiguously (and so that it can be read while the rows of `a` are mutated).
-        panel.clear();
-        for i in k1..n {
-            panel.extend_from_slice(&a[i * n + k0..i * n + k1]);
-        }
-        panel.par_chunks_mut(kb).for_each(|row| {
-            for c in 0..kb {
-                let s = row[c] - dot(&row[..c], &diag[c * kb..c * kb + c]);
-                row[c] = s / diag[c * kb + c];
-            }
-        });
-        let panel = &panel;
-        a[k1 * n..]
-            .par_chunks_mut(NB * n)
-            .enumerate()
-            .for_each(|(block, rows)| {
-                let i0 = k1 + block * NB;
-                let m = rows.len() / n;
-                let own = &panel[(i0 - k1) * kb..(i0 - k1 + m) * kb];
-                for r in 0..m {
-                    rows[r * n + k0..r * n + k1].copy_from_slice(&own[r * kb..(r + 1) * kb]);
-                }
-                // Columns k1..i0+m: the tiles left of and on the diagonal (the part of the
-                // diagonal tile above the diagonal is never read).
-                gemm_nt(
-                    &mut rows[k1..],
-                    n,
-                    own,
-                    kb,
-                    panel,
-                    kb,
-                    (m, i0 + m - k1, kb),
-                    -1.0,
-                );
-            });
-    }
-    Ok(())
-}
-
-/// `upper = L⁻ᵀ` for the lower-triangular `L` held in `l`; `upper` must be zeroed.
-///
-/// Row `j` of `U = L⁻ᵀ` satisfies `U[j][i] = (δᵢⱼ − Σ_{j≤k<i} L[i][k]·U[j][k]) / L[i][i]`: it
-/// depends only on itself and `L`, so row blocks are computed in parallel, each tile of
-/// columns as a [`gemm_nt`] against rows of `L` followed by a small triangular solve.
-fn invert_lower_transposed(l: &[f32], upper: &mut [f32], n: usize) {
-    upper
-        .par_chunks_mut(NB * n)
-        .enumerate()
-        .for_each(|(block, rows)| {
-            let j0 = block * NB;
-            let m = rows.len() / n;
-            let mut tile = vec![0f32; NB * NB];
-            for i0 in (j0..n).step_by(NB) {
-                let ib = NB.min(n - i0);
-                let tile = &mut tile[..m * ib];
-                tile.fill(0.0);
-                gemm_nt(
-                    tile,
-                    ib,
-                    &rows[j0..],
-                    n,
-                    &l[i0 * n + j0..],
-                    n,
-                    (m, ib, i0 - j0),
-                    -1.0,
-                );
-                for c in 0..ib {
-                    let i = i0 + c;
-                    let l_row = &l[i * n + i0..i * n + i];
-                    let pivot = l[i * n + i];
-                    for r in 0..m {
-                        let row = &mut rows[r * n..(r + 1) * n];
-                        let delta = if i == j0 + r { 1.0 } else { 0.0 };
-                        let s = delta + tile[r * ib + c] - dot(&row[i0..i], l_row);
-                        row[i] = s / pivot;
-                    }
-                }
-            }
-        });
-}
-
-/// The lower triangle (and diagonal tiles) of `U·Uᵀ` for the upper-triangular `U`, written
-/// into `p`; the rest of `p` is left as it was.
-fn lower_gram_of_upper(upper: &[f32], p: &mut [f32], n: usize) {
-    p.par_chunks_mut(NB * n)
-        .enumerate()
-        .for_each(|(block, rows)| {
-            let i0 = block * NB;
-            let m = rows.len() / n;
-            for r in 0..m {
-                rows[r * n..r * n + i0 + m].fill(0.0);
-            }
-            // U is zero left of its diagonal, so the sums start at column i0.
-            gemm_nt(
-                rows,
-                n,
-                &upper[i0 * n + i0..],
-                n,
-                &upper[i0..],
-                n,
-                (m, i0 + m, n - i0),
-                1.0,
-            );
-        });
-}
-
-/// Copies the strict lower triangle onto the upper one, tile by tile (cache-friendly).
-fn mirror_lower(a: &mut [f32], n: usize) {
-    for i0 in (0..n).step_by(NB) {
-        for j0 in (0..=i0).step_by(NB) {
-            for i in i0..(i0 + NB).min(n) {
-                for j in j0..(j0 + NB).min(i) {
-                    a[j * n + i] = a[i * n + j];
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -622,43 +326,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn cholesky_solves_a_hand_computed_system() {
-        // [[4, 2], [2, 3]] x = [2, 1]  →  x = [0.5, 0]
-        let mut a = vec![4.0, 2.0, 2.0, 3.0];
-        let mut b = vec![2.0, 1.0];
-        assert!(cholesky_solve_f64(&mut a, &mut b, 2));
-        assert!((b[0] - 0.5).abs() < 1e-12 && b[1].abs() < 1e-12);
-        let mut singular = vec![1.0, 1.0, 1.0, 1.0];
-        assert!(!cholesky_solve_f64(&mut singular, &mut [1.0, 1.0], 2));
-    }
-
     fn random_matrix(rows: usize, cols: usize, seed: u64) -> Vec<f32> {
         let mut rng = Rng::new(seed);
         (0..rows * cols).map(|_| rng.normal() as f32).collect()
-    }
-
-    /// `XᵀX + shift·I` for a random tall `X`: symmetric positive definite.
-    fn random_spd(n: usize, shift: f32, seed: u64) -> Vec<f32> {
-        let x = random_matrix(n + 7, n, seed);
-        let mut a = gram(&x, n);
-        for i in 0..n {
-            a[i * n + i] += shift;
-        }
-        a
-    }
-
-    fn matmul(a: &[f32], b: &[f32], n: usize) -> Vec<f64> {
-        let mut c = vec![0f64; n * n];
-        for i in 0..n {
-            for k in 0..n {
-                let aik = f64::from(a[i * n + k]);
-                for j in 0..n {
-                    c[i * n + j] += aik * f64::from(b[k * n + j]);
-                }
-            }
-        }
-        c
     }
 
     #[test]
@@ -678,66 +348,6 @@ mod tests {
                 assert!((f64::from(c[i * (n + 2) + j]) - expected).abs() < 1e-3);
             }
             assert_eq!(c[i * (n + 2) + n], before[i * (n + 2) + n]);
-        }
-    }
-
-    #[test]
-    fn gram_is_y_transpose_y() {
-        let (n, f) = (5000, 9);
-        let y = random_matrix(n, f, 4);
-        let g = gram(&y, f);
-        for a in 0..f {
-            for b in 0..f {
-                let exact: f64 = (0..n)
-                    .map(|r| f64::from(y[r * f + a]) * f64::from(y[r * f + b]))
-                    .sum();
-                assert!((f64::from(g[a * f + b]) - exact).abs() < 1e-3 * exact.abs().max(1.0));
-            }
-        }
-    }
-
-    #[test]
-    fn cholesky_solves_a_system() {
-        let n = 23;
-        let a = random_spd(n, 0.5, 5);
-        let x_true = random_matrix(1, n, 6);
-        let b: Vec<f32> = (0..n)
-            .map(|i| dot(&a[i * n..(i + 1) * n], &x_true))
-            .collect();
-        let mut l = a.clone();
-        cholesky(&mut l, n).unwrap();
-        let mut x = b;
-        cholesky_solve(&l, n, &mut x);
-        for (x, t) in x.iter().zip(&x_true) {
-            assert!((x - t).abs() < 1e-3, "{x} vs {t}");
-        }
-    }
-
-    #[test]
-    fn cholesky_rejects_an_indefinite_matrix() {
-        let mut a = vec![1.0, 2.0, 2.0, 1.0];
-        assert_eq!(cholesky(&mut a, 2), Err(NotPositiveDefinite { pivot: 1 }));
-        let mut b = vec![1.0; 9];
-        b[4] = f32::NAN;
-        assert!(spd_inverse(&mut b, 3).is_err());
-    }
-
-    #[test]
-    fn blocked_inverse_times_matrix_is_identity() {
-        // Several tiles, with a ragged last one, to exercise every branch of the blocking.
-        for n in [1, 3, NB, 2 * NB + 13] {
-            let a = random_spd(n, 1.0, 7 + n as u64);
-            let mut inv = a.clone();
-            spd_inverse(&mut inv, n).unwrap();
-            let product = matmul(&a, &inv, n);
-            for i in 0..n {
-                for j in 0..n {
-                    let expected = if i == j { 1.0 } else { 0.0 };
-                    let got = product[i * n + j];
-                    assert!((got - expected).abs() < 2e-3, "n={n} ({i},{j}): {got}");
-                    assert_eq!(inv[i * n + j], inv[j * n + i]);
-                }
-            }
         }
     }
 }

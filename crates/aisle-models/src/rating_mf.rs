@@ -10,8 +10,9 @@ use aisle_data::Interactions;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
-use crate::linalg::{axpy, cholesky_solve_f64, factor_dot};
+use crate::linalg::{axpy, factor_dot};
 use crate::recommender::{Capabilities, Query, Recommender};
+use crate::spd::cholesky_and_solve;
 use crate::topk::{Scored, top_k};
 
 /// Mean rating, checking that the matrix can train a rating model at all.
@@ -238,7 +239,7 @@ impl RatingFactorModel {
                 gram[a * n + b] = gram[b * n + a];
             }
         }
-        if !cholesky_solve_f64(&mut gram, &mut rhs, n) {
+        if !cholesky_and_solve(&mut gram, &mut rhs, n) {
             return (0.0, implicit_term);
         }
         let bias = rhs[0] as f32;

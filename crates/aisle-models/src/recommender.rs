@@ -161,6 +161,9 @@ pub struct FitContext<'a> {
     /// Set by the caller to stop training early; trainers check it between units of work
     /// and return [`ModelError::Cancelled`].
     pub cancel: Option<&'a AtomicBool>,
+    /// Told, before a long or memory-hungry computation starts, what it will cost (EASE's
+    /// inversion), so a person can stop it in time.
+    pub notice: Option<&'a (dyn Fn(&str) + Sync)>,
 }
 
 impl std::fmt::Debug for FitContext<'_> {
@@ -179,6 +182,7 @@ impl Default for FitContext<'_> {
             rating_scale: None,
             progress: None,
             cancel: None,
+            notice: None,
         }
     }
 }
@@ -188,6 +192,13 @@ impl FitContext<'_> {
         FitContext {
             seed,
             ..Default::default()
+        }
+    }
+
+    /// Passes `text` to the caller's [`FitContext::notice`], if any.
+    pub fn notify(&self, text: &str) {
+        if let Some(notice) = self.notice {
+            notice(text);
         }
     }
 

@@ -41,8 +41,12 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// The store: a SQLite file or a `postgres://` URL.
+    /// The store: a SQLite file or a `postgres://` URL (`database_url` is the same key).
+    #[serde(alias = "database_url")]
     pub db: Option<String>,
+    /// `all` (serve and train, the default), `train` (the same) or `serve` (never trains:
+    /// takes the versions other replicas train).
+    pub role: Option<String>,
     pub addr: Option<String>,
     /// Writes (and admin calls) need this key when set.
     pub api_key: Option<String>,
@@ -114,6 +118,7 @@ impl Settings {
         weights.extend(self.training.weights);
         Settings {
             db: self.db.or(lower.db),
+            role: self.role.or(lower.role),
             addr: self.addr.or(lower.addr),
             api_key: self.api_key.or(lower.api_key),
             read_api_key: self.read_api_key.or(lower.read_api_key),
@@ -297,6 +302,16 @@ impl Settings {
                 },
                 experiments: self.experiments,
                 tuning,
+                trains: match self.role.as_deref() {
+                    None | Some("all") | Some("train") => true,
+                    Some("serve") => false,
+                    Some(other) => {
+                        return Err(invalid(
+                            "role",
+                            format!("unknown role '{other}' (expected all, train or serve)"),
+                        ));
+                    }
+                },
             },
         })
     }

@@ -70,6 +70,7 @@ error_codes! {
     AlreadyExists = CONFLICT, "already_exists", "Something with this name exists already.";
     IdMismatch = CONFLICT, "id_mismatch", "The body's id differs from the path's.";
     DuplicateVariant = CONFLICT, "duplicate_variant", "Two variants of an experiment have one name.";
+    TrainingElsewhere = CONFLICT, "training_elsewhere", "This replica does not train now: it serves only (`--role serve`), or another replica holds the trainer lock.";
     ExperimentRunning = CONFLICT, "experiment_running", "Another experiment is running; one runs at a time.";
     NoSimilarity = CONFLICT, "no_similarity", "The model has no notion of item similarity.";
     NoEvents = CONFLICT, "no_events", "The store holds no usable events to train on.";
@@ -81,6 +82,7 @@ error_codes! {
     InvalidBody = UNPROCESSABLE_ENTITY, "invalid_body", "The body is JSON but not of the expected shape (a missing or unknown field, a wrong type).";
     Internal = INTERNAL_SERVER_ERROR, "internal", "The server failed; the error is in its log.";
     NoModel = SERVICE_UNAVAILABLE, "no_model", "No model is trained yet.";
+    StoreUnavailable = SERVICE_UNAVAILABLE, "store_unavailable", "The database does not answer (down, restarting, the connection cut); nothing was written. Retry after the `Retry-After` seconds.";
 }
 
 impl Code {
@@ -162,7 +164,15 @@ impl IntoResponse for ApiError {
                 message: self.message,
             },
         };
-        (self.code.status(), Json(body)).into_response()
+        let mut response = (self.code.status(), Json(body)).into_response();
+        if self.code == Code::StoreUnavailable {
+            // The pool retries a connection within seconds of the database coming back.
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("2"),
+            );
+        }
+        response
     }
 }
 
@@ -175,6 +185,7 @@ impl From<StoreError> for ApiError {
             StoreError::AlreadyExists { .. } => Code::AlreadyExists,
             StoreError::InvalidArgument { .. } => Code::InvalidArgument,
             StoreError::InvalidEvent { .. } => Code::InvalidEvent,
+            StoreError::Unavailable(_) => Code::StoreUnavailable,
             _ => {
                 debug_assert_ne!(error.class(), ErrorClass::UserMistake, "{error}");
                 return ApiError::internal(&error);
@@ -203,6 +214,9 @@ impl From<TrainError> for ApiError {
             TrainError::Store(e) => e.into(),
             TrainError::Model(e) => e.into(),
             TrainError::NoEvents => ApiError::new(Code::NoEvents, TrainError::NoEvents.to_string()),
+            other @ (TrainError::AnotherTrainer | TrainError::ServeOnly) => {
+                ApiError::new(Code::TrainingElsewhere, other.to_string())
+            }
         }
     }
 }

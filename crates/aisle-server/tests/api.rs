@@ -64,7 +64,7 @@ async fn app_with(settings: Settings, trained: bool) -> TestApp {
     let store = shop(dir.path());
     let config: ServerConfig = settings.resolve().unwrap();
     if trained {
-        aisle_engine::train(store.as_ref(), &config.service.training, None, None).unwrap();
+        aisle_engine::train(store.as_ref(), &config.service.training, None, None, None).unwrap();
     }
     let server = Server::new(store, config).unwrap();
     // Precompute synchronously so tests see the steady state.

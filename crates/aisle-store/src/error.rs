@@ -16,6 +16,8 @@ pub enum ErrorClass {
     Incompatible,
     /// The storage engine or the stored data failed (HTTP 500).
     Internal,
+    /// The database server did not answer; retrying later may succeed (HTTP 503).
+    Unavailable,
 }
 
 /// Everything that can go wrong in a store.
@@ -69,6 +71,10 @@ pub enum StoreError {
     /// error is the source.
     #[error("store: {0}")]
     Backend(Box<dyn std::error::Error + Send + Sync>),
+    /// The database server cannot be reached (down, restarting, the connection cut); nothing
+    /// of the call was done, or it was rolled back.
+    #[error("store unavailable: {0}")]
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
     /// Stored data does not have the shape the schema promises.
     #[error("store: corrupt data: {0}")]
     Corrupt(String),
@@ -90,6 +96,7 @@ impl StoreError {
             StoreError::Open { .. } | StoreError::Backend(_) | StoreError::Corrupt(_) => {
                 ErrorClass::Internal
             }
+            StoreError::Unavailable(_) => ErrorClass::Unavailable,
         }
     }
 
@@ -112,6 +119,7 @@ impl StoreError {
             StoreError::BadLocation { .. } => "bad_store_location",
             StoreError::Open { .. } => "store_open_failed",
             StoreError::Backend(_) => "store_failure",
+            StoreError::Unavailable(_) => "store_unavailable",
             StoreError::Corrupt(_) => "store_corrupt",
         }
     }

@@ -2,8 +2,8 @@
 //! runs behind one [`Store`] trait.
 //!
 //! [`SqliteStore`] is the embedded default (one file, write-ahead log, migrations applied on
-//! open); a PostgreSQL backend implements the same trait for several replicas (see
-//! `docs/store.md`). Everything here is synchronous: the HTTP server calls a store from
+//! open); [`PostgresStore`] implements the same trait for several replicas sharing one
+//! database (see `docs/store.md` and `docs/deploy.md`). Everything here is synchronous: the HTTP server calls a store from
 //! `tokio::task::spawn_blocking`. A training snapshot ([`Store::dataset`]) feeds the stored
 //! events through the data crate's cleaner, so the same rules and report apply as to a file.
 //!
@@ -22,17 +22,21 @@
 
 #[cfg(test)]
 mod conformance;
+pub mod copy;
 pub mod error;
 pub mod ingest;
 pub mod location;
+pub mod postgres;
 pub mod record;
 pub mod snapshot;
 pub mod sqlite;
 pub mod store;
 
+pub use copy::{CopyReport, copy};
 pub use error::{ErrorClass, Result, StoreError};
 pub use ingest::append_dataset;
 pub use location::{Location, open};
+pub use postgres::PostgresStore;
 pub use record::{
     CatalogueChanges, Counts, Cursor, DayCount, DeletedUser, EventId, ExperimentRecord, Impression,
     MAX_ID_CHARS, MAX_PAGE, ModelInfo, ModelMeta, ModelVersion, NewEvent, NewTuning, Page,
@@ -40,4 +44,4 @@ pub use record::{
 };
 pub use snapshot::Snapshot;
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};
-pub use store::Store;
+pub use store::{Store, TrainerLock};

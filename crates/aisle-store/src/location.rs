@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::error::{Result, StoreError};
+use crate::postgres::PostgresStore;
 use crate::sqlite::SqliteStore;
 use crate::store::Store;
 
@@ -53,10 +54,7 @@ impl Location {
     pub fn open(&self) -> Result<Arc<dyn Store>> {
         match self {
             Location::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path)?)),
-            Location::Postgres(url) => Err(StoreError::BadLocation {
-                location: url.clone(),
-                reason: "this build of Aisle has no PostgreSQL backend yet".into(),
-            }),
+            Location::Postgres(url) => Ok(Arc::new(PostgresStore::open(url)?)),
         }
     }
 

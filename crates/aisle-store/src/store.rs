@@ -17,6 +17,14 @@ use crate::record::{
 };
 use crate::snapshot;
 
+/// The trainer lock of [`Store::try_trainer_lock`], released when dropped.
+pub trait TrainerLock: Send {}
+
+/// The lock of a store no other process trains on.
+struct Unshared;
+
+impl TrainerLock for Unshared {}
+
 /// A place where Aisle keeps its data. See `docs/store.md` for the contract each backend
 /// keeps (ordering, durability, versioning).
 pub trait Store: Send + Sync + std::fmt::Debug {
@@ -126,6 +134,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn latest_tuning(&self, model: &str) -> Result<Option<TuningRecord>>;
     /// Up to `limit` outcomes (1 to [`MAX_PAGE`](crate::MAX_PAGE)), newest first.
     fn tunings(&self, limit: usize) -> Result<Vec<TuningRecord>>;
+
+    // ---- replicas ----
+
+    /// Tries to become the one process that trains among those sharing this store:
+    /// `Ok(None)` when another holds the lock. Held until the guard drops (or the process
+    /// dies). A SQLite store is one machine's, whose server runs one training job at a time
+    /// anyway: it always grants the lock.
+    fn try_trainer_lock(&self) -> Result<Option<Box<dyn TrainerLock>>> {
+        Ok(Some(Box::new(Unshared)))
+    }
 
     // ---- training snapshots ----
 

@@ -44,6 +44,23 @@ pub enum Command {
     Tune(Box<TuneArgs>),
     /// The models, their hyper-parameters, defaults, allowed values and search ranges.
     Models(ModelsArgs),
+    /// Work on whole stores: `aisle store copy --from aisle.db --to postgres://...`.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy everything in one store into another, empty one (SQLite ↔ PostgreSQL): catalogue,
+    /// users, events, model versions, experiments with their served lists, tunings.
+    Copy {
+        /// The store to read: a SQLite file or a postgres:// URL.
+        #[arg(long)]
+        from: String,
+        /// The empty store to write (created if missing): a SQLite file or a postgres:// URL.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -219,7 +236,7 @@ pub struct TuneArgs {
     pub data: Option<PathBuf>,
     /// Tune on a store's training snapshot instead (a SQLite file or a postgres:// URL); the
     /// result is also saved in the store, and the server's next trainings use it.
-    #[arg(long)]
+    #[arg(long, visible_alias = "database-url")]
     pub db: Option<String>,
     /// Models to tune, comma-separated (e.g. `als,ease,item-knn`).
     #[arg(long, alias = "models", value_delimiter = ',', required = true)]
@@ -379,9 +396,14 @@ pub struct ServeArgs {
     /// A TOML settings file (see docs/server.md).
     #[arg(long, env = "AISLE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The store: a SQLite file (created if missing) or a postgres:// URL [default: aisle.db].
-    #[arg(long, env = "AISLE_DB")]
+    /// The store: a SQLite file (created if missing) or a postgres:// URL [default: aisle.db]
+    /// (also AISLE_DATABASE_URL).
+    #[arg(long, env = "AISLE_DB", visible_alias = "database-url")]
     pub db: Option<String>,
+    /// `all` (serve and train; the default), `train` (the same) or `serve` (never trains;
+    /// serves the versions other replicas sharing the database train).
+    #[arg(long, env = "AISLE_ROLE")]
+    pub role: Option<String>,
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "AISLE_ADDR")]
     pub addr: Option<String>,
@@ -420,7 +442,12 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// The store: a SQLite file (created if missing) or a postgres:// URL.
-    #[arg(long, default_value = "aisle.db")]
+    #[arg(
+        long,
+        default_value = "aisle.db",
+        env = "AISLE_DATABASE_URL",
+        visible_alias = "database-url"
+    )]
     pub db: String,
     /// The events file to import (CSV, TSV, JSON Lines or MovieLens; optionally gzipped).
     #[arg(long, value_name = "FILE")]
@@ -447,7 +474,12 @@ pub struct ImportArgs {
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// The store: a SQLite file or a postgres:// URL.
-    #[arg(long, default_value = "aisle.db")]
+    #[arg(
+        long,
+        default_value = "aisle.db",
+        env = "AISLE_DATABASE_URL",
+        visible_alias = "database-url"
+    )]
     pub db: String,
     /// The algorithm (see `docs/models.md`).
     #[arg(long, default_value = "als")]
@@ -490,7 +522,12 @@ pub struct TrainArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ModelChoice {
     /// The store: a SQLite file or a postgres:// URL.
-    #[arg(long, default_value = "aisle.db")]
+    #[arg(
+        long,
+        default_value = "aisle.db",
+        env = "AISLE_DATABASE_URL",
+        visible_alias = "database-url"
+    )]
     pub db: String,
     /// The algorithm whose latest version answers (default: the latest model of any kind).
     #[arg(long)]

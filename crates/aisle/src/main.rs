@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         Command::Tune(args) => commands::tune::run(*args),
         Command::Import(args) => commands::import::run(args),
         Command::Models(args) => commands::models::run(args),
+        Command::Store(command) => commands::store::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,6 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::{Running, http, json, start_server};
+
 fn aisle(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_aisle"))
         .args(args)
@@ -387,45 +390,6 @@ fn train_then_recommend_and_similar_from_the_store() {
     assert_eq!(unknown.status.code(), Some(1));
 }
 
-/// A running `aisle` server process, killed when dropped.
-struct Running {
-    child: std::process::Child,
-    addr: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `aisle ARGS` and waits for its "Serving ... on http://ADDR" line.
-fn start_server(args: &[&str]) -> Running {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aisle"))
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .expect("the aisle binary starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the server printed its address before exiting")
-            .unwrap();
-        if let Some(rest) = line.split("http://").nth(1)
-            && line.starts_with("Serving")
-        {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Running { child, addr }
-}
-
 /// `aisle demo` on a small shop in `dir`, serving on a free port.
 fn start_demo(dir: &Path) -> Running {
     let shop = dir.join("shop");
@@ -442,49 +406,6 @@ fn start_demo(dir: &Path) -> Running {
         "--addr",
         "127.0.0.1:0",
     ])
-}
-
-/// One HTTP/1.1 request over a fresh connection: (status, body).
-fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the server");
-    let body = body.unwrap_or("");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response[9..12].parse().expect("a status line");
-    let (head, rest) = response.split_once("\r\n\r\n").expect("headers end");
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(rest)
-    } else {
-        rest.to_string()
-    };
-    (status, body)
-}
-
-fn dechunk(mut text: &str) -> String {
-    let mut out = String::new();
-    loop {
-        let (size, rest) = text.split_once("\r\n").unwrap();
-        let size = usize::from_str_radix(size.trim(), 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        out.push_str(&rest[..size]);
-        text = &rest[size + 2..];
-    }
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
 #[test]

@@ -535,6 +535,7 @@ impl ModelSearch<'_> {
             rating_scale: evaluator.rating_scale(),
             progress: None,
             cancel: self.control.cancel,
+            notice: None,
         };
         let started = Instant::now();
         let model = algorithm.fit(&fold.train, &context)?;

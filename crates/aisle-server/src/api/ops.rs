@@ -13,7 +13,8 @@ use crate::error::{ApiError, Code};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
-    /// `ok` when a model is serving, `no_model` before the first training.
+    /// `ok` when a model is serving, `no_model` before the first training, `degraded` while
+    /// the store does not answer (lists are served from memory; writes answer 503).
     pub status: String,
     /// Name and version of each model serving.
     pub models: Vec<(String, i64)>,
@@ -33,7 +34,14 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
         .map(|s| (s.name().to_string(), s.info.version.0))
         .collect();
     Json(Health {
-        status: if models.is_empty() { "no_model" } else { "ok" }.into(),
+        status: if !engine.store_answers() {
+            "degraded"
+        } else if models.is_empty() {
+            "no_model"
+        } else {
+            "ok"
+        }
+        .into(),
         models,
         catalogue_items: engine.catalogue_len(),
         version: env!("CARGO_PKG_VERSION").into(),

@@ -147,9 +147,11 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
             )),
         }
     };
+    let on_notice = |text: &str| bar_lock.lock().expect("progress bar lock").println(text);
     let control = RunControl {
         progress: Some(&on_progress),
         cancel: None,
+        notice: Some(&on_notice),
     };
     let report = aisle_eval::evaluate(&folds, &models, &options, &control).map_err(classify)?;
     bar_lock

@@ -10,5 +10,6 @@ pub mod models;
 pub mod recommend;
 pub mod serve;
 pub mod simulate;
+pub mod store;
 pub mod train;
 pub mod tune;

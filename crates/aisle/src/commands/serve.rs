@@ -15,7 +15,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
         None => Settings::default(),
     };
     let mut flags = Settings {
-        db: args.db,
+        db: args.db.or_else(|| std::env::var("AISLE_DATABASE_URL").ok()),
+        role: args.role,
         addr: args.addr,
         api_key: args.api_key,
         read_api_key: args.read_api_key,

@@ -64,7 +64,14 @@ pub fn train(db: &str, spec: &TrainSpec) -> Result<()> {
         bar.set_length(p.total);
         bar.set_position(p.done);
     };
-    let trained = match aisle_engine::train(store.as_ref(), spec, Some(&on_progress), None) {
+    let on_notice = |text: &str| bar.lock().expect("progress bar lock").println(text);
+    let trained = match aisle_engine::train(
+        store.as_ref(),
+        spec,
+        Some(&on_progress),
+        None,
+        Some(&on_notice),
+    ) {
         Err(TrainError::NoEvents) => {
             anyhow::bail!("{db} holds no usable events; import some with `aisle import`")
         }

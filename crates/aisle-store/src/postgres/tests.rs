@@ -1,0 +1,83 @@
+use std::sync::Arc;
+
+use super::*;
+use crate::conformance::conformance_tests;
+use crate::postgres::testing::TestDatabase;
+
+fn fresh() -> Option<(TestDatabase, Arc<dyn Store>)> {
+    let database = TestDatabase::create()?;
+    let store = PostgresStore::open(&database.url).expect("open the test database");
+    Some((database, Arc::new(store) as Arc<dyn Store>))
+}
+
+conformance_tests!(fresh());
+
+#[test]
+fn foreign_and_newer_databases_are_refused() {
+    let Some(database) = TestDatabase::create() else {
+        return;
+    };
+    testing_admin(&database.url, "CREATE TABLE orders (id integer)");
+    let err = PostgresStore::open(&database.url).unwrap_err();
+    assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+    testing_admin(&database.url, "DROP TABLE orders");
+
+    let store = PostgresStore::open(&database.url).unwrap();
+    assert_eq!(store.migrated_from(), 0);
+    drop(store);
+    testing_admin(
+        &database.url,
+        "UPDATE aisle_meta SET value = '99' WHERE key = 'schema_version'",
+    );
+    match PostgresStore::open(&database.url).unwrap_err() {
+        StoreError::NewerSchema { found, .. } => assert_eq!(found, 99),
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn one_replica_at_a_time_holds_the_trainer_lock() {
+    let Some((_database, store)) = fresh() else {
+        return;
+    };
+    let first = store.try_trainer_lock().unwrap();
+    assert!(first.is_some());
+    assert!(
+        store.try_trainer_lock().unwrap().is_none(),
+        "held by the first"
+    );
+    drop(first);
+    // The session that held it closed: the lock is free again.
+    let mut again = None;
+    for _ in 0..50 {
+        again = store.try_trainer_lock().unwrap();
+        if again.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(again.is_some());
+}
+
+#[test]
+fn the_location_hides_the_password() {
+    assert_eq!(
+        redact("postgres://shop:secret@db.example:5432/aisle"),
+        "postgres://shop@db.example:5432/aisle"
+    );
+    assert_eq!(redact("postgres://db/aisle"), "postgres://db/aisle");
+}
+
+fn testing_admin(url: &str, sql: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
+        let driver = tokio::spawn(connection);
+        client.batch_execute(sql).await.unwrap();
+        drop(client);
+        let _ = driver.await;
+    });
+}
