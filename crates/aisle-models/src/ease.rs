@@ -38,7 +38,7 @@ const NAME: &str = "ease";
 /// (hashed with seed 7); λ 500 with dropout 0.25 had the best summed NDCG@10 (the dropout
 /// emphasis is worth only a little, about 0.002).
 /// `max_items` bounds the dense model: 20,000 items is a 1.6 GB matrix (twice that while
-/// training) and minutes of inversion on two cores.
+/// training) and about a minute of inversion on two cores ([`TrainingCost`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EaseParams {

@@ -80,6 +80,20 @@ struct State {
     cancelled: bool,
 }
 
+/// The mean time of a full-fidelity trial so far (zero before the first).
+fn full_trial_seconds(state: &State) -> Duration {
+    let full: Vec<f64> = state
+        .trials
+        .iter()
+        .filter(|t| t.full)
+        .map(|t| t.seconds)
+        .collect();
+    if full.is_empty() {
+        return Duration::ZERO;
+    }
+    Duration::from_secs_f64(full.iter().sum::<f64>() / full.len() as f64)
+}
+
 impl State {
     fn best(&self) -> Option<&(f64, Candidate)> {
         self.full.iter().max_by(|a, b| a.0.total_cmp(&b.0))
@@ -206,7 +220,17 @@ impl ModelSearch<'_> {
         let mut step = 0.12;
         let mut since_better = 0;
         let mut misses = 0;
-        while !space.is_empty() && !self.out_of(&state, refine_deadline, refine_trial_cap) {
+        while !space.is_empty() {
+            // The confirmation that follows retrains the finalists and the defaults in full:
+            // their time is kept back, so the whole search ends within its budget.
+            let confirmation = full_trial_seconds(&state).mul_f64((FINALISTS + 1) as f64);
+            let deadline = match (refine_deadline, self.budget.time) {
+                (Some(share), Some(total)) => Some(share.min(total.saturating_sub(confirmation))),
+                (share, _) => share,
+            };
+            if self.out_of(&state, deadline, refine_trial_cap) {
+                break;
+            }
             let mut ranked: Vec<&(f64, Candidate)> = state.full.iter().collect();
             ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
             // Mostly the best, sometimes the second or third.
