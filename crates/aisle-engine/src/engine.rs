@@ -280,15 +280,21 @@ impl Engine {
         };
         let serving = models.pick(wanted)?;
         let events = match &request.user_id {
-            Some(user) => {
-                let events = self.store.user_events(user, self.config.history_events)?;
-                if matches!(request.source, Source::User | Source::BuyAgain)
-                    && self.store.user_deleted(user)?
-                {
-                    return Err(EngineError::DeletedUser(user.clone()));
+            Some(user) => match self.store.user_history(user, self.config.history_events) {
+                Ok((events, deleted)) => {
+                    if deleted && matches!(request.source, Source::User | Source::BuyAgain) {
+                        return Err(EngineError::DeletedUser(user.clone()));
+                    }
+                    events
                 }
-                events
-            }
+                // The database is away: the list is made from memory alone (the model's
+                // own history of the user), rather than not at all.
+                Err(StoreError::Unavailable(e)) => {
+                    tracing::debug!(user = %user, "history unavailable, listing from memory: {e}");
+                    Vec::new()
+                }
+                Err(e) => return Err(e.into()),
+            },
             None => Vec::new(),
         };
         let catalogue = self.catalogue.read().expect("catalogue lock");

@@ -87,6 +87,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// A user's `limit` most recent events (by timestamp, then id; events without a timestamp
     /// count as the oldest), oldest first: the history a model folds in.
     fn user_events(&self, user_id: &str, limit: usize) -> Result<Vec<StoredEvent>>;
+    /// [`user_events`](Store::user_events) and [`user_deleted`](Store::user_deleted)
+    /// together: what a user's list reads. A database server answers both in one round trip.
+    fn user_history(&self, user_id: &str, limit: usize) -> Result<(Vec<StoredEvent>, bool)> {
+        Ok((
+            self.user_events(user_id, limit)?,
+            self.user_deleted(user_id)?,
+        ))
+    }
 
     /// The id of the newest stored event, if any.
     fn last_event_id(&self) -> Result<Option<EventId>>;

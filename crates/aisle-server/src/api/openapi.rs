@@ -97,9 +97,12 @@ pub fn finish(document: utoipa::openapi::OpenApi, config: &ServerConfig) -> Valu
             }
         });
     }
-    // Training takes an optional body: an empty one trains with the server's settings.
-    if let Some(body) = document.pointer_mut("/paths/~1v1~1admin~1train/post/requestBody") {
-        body["required"] = json!(false);
+    // Training and tuning take an optional body: an empty one uses the server's settings.
+    for route in ["train", "tune"] {
+        let pointer = format!("/paths/~1v1~1admin~1{route}/post/requestBody");
+        if let Some(body) = document.pointer_mut(&pointer) {
+            body["required"] = json!(false);
+        }
     }
     // Batches hold at most max_batch records.
     for path in ["/v1/items", "/v1/users"] {

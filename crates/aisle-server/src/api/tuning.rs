@@ -23,9 +23,11 @@ use aisle_engine::{TuneSpec, TuneStatus};
 pub struct TuneBody {
     /// The models to tune, e.g. `["als", "ease"]`.
     #[serde(default)]
+    #[schema(min_items = 1)]
     pub models: Option<Vec<String>>,
-    /// The time the whole search may take, e.g. `90s`, `5m`.
+    /// The time the whole search may take, e.g. `90s`, `5m` (more than zero).
     #[serde(default)]
+    #[schema(pattern = r"^\s*0*[1-9][0-9]{0,6}\s*(s|m|h|d)?\s*$")]
     pub budget: Option<String>,
 }
 
@@ -148,6 +150,12 @@ pub async fn tunings(
     ApiQuery(query): ApiQuery<TuningsQuery>,
 ) -> Result<Json<TuningsAnswer>, ApiError> {
     let limit = query.limit.unwrap_or(20);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::new(
+            Code::InvalidQuery,
+            format!("limit must be 1 to 1000, not {limit}"),
+        ));
+    }
     let service = state.service.clone();
     let records = run_blocking(move || Ok(service.store().tunings(limit)?)).await?;
     Ok(Json(TuningsAnswer {

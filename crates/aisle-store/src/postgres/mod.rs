@@ -111,6 +111,20 @@ const EVENT_COLUMNS: &str = "id, user_id, item_id, type, value, timestamp, recom
                              position, quantity, price, basket";
 const MODEL_INFO_COLUMNS: &str =
     "version, name, params, trained_at, metrics, format_version, size, saved_at, last_event_id";
+/// A user's most recent events, newest first. NULLS LAST under DESC: events without a
+/// timestamp count as the oldest, as in SQLite (where NULL sorts first ascending); the index
+/// `events_by_user` has exactly this order.
+fn user_events_sql() -> String {
+    format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE user_id = $1
+         ORDER BY timestamp DESC NULLS LAST, id DESC LIMIT $2"
+    )
+}
+
+const USER_DELETED_SQL: &str =
+    "SELECT EXISTS (SELECT 1 FROM deleted_users d WHERE d.id = $1 AND NOT EXISTS
+        (SELECT 1 FROM events e WHERE e.user_id = d.id AND e.id > d.last_event))";
+
 const TUNING_COLUMNS: &str = "id, model, weighting, params, metric, score, default_score, \
                               trials, seconds, report, created_at";
 
@@ -390,6 +404,21 @@ impl PostgresStore {
         Ok(visited)
     }
 
+    /// `sql` with `params` on a pooled connection, its statement prepared once per
+    /// connection (a plain `query` would parse it again on every call: one more round trip).
+    async fn rows(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await?;
+        Ok(client.query(&statement, params).await?)
+    }
+
+    /// [`rows`](Self::rows) for a statement answering exactly one row.
+    async fn row(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await?;
+        Ok(client.query_one(&statement, params).await?)
+    }
+
     async fn load_model(
         &self,
         condition: &str,
@@ -487,19 +516,12 @@ impl Store for PostgresStore {
     }
 
     fn get_items(&self, ids: &[&str]) -> Result<Vec<Item>> {
-        let rows = self.run(async {
-            let client = self.client().await?;
-            Ok(client
-                .query(
-                    &format!(
-                        "SELECT {ITEM_COLUMNS} FROM items i
-                         JOIN UNNEST($1::text[]) WITH ORDINALITY AS asked(id, n) USING (id)
-                         ORDER BY asked.n"
-                    ),
-                    &[&ids],
-                )
-                .await?)
-        })?;
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM items i
+             JOIN UNNEST($1::text[]) WITH ORDINALITY AS asked(id, n) USING (id)
+             ORDER BY asked.n"
+        );
+        let rows = self.run(self.rows(&sql, &[&ids]))?;
         rows.iter().map(|r| Ok(read_item(r)?.1)).collect()
     }
 
@@ -545,13 +567,8 @@ impl Store for PostgresStore {
     }
 
     fn catalogue_version(&self) -> Result<i64> {
-        self.run(async {
-            let client = self.client().await?;
-            Ok(client
-                .query_one("SELECT value FROM counters WHERE name = 'catalogue'", &[])
-                .await?
-                .get(0))
-        })
+        let row = self.run(self.row("SELECT value FROM counters WHERE name = 'catalogue'", &[]))?;
+        Ok(row.try_get(0)?)
     }
 
     fn catalogue_changes(&self, since: i64) -> Result<CatalogueChanges> {
@@ -605,16 +622,11 @@ impl Store for PostgresStore {
     }
 
     fn user(&self, id: &str) -> Result<Option<User>> {
-        let row = self.run(async {
-            let client = self.client().await?;
-            Ok(client
-                .query_opt(
-                    "SELECT seq, id, attributes FROM users WHERE id = $1",
-                    &[&id],
-                )
-                .await?)
-        })?;
-        row.map(|r| Ok(read_user(&r)?.1)).transpose()
+        let rows = self.run(self.rows(
+            "SELECT seq, id, attributes FROM users WHERE id = $1",
+            &[&id],
+        ))?;
+        rows.first().map(|r| Ok(read_user(r)?.1)).transpose()
     }
 
     fn delete_user(&self, id: &str, erase_events: bool) -> Result<DeletedUser> {
@@ -648,17 +660,31 @@ impl Store for PostgresStore {
     }
 
     fn user_deleted(&self, id: &str) -> Result<bool> {
-        self.run(async {
+        let row = self.run(self.row(USER_DELETED_SQL, &[&id]))?;
+        Ok(row.try_get(0)?)
+    }
+
+    fn user_history(&self, user_id: &str, limit: usize) -> Result<(Vec<StoredEvent>, bool)> {
+        check_limit(limit)?;
+        let limit = limit as i64;
+        let (rows, deleted) = self.run(async {
             let client = self.client().await?;
-            Ok(client
-                .query_one(
-                    "SELECT EXISTS (SELECT 1 FROM deleted_users d WHERE d.id = $1 AND NOT EXISTS
-                        (SELECT 1 FROM events e WHERE e.user_id = d.id AND e.id > d.last_event))",
-                    &[&id],
-                )
-                .await?
-                .get(0))
-        })
+            let events = client.prepare_cached(&user_events_sql()).await?;
+            let deleted = client.prepare_cached(USER_DELETED_SQL).await?;
+            // Both sent before either answer is read: one round trip (pipelining).
+            let (events_params, deleted_params): (
+                [&(dyn ToSql + Sync); 2],
+                [&(dyn ToSql + Sync); 1],
+            ) = ([&user_id, &limit], [&user_id]);
+            let (rows, deleted) = tokio::join!(
+                client.query(&events, &events_params),
+                client.query_one(&deleted, &deleted_params),
+            );
+            Ok((rows?, deleted?.try_get::<_, bool>(0)?))
+        })?;
+        let mut events = rows.iter().map(read_event).collect::<Result<Vec<_>>>()?;
+        events.reverse();
+        Ok((events, deleted))
     }
 
     fn list_users(&self, after: Option<Cursor>, limit: usize) -> Result<Page<User>> {
@@ -697,10 +723,12 @@ impl Store for PostgresStore {
         self.run(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&EVENTS_LOCK])
+            let lock = tx
+                .prepare_cached("SELECT pg_advisory_xact_lock($1)")
                 .await?;
-            let stored = tx
-                .execute(
+            tx.execute(&lock, &[&EVENTS_LOCK]).await?;
+            let insert = tx
+                .prepare_cached(
                     "INSERT INTO events
                         (user_id, item_id, type, value, timestamp, recommendation_id, position,
                          quantity, price, basket)
@@ -709,6 +737,11 @@ impl Store for PostgresStore {
                                  $6::text[], $7::int8[], $8::float8[], $9::float8[], $10::text[])
                           WITH ORDINALITY AS x(u, i, t, v, ts, r, p, q, pr, b, n)
                      ORDER BY n",
+                )
+                .await?;
+            let stored = tx
+                .execute(
+                    &insert,
                     &[
                         &users,
                         &items,
@@ -750,34 +783,15 @@ impl Store for PostgresStore {
 
     fn user_events(&self, user_id: &str, limit: usize) -> Result<Vec<StoredEvent>> {
         check_limit(limit)?;
-        let rows = self.run(async {
-            let client = self.client().await?;
-            Ok(client
-                .query(
-                    // NULLS LAST under DESC: events without a timestamp count as the oldest,
-                    // as in SQLite (where NULL sorts first ascending).
-                    &format!(
-                        "SELECT {EVENT_COLUMNS} FROM events WHERE user_id = $1
-                         ORDER BY timestamp DESC NULLS LAST, id DESC LIMIT $2"
-                    ),
-                    &[&user_id, &(limit as i64)],
-                )
-                .await?)
-        })?;
+        let rows = self.run(self.rows(&user_events_sql(), &[&user_id, &(limit as i64)]))?;
         let mut events = rows.iter().map(read_event).collect::<Result<Vec<_>>>()?;
         events.reverse();
         Ok(events)
     }
 
     fn last_event_id(&self) -> Result<Option<EventId>> {
-        self.run(async {
-            let client = self.client().await?;
-            let id: Option<i64> = client
-                .query_one("SELECT max(id) FROM events", &[])
-                .await?
-                .get(0);
-            Ok(id.map(EventId))
-        })
+        let row = self.run(self.row("SELECT max(id) FROM events", &[]))?;
+        Ok(row.try_get::<_, Option<i64>>(0)?.map(EventId))
     }
 
     fn events_per_day(&self) -> Result<Vec<DayCount>> {

@@ -65,7 +65,8 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         price              DOUBLE PRECISION,
         basket             TEXT
     );
-    CREATE INDEX events_by_user ON events (user_id, timestamp);
+    -- In the order a user's recent history is read: newest first, undated events last.
+    CREATE INDEX events_by_user ON events (user_id, timestamp DESC NULLS LAST, id DESC);
     CREATE TABLE models (
         version         BIGSERIAL PRIMARY KEY,
         name            TEXT NOT NULL,
