@@ -253,6 +253,7 @@ fn admin_sql(sql: &str) {
             "-c",
             sql,
         ])
+        .stdout(std::process::Stdio::null())
         .status()
         .expect("psql runs");
     assert!(status.success(), "{sql}");

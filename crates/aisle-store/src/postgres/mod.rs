@@ -51,6 +51,9 @@ use crate::store::{Store, TrainerLock};
 const EVENTS_LOCK: i64 = 0x4149_534C_0002;
 /// Advisory lock key (`AISL` + 3) held by the one replica that trains.
 const TRAINER_LOCK: i64 = 0x4149_534C_0003;
+/// Batches of at least this many events are written with `COPY ... FROM STDIN (FORMAT
+/// binary)` (an import); smaller ones (the API's) with one multi-row `INSERT`.
+const COPY_FROM: usize = 1_000;
 /// Rows fetched per round trip by a scan.
 const SCAN_CHUNK: i32 = 10_000;
 
@@ -404,6 +407,59 @@ impl PostgresStore {
         Ok(visited)
     }
 
+    /// Appends a large batch through the binary `COPY` protocol, under the same lock as an
+    /// `INSERT` (rows take their ids in stream order, so in the order of `events`).
+    async fn copy_events(&self, events: &[NewEvent<'_>]) -> Result<u64> {
+        use tokio_postgres::binary_copy::BinaryCopyInWriter;
+        use tokio_postgres::types::Type;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let lock = tx
+            .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+            .await?;
+        tx.execute(&lock, &[&EVENTS_LOCK]).await?;
+        let sink = tx
+            .copy_in(
+                "COPY events (user_id, item_id, type, value, timestamp, recommendation_id,
+                              position, quantity, price, basket) FROM STDIN (FORMAT binary)",
+            )
+            .await?;
+        let types = [
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::FLOAT8,
+            Type::INT8,
+            Type::TEXT,
+            Type::INT8,
+            Type::FLOAT8,
+            Type::FLOAT8,
+            Type::TEXT,
+        ];
+        let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &types));
+        for e in events {
+            let position = e.position.map(i64::from);
+            writer
+                .as_mut()
+                .write(&[
+                    &e.user_id,
+                    &e.item_id,
+                    &e.kind,
+                    &e.value,
+                    &e.timestamp,
+                    &e.recommendation_id,
+                    &position,
+                    &e.quantity,
+                    &e.price,
+                    &e.basket,
+                ])
+                .await?;
+        }
+        let written = writer.as_mut().finish().await?;
+        tx.commit().await?;
+        Ok(written)
+    }
+
     /// `sql` with `params` on a pooled connection, its statement prepared once per
     /// connection (a plain `query` would parse it again on every call: one more round trip).
     async fn rows(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
@@ -707,6 +763,9 @@ impl Store for PostgresStore {
         }
         if events.is_empty() {
             return Ok(0);
+        }
+        if events.len() >= COPY_FROM {
+            return self.run(self.copy_events(events));
         }
         let users: Vec<&str> = events.iter().map(|e| e.user_id).collect();
         let items: Vec<&str> = events.iter().map(|e| e.item_id).collect();
