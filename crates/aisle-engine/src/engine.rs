@@ -4,6 +4,7 @@
 //! blocking pool.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use aisle_data::rng::{Rng, splitmix64};
@@ -50,7 +51,7 @@ pub struct Engine {
     ids: Mutex<Rng>,
     /// Whether the store answered the last time the background work asked it (`/health`
     /// says `degraded` while it does not).
-    store_answers: std::sync::atomic::AtomicBool,
+    store_answers: AtomicBool,
 }
 
 impl Engine {
@@ -65,7 +66,7 @@ impl Engine {
         Ok(Engine {
             store,
             models: ArcSwap::from_pointee(ModelSet::default()),
-            store_answers: std::sync::atomic::AtomicBool::new(true),
+            store_answers: AtomicBool::new(true),
             catalogue: RwLock::new(catalogue),
             config,
             ids: Mutex::new(Rng::new(splitmix64(seed))),
@@ -74,15 +75,13 @@ impl Engine {
 
     /// Records whether the store answered a background read (see [`Engine::store_answers`]).
     pub fn note_store_answer(&self, answered: bool) {
-        self.store_answers
-            .store(answered, std::sync::atomic::Ordering::Relaxed);
+        self.store_answers.store(answered, Ordering::Relaxed);
     }
 
     /// Whether the store answered the last background read (every second): false while
     /// the database is unreachable.
     pub fn store_answers(&self) -> bool {
-        self.store_answers
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.store_answers.load(Ordering::Relaxed)
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -280,21 +279,29 @@ impl Engine {
         };
         let serving = models.pick(wanted)?;
         let events = match &request.user_id {
-            Some(user) => match self.store.user_history(user, self.config.history_events) {
-                Ok((events, deleted)) => {
-                    if deleted && matches!(request.source, Source::User | Source::BuyAgain) {
-                        return Err(EngineError::DeletedUser(user.clone()));
+            Some(user) => {
+                // Only a user's own lists are refused once they were deleted.
+                let own_list = matches!(request.source, Source::User | Source::BuyAgain);
+                let limit = self.config.history_events;
+                let history = if own_list {
+                    self.store.user_history(user, limit)
+                } else {
+                    self.store
+                        .user_events(user, limit)
+                        .map(|events| (events, false))
+                };
+                match history {
+                    Ok((_, true)) => return Err(EngineError::DeletedUser(user.clone())),
+                    Ok((events, false)) => events,
+                    // The database is away: the list is made from memory alone (the model's
+                    // own history of the user), rather than not at all.
+                    Err(StoreError::Unavailable(e)) => {
+                        tracing::debug!(user = %user, "history unavailable, listing from memory: {e}");
+                        Vec::new()
                     }
-                    events
+                    Err(e) => return Err(e.into()),
                 }
-                // The database is away: the list is made from memory alone (the model's
-                // own history of the user), rather than not at all.
-                Err(StoreError::Unavailable(e)) => {
-                    tracing::debug!(user = %user, "history unavailable, listing from memory: {e}");
-                    Vec::new()
-                }
-                Err(e) => return Err(e.into()),
-            },
+            }
             None => Vec::new(),
         };
         let catalogue = self.catalogue.read().expect("catalogue lock");

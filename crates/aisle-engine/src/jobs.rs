@@ -7,6 +7,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use aisle_models::Progress;
+use aisle_store::TrainerLock;
 use serde::Serialize;
 
 use crate::engine::Engine;
@@ -87,13 +88,26 @@ impl Trainer {
 
     /// Starts a job unless one is running; returns the job that is running either way and
     /// whether it is the one just started.
-    pub fn start(self: &Arc<Self>, spec: TrainSpec) -> (JobStatus, bool) {
+    ///
+    /// # Errors
+    /// [`TrainError::ServeOnly`] on a `--role serve` replica; [`TrainError::AnotherTrainer`]
+    /// when another process sharing the store holds the trainer lock (taken here and held by
+    /// the job until its version is saved, or until this process dies).
+    pub fn start(self: &Arc<Self>, spec: TrainSpec) -> Result<(JobStatus, bool), TrainError> {
         let mut latest = self.latest.lock().expect("job lock");
         if let Some(job) = latest.as_ref()
             && job.state == JobState::Running
         {
-            return (job.clone(), false);
+            return Ok((job.clone(), false));
         }
+        if !self.trains {
+            return Err(TrainError::ServeOnly);
+        }
+        let lock = self
+            .engine
+            .store()
+            .try_trainer_lock()?
+            .ok_or(TrainError::AnotherTrainer)?;
         if let Ok(last) = self.newest_event() {
             self.last_event_at_start.store(last, Ordering::Relaxed);
         }
@@ -114,9 +128,9 @@ impl Trainer {
         let id = job.id;
         std::thread::Builder::new()
             .name(format!("aisle-train-{id}"))
-            .spawn(move || trainer.run(id, spec))
+            .spawn(move || trainer.run(id, spec, lock))
             .expect("spawning the training thread");
-        (job, true)
+        Ok((job, true))
     }
 
     /// Starts a job if the store holds events the last job did not see (or none ran yet).
@@ -125,8 +139,13 @@ impl Trainer {
         if newest == 0 || newest == self.last_event_at_start.load(Ordering::Relaxed) {
             return None;
         }
-        let (job, started) = self.start(spec);
-        started.then_some(job)
+        match self.start(spec) {
+            Ok((job, started)) => started.then_some(job),
+            Err(e) => {
+                tracing::info!("scheduled training skipped: {e}");
+                None
+            }
+        }
     }
 
     fn newest_event(&self) -> Result<i64, aisle_store::StoreError> {
@@ -148,7 +167,7 @@ impl Trainer {
         latest.as_ref().filter(|job| job.id == id).cloned()
     }
 
-    fn run(&self, id: u64, spec: TrainSpec) {
+    fn run(&self, id: u64, spec: TrainSpec, lock: Box<dyn TrainerLock>) {
         let started = Instant::now();
         let on_progress = |p: Progress| {
             if let Some(job) = self.latest.lock().expect("job lock").as_mut()
@@ -159,24 +178,16 @@ impl Trainer {
         };
         let log_notice = |text: &str| tracing::info!(job = id, "{text}");
         let store = Arc::clone(self.engine.store());
+        let outcome = train(
+            store.as_ref(),
+            &spec,
+            Some(&on_progress),
+            None,
+            Some(&log_notice),
+        );
         // Replicas sharing a database train one at a time: the lock is held until the
-        // version is saved, and released if this process dies.
-        let outcome = match (self.trains, store.try_trainer_lock()) {
-            (false, _) => Err(TrainError::ServeOnly),
-            (true, Ok(Some(lock))) => {
-                let trained = train(
-                    store.as_ref(),
-                    &spec,
-                    Some(&on_progress),
-                    None,
-                    Some(&log_notice),
-                );
-                drop(lock);
-                trained
-            }
-            (true, Ok(None)) => Err(TrainError::AnotherTrainer),
-            (true, Err(e)) => Err(e.into()),
-        };
+        // version is saved.
+        drop(lock);
         let outcome = outcome.map(|trained| {
             let version = trained.info.version.0;
             let serving = Serving::new(

@@ -17,7 +17,7 @@ use crate::experiments::{ExperimentDefinition, Experiments};
 use crate::jobs::{JobStatus, Trainer};
 use crate::list::{ListRequest, RecommendationList};
 use crate::stats::Stats;
-use crate::training::TrainSpec;
+use crate::training::{TrainError, TrainSpec};
 use crate::tuning::{TuneSpec, TuneStatus, Tuner};
 
 /// How often served lists are written to the store, in batches.
@@ -203,8 +203,9 @@ impl Service {
 
     // ---- training ----
 
-    /// Starts a training job with the configured spec unless one runs.
-    pub fn train(&self, spec: TrainSpec) -> (JobStatus, bool) {
+    /// Starts a training job with the configured spec unless one runs (see
+    /// [`Trainer::start`] for when this process may not train).
+    pub fn train(&self, spec: TrainSpec) -> Result<(JobStatus, bool), TrainError> {
         self.trainer.start(spec)
     }
 
@@ -334,8 +335,12 @@ fn retrain_when_tuned(
     let (trainer, training) = (Arc::clone(trainer), training.clone());
     move || {
         if retrain {
-            let (job, _) = trainer.start(training);
-            tracing::info!(job = job.id, model = %job.model, "training with the new tuning");
+            match trainer.start(training) {
+                Ok((job, _)) => {
+                    tracing::info!(job = job.id, model = %job.model, "training with the new tuning")
+                }
+                Err(e) => tracing::info!("training with the new tuning skipped: {e}"),
+            }
         }
     }
 }

@@ -117,6 +117,11 @@ impl TrainingCost {
         }
     }
 
+    /// The peak memory in GiB.
+    pub fn gib(&self) -> f64 {
+        self.peak_bytes as f64 / f64::from(1u32 << 30)
+    }
+
     /// "about 40 s", "about 12 min", "about 3.5 h".
     pub fn duration_text(&self) -> String {
         match self.seconds {
@@ -142,8 +147,8 @@ impl Ease {
     pub fn fit_model(&self, train: &Interactions, ctx: &FitContext<'_>) -> Result<EaseModel> {
         let p = &self.params;
         let n = train.n_items();
+        let cost = TrainingCost::estimate(n, rayon::current_num_threads());
         if n > p.max_items {
-            let cost = TrainingCost::estimate(n, rayon::current_num_threads());
             return Err(ModelError::unsuitable(
                 NAME,
                 format!(
@@ -153,7 +158,7 @@ impl Ease {
                      catalogue this large, or raise max_items if that memory and time are \
                      acceptable.",
                     p.max_items,
-                    cost.peak_bytes as f64 / f64::from(1u32 << 30),
+                    cost.gib(),
                     cost.duration_text(),
                     cost.threads,
                 ),
@@ -165,11 +170,10 @@ impl Ease {
                 "the training data has no interactions",
             ));
         }
-        let cost = TrainingCost::estimate(n, rayon::current_num_threads());
         ctx.notify(&format!(
             "ease: inverting a {n} × {n} item matrix: about {:.2} GiB of memory, {} on {} \
              threads",
-            cost.peak_bytes as f64 / f64::from(1u32 << 30),
+            cost.gib(),
             cost.duration_text(),
             cost.threads
         ));

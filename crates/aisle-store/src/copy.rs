@@ -12,7 +12,7 @@
 
 use crate::MAX_PAGE;
 use crate::error::{Result, StoreError};
-use crate::record::{EventId, ExperimentRecord, Impression, NewEvent, StoredEvent};
+use crate::record::{Cursor, EventId, ExperimentRecord, Impression, NewEvent, Page, StoredEvent};
 use crate::store::Store;
 
 /// Events written per transaction.
@@ -50,26 +50,17 @@ pub fn copy(from: &dyn Store, to: &dyn Store) -> Result<CopyReport> {
             ),
         ));
     }
-    let mut report = CopyReport::default();
-
-    let mut after = None;
-    loop {
-        let page = from.list_items(after, MAX_PAGE)?;
-        report.items += to.upsert_items(&page.entries)?;
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
-    let mut after = None;
-    loop {
-        let page = from.list_users(after, MAX_PAGE)?;
-        report.users += to.upsert_users(&page.entries)?;
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
+    let mut report = CopyReport {
+        items: copy_pages(
+            |after| from.list_items(after, MAX_PAGE),
+            |items| to.upsert_items(items),
+        )?,
+        users: copy_pages(
+            |after| from.list_users(after, MAX_PAGE),
+            |users| to.upsert_users(users),
+        )?,
+        ..CopyReport::default()
+    };
 
     // Source id → target id, both increasing: a reference to event X maps to the target id
     // of the newest copied event at or before X.
@@ -148,6 +139,22 @@ pub fn copy(from: &dyn Store, to: &dyn Store) -> Result<CopyReport> {
         report.tunings += 1;
     }
     Ok(report)
+}
+
+/// Pages through a listing, writing each page; returns how many records were written.
+fn copy_pages<T>(
+    list: impl Fn(Option<Cursor>) -> Result<Page<T>>,
+    write: impl Fn(&[T]) -> Result<u64>,
+) -> Result<u64> {
+    let (mut after, mut written) = (None, 0);
+    loop {
+        let page = list(after)?;
+        written += write(&page.entries)?;
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(written),
+        }
+    }
 }
 
 fn as_new(event: &StoredEvent) -> NewEvent<'_> {

@@ -29,6 +29,7 @@ pub mod location;
 pub mod postgres;
 pub mod record;
 pub mod snapshot;
+mod sql;
 pub mod sqlite;
 pub mod store;
 

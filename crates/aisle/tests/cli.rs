@@ -4,14 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
-use common::{Running, http, json, start_server};
-
-fn aisle(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aisle"))
-        .args(args)
-        .output()
-        .expect("the aisle binary runs")
-}
+use common::{Running, aisle, http, json, start_server};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

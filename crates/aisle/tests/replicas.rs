@@ -9,17 +9,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aisle_store::postgres::testing::TestDatabase;
-use common::{Running, http, json, start_server};
+use common::{Running, aisle, http, json, start_server};
 
-fn aisle(args: &[&str]) {
-    let output = Command::new(env!("CARGO_BIN_EXE_aisle"))
-        .args(args)
-        .output()
-        .expect("the aisle binary runs");
+/// Runs `aisle ARGS`, which must succeed.
+fn aisle_ok(args: &[&str]) {
+    let output = aisle(args);
     assert!(
         output.status.success(),
         "aisle {args:?}: {}",
@@ -31,10 +28,10 @@ fn aisle(args: &[&str]) {
 fn import_shop(dir: &Path, url: &str) {
     let shop = dir.join("shop");
     let shop = shop.to_str().unwrap();
-    aisle(&[
+    aisle_ok(&[
         "generate", "--out", shop, "--users", "300", "--items", "120", "--events", "9000",
     ]);
-    aisle(&[
+    aisle_ok(&[
         "import",
         "--database-url",
         url,
@@ -243,35 +240,11 @@ fn a_killed_trainer_is_replaced_and_nothing_acknowledged_is_lost() {
     );
 }
 
-/// Runs SQL on the test database's server (not through Aisle).
-fn admin_sql(sql: &str) {
-    let status = Command::new("psql")
-        .args([
-            &std::env::var("AISLE_TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
-            "-q",
-            "-c",
-            sql,
-        ])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("psql runs");
-    assert!(status.success(), "{sql}");
-}
-
 #[test]
 fn the_database_going_away_is_a_503_and_recovers_by_itself() {
     let Some(database) = TestDatabase::create() else {
         return;
     };
-    if Command::new("psql").arg("--version").output().is_err() {
-        assert!(
-            std::env::var("AISLE_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-            "psql is needed to cut the connections"
-        );
-        eprintln!("skipped: no psql to cut the connections with");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     import_shop(dir.path(), &database.url);
     let server = replica(&database.url, "all", &[]);
@@ -282,11 +255,11 @@ fn the_database_going_away_is_a_503_and_recovers_by_itself() {
         Some("{}"),
     );
     assert_eq!(status, 200, "{body}");
-    let name = database.url.rsplit('/').next().unwrap().to_string();
+    let name = database.name();
 
     // Cut: no new connections to this database, and this server's own ones terminated.
-    admin_sql(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"));
-    admin_sql(&format!(
+    database.on_server(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"));
+    database.on_server(&format!(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE datname = '{name}' AND application_name = 'aisle'"
     ));
@@ -312,7 +285,7 @@ fn the_database_going_away_is_a_503_and_recovers_by_itself() {
     });
 
     // Back: the same server recovers by itself, no restart.
-    admin_sql(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"));
+    database.on_server(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"));
     eventually(Duration::from_secs(15), "writes are accepted again", || {
         let status = http(&server.addr, "POST", "/v1/events", Some(event)).0;
         status == 200 || status == 202

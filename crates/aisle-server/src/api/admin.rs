@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::extract::ApiQuery;
 use crate::api::{AppState, run_blocking};
 use crate::error::{ApiError, Code, ErrorBody};
-use aisle_engine::{JobState, JobStatus, TrainError};
+use aisle_engine::{JobState, JobStatus};
 
 /// What to train; everything defaults to the server's training settings.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -84,24 +84,10 @@ pub async fn train(
     }
     // A bad name or parameter is the caller's mistake, answered now, not a failed job later.
     aisle_models::algorithm(&spec.model, &spec.params)?;
-    // Training elsewhere is answered now too: a serve-only replica, or another replica
-    // holding the trainer lock (probed and released at once; the job takes it again).
-    if !state.service.config().trains {
-        return Err(TrainError::ServeOnly.into());
-    }
-    let running_here = state
-        .service
-        .trainer()
-        .latest()
-        .is_some_and(|job| job.state == JobState::Running);
-    if !running_here {
-        let store = state.service.store().clone();
-        let free = run_blocking(move || Ok(store.try_trainer_lock()?.is_some())).await?;
-        if !free {
-            return Err(TrainError::AnotherTrainer.into());
-        }
-    }
-    let (job, started) = state.service.train(spec);
+    // Starting takes the trainer lock (a database round trip on PostgreSQL): training
+    // elsewhere — a serve-only replica, another replica training — is answered now.
+    let service = state.service.clone();
+    let (job, started) = run_blocking(move || Ok(service.train(spec)?)).await?;
     if !query.wait.unwrap_or(false) {
         return Ok((StatusCode::ACCEPTED, Json(TrainAnswer { job, started })));
     }

@@ -45,6 +45,10 @@ use crate::record::{
     StoredModel, TuningRecord, check_event, check_id, check_item, check_limit, check_model_meta,
     check_tuning, check_user,
 };
+use crate::sql::{
+    EVENT_COLUMNS, ITEM_COLUMNS, MODEL_INFO_COLUMNS, TUNING_COLUMNS, from_json, now, to_json,
+    whole_model,
+};
 use crate::store::{Store, TrainerLock};
 
 /// Advisory lock key (`AISL` + 2) held while appending events, for ids in commit order.
@@ -109,11 +113,6 @@ impl Drop for PostgresStore {
     }
 }
 
-const ITEM_COLUMNS: &str = "seq, id, title, categories, price, available, created_at, attributes";
-const EVENT_COLUMNS: &str = "id, user_id, item_id, type, value, timestamp, recommendation_id, \
-                             position, quantity, price, basket";
-const MODEL_INFO_COLUMNS: &str =
-    "version, name, params, trained_at, metrics, format_version, size, saved_at, last_event_id";
 /// A user's most recent events, newest first. NULLS LAST under DESC: events without a
 /// timestamp count as the oldest, as in SQLite (where NULL sorts first ascending); the index
 /// `events_by_user` has exactly this order.
@@ -127,9 +126,6 @@ fn user_events_sql() -> String {
 const USER_DELETED_SQL: &str =
     "SELECT EXISTS (SELECT 1 FROM deleted_users d WHERE d.id = $1 AND NOT EXISTS
         (SELECT 1 FROM events e WHERE e.user_id = d.id AND e.id > d.last_event))";
-
-const TUNING_COLUMNS: &str = "id, model, weighting, params, metric, score, default_score, \
-                              trials, seconds, report, created_at";
 
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user[:password]@host[:port]/database`),
@@ -221,20 +217,6 @@ fn redact(url: &str) -> String {
         }
         None => url.to_string(),
     }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str, id: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what} of '{id}': {e}")))
 }
 
 fn read_item(row: &Row) -> Result<(i64, Item)> {
@@ -341,6 +323,26 @@ fn read_tuning(row: &Row) -> Result<TuningRecord> {
     })
 }
 
+/// Bumps the catalogue's version inside a write transaction and returns the new one.
+async fn next_catalogue_version(tx: &deadpool_postgres::Transaction<'_>) -> Result<i64> {
+    let bump = tx
+        .prepare_cached(
+            "UPDATE counters SET value = value + 1 WHERE name = 'catalogue' RETURNING value",
+        )
+        .await?;
+    Ok(tx.query_one(&bump, &[]).await?.try_get(0)?)
+}
+
+/// Takes the lock that keeps event ids in commit order, until `tx` ends: ids are drawn and
+/// committed by one appender at a time.
+async fn lock_event_ids(tx: &deadpool_postgres::Transaction<'_>) -> Result<()> {
+    let lock = tx
+        .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+        .await?;
+    tx.execute(&lock, &[&EVENTS_LOCK]).await?;
+    Ok(())
+}
+
 /// Cuts a listing fetched with `limit + 1` rows into a page.
 fn page<T>(
     rows: Vec<Row>,
@@ -414,10 +416,7 @@ impl PostgresStore {
         use tokio_postgres::types::Type;
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let lock = tx
-            .prepare_cached("SELECT pg_advisory_xact_lock($1)")
-            .await?;
-        tx.execute(&lock, &[&EVENTS_LOCK]).await?;
+        lock_event_ids(&tx).await?;
         let sink = tx
             .copy_in(
                 "COPY events (user_id, item_id, type, value, timestamp, recommendation_id,
@@ -468,6 +467,13 @@ impl PostgresStore {
         Ok(client.query(&statement, params).await?)
     }
 
+    /// [`rows`](Self::rows) for a statement that writes: how many rows it changed.
+    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await?;
+        Ok(client.execute(&statement, params).await?)
+    }
+
     /// [`rows`](Self::rows) for a statement answering exactly one row.
     async fn row(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
         let client = self.client().await?;
@@ -475,35 +481,21 @@ impl PostgresStore {
         Ok(client.query_one(&statement, params).await?)
     }
 
+    /// The newest model version matching `condition` (on `$1` = `key`), with its bytes.
     async fn load_model(
         &self,
         condition: &str,
-        key: i64,
-        name: &str,
+        key: &(dyn ToSql + Sync),
     ) -> Result<Option<StoredModel>> {
-        let client = self.client().await?;
         let sql = format!(
             "SELECT {MODEL_INFO_COLUMNS}, bytes FROM models WHERE {condition}
              ORDER BY version DESC LIMIT 1"
         );
-        let row = if condition.starts_with("name") {
-            client.query_opt(&sql, &[&name]).await?
-        } else {
-            client.query_opt(&sql, &[&key]).await?
+        let rows = self.rows(&sql, &[key]).await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
         };
-        let Some(row) = row else { return Ok(None) };
-        let info = read_model_info(&row)?;
-        let bytes: Vec<u8> = row.try_get(9)?;
-        if bytes.len() as u64 != info.size {
-            return Err(StoreError::Corrupt(format!(
-                "model {} v{}: {} bytes stored, {} recorded",
-                info.meta.name,
-                info.version.0,
-                bytes.len(),
-                info.size
-            )));
-        }
-        Ok(Some(StoredModel { info, bytes }))
+        Ok(Some(whole_model(read_model_info(row)?, row.try_get(9)?)?))
     }
 }
 
@@ -522,13 +514,7 @@ impl Store for PostgresStore {
         self.run(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
-            let version: i64 = tx
-                .query_one(
-                    "UPDATE counters SET value = value + 1 WHERE name = 'catalogue' RETURNING value",
-                    &[],
-                )
-                .await?
-                .get(0);
+            let version = next_catalogue_version(&tx).await?;
             let upsert = tx
                 .prepare(
                     "INSERT INTO items
@@ -585,16 +571,14 @@ impl Store for PostgresStore {
         self.run(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
-            if tx.execute("DELETE FROM items WHERE id = $1", &[&id]).await? == 0 {
+            if tx
+                .execute("DELETE FROM items WHERE id = $1", &[&id])
+                .await?
+                == 0
+            {
                 return Err(StoreError::UnknownItem(id.to_string()));
             }
-            let version: i64 = tx
-                .query_one(
-                    "UPDATE counters SET value = value + 1 WHERE name = 'catalogue' RETURNING value",
-                    &[],
-                )
-                .await?
-                .get(0);
+            let version = next_catalogue_version(&tx).await?;
             tx.execute(
                 "INSERT INTO deleted_items (id, changed) VALUES ($1, $2)
                  ON CONFLICT (id) DO UPDATE SET changed = excluded.changed",
@@ -608,17 +592,10 @@ impl Store for PostgresStore {
 
     fn list_items(&self, after: Option<Cursor>, limit: usize) -> Result<Page<Item>> {
         check_limit(limit)?;
-        let rows = self.run(async {
-            let client = self.client().await?;
-            Ok(client
-                .query(
-                    &format!(
-                        "SELECT {ITEM_COLUMNS} FROM items WHERE seq > $1 ORDER BY seq LIMIT $2"
-                    ),
-                    &[&after.map_or(0, |c| c.0), &(limit as i64 + 1)],
-                )
-                .await?)
-        })?;
+        let rows = self.run(self.rows(
+            &format!("SELECT {ITEM_COLUMNS} FROM items WHERE seq > $1 ORDER BY seq LIMIT $2"),
+            &[&after.map_or(0, |c| c.0), &(limit as i64 + 1)],
+        ))?;
         page(rows, limit, read_item)
     }
 
@@ -632,9 +609,8 @@ impl Store for PostgresStore {
         // again next time, which a follower applies harmlessly.
         let version = self.catalogue_version()?;
         self.run(async {
-            let client = self.client().await?;
-            let rows = client
-                .query(
+            let rows = self
+                .rows(
                     "SELECT id FROM items WHERE changed > $1
                      UNION ALL SELECT id FROM deleted_items WHERE changed > $1",
                     &[&since],
@@ -745,15 +721,10 @@ impl Store for PostgresStore {
 
     fn list_users(&self, after: Option<Cursor>, limit: usize) -> Result<Page<User>> {
         check_limit(limit)?;
-        let rows = self.run(async {
-            let client = self.client().await?;
-            Ok(client
-                .query(
-                    "SELECT seq, id, attributes FROM users WHERE seq > $1 ORDER BY seq LIMIT $2",
-                    &[&after.map_or(0, |c| c.0), &(limit as i64 + 1)],
-                )
-                .await?)
-        })?;
+        let rows = self.run(self.rows(
+            "SELECT seq, id, attributes FROM users WHERE seq > $1 ORDER BY seq LIMIT $2",
+            &[&after.map_or(0, |c| c.0), &(limit as i64 + 1)],
+        ))?;
         page(rows, limit, read_user)
     }
 
@@ -782,10 +753,7 @@ impl Store for PostgresStore {
         self.run(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
-            let lock = tx
-                .prepare_cached("SELECT pg_advisory_xact_lock($1)")
-                .await?;
-            tx.execute(&lock, &[&EVENTS_LOCK]).await?;
+            lock_event_ids(&tx).await?;
             let insert = tx
                 .prepare_cached(
                     "INSERT INTO events
@@ -854,21 +822,16 @@ impl Store for PostgresStore {
     }
 
     fn events_per_day(&self) -> Result<Vec<DayCount>> {
-        let rows = self.run(async {
-            let client = self.client().await?;
-            Ok(client
-                .query(
-                    "SELECT to_char(to_timestamp(timestamp) AT TIME ZONE 'UTC', 'YYYY-MM-DD')
+        let rows = self.run(self.rows(
+            "SELECT to_char(to_timestamp(timestamp) AT TIME ZONE 'UTC', 'YYYY-MM-DD')
                             AS day, type, count(*),
                             coalesce(sum(CASE WHEN type IN ('purchase', 'return')
                                          THEN coalesce(value, coalesce(quantity, 1) * price, 0)
                                          ELSE 0 END), 0)::float8
                      FROM events
                      WHERE timestamp IS NOT NULL GROUP BY day, type ORDER BY day, type",
-                    &[],
-                )
-                .await?)
-        })?;
+            &[],
+        ))?;
         rows.iter()
             .map(|row| {
                 Ok(DayCount {
@@ -906,28 +869,23 @@ impl Store for PostgresStore {
             .map(|i| to_json(&i.items))
             .collect::<Result<Vec<_>>>()?;
         let served: Vec<i64> = impressions.iter().map(|i| i.served_at).collect();
-        self.run(async {
-            let client = self.client().await?;
-            Ok(client
-                .execute(
-                    "INSERT INTO impressions (recommendation_id, user_id, model, model_version,
+        self.run(self.execute(
+            "INSERT INTO impressions (recommendation_id, user_id, model, model_version,
                         experiment, variant, items, served_at)
                      SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[],
                                           $5::text[], $6::text[], $7::text[], $8::int8[])
                      ON CONFLICT (recommendation_id) DO NOTHING",
-                    &[
-                        &ids,
-                        &users,
-                        &models,
-                        &versions,
-                        &experiments,
-                        &variants,
-                        &items,
-                        &served,
-                    ],
-                )
-                .await?)
-        })
+            &[
+                &ids,
+                &users,
+                &models,
+                &versions,
+                &experiments,
+                &variants,
+                &items,
+                &served,
+            ],
+        ))
     }
 
     fn experiment_impressions(
@@ -951,8 +909,7 @@ impl Store for PostgresStore {
         check_id("experiment name", &experiment.name)?;
         let definition = to_json(&experiment.definition)?;
         self.run(async {
-            let client = self.client().await?;
-            let inserted = client
+            let inserted = self
                 .execute(
                     "INSERT INTO experiments (name, definition, created_at, stopped_at,
                         first_event) VALUES ($1, $2, $3, $4, $5)
@@ -977,16 +934,11 @@ impl Store for PostgresStore {
     }
 
     fn experiments(&self) -> Result<Vec<ExperimentRecord>> {
-        let rows = self.run(async {
-            let client = self.client().await?;
-            Ok(client
-                .query(
-                    "SELECT name, definition, created_at, stopped_at, first_event
+        let rows = self.run(self.rows(
+            "SELECT name, definition, created_at, stopped_at, first_event
                      FROM experiments ORDER BY created_at, name",
-                    &[],
-                )
-                .await?)
-        })?;
+            &[],
+        ))?;
         rows.iter()
             .map(|row| {
                 let name: String = row.try_get(0)?;
@@ -1003,8 +955,7 @@ impl Store for PostgresStore {
 
     fn stop_experiment(&self, name: &str, at: i64) -> Result<()> {
         self.run(async {
-            let client = self.client().await?;
-            let changed = client
+            let changed = self
                 .execute(
                     "UPDATE experiments SET stopped_at = coalesce(stopped_at, $2) WHERE name = $1",
                     &[&name, &at],
@@ -1019,9 +970,8 @@ impl Store for PostgresStore {
 
     fn counts(&self) -> Result<Counts> {
         self.run(async {
-            let client = self.client().await?;
-            let row = client
-                .query_one(
+            let row = self
+                .row(
                     "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM users),
                             (SELECT count(*) FROM events), (SELECT count(*) FROM models)",
                     &[],
@@ -1043,9 +993,8 @@ impl Store for PostgresStore {
         let metrics = to_json(&meta.metrics)?;
         let saved_at = now();
         self.run(async {
-            let client = self.client().await?;
-            let version: i64 = client
-                .query_one(
+            let version: i64 = self
+                .row(
                     "INSERT INTO models
                         (name, params, trained_at, metrics, format_version, size, saved_at,
                          bytes, last_event_id)
@@ -1069,81 +1018,60 @@ impl Store for PostgresStore {
     }
 
     fn latest_model(&self, name: &str) -> Result<Option<StoredModel>> {
-        self.run(self.load_model("name = $1", 0, name))
+        self.run(self.load_model("name = $1", &name))
     }
 
     fn model(&self, version: ModelVersion) -> Result<Option<StoredModel>> {
-        self.run(self.load_model("version = $1", version.0, ""))
+        self.run(self.load_model("version = $1", &version.0))
     }
 
     fn list_models(&self) -> Result<Vec<ModelInfo>> {
-        let rows = self.run(async {
-            let client = self.client().await?;
-            Ok(client
-                .query(
-                    &format!("SELECT {MODEL_INFO_COLUMNS} FROM models ORDER BY version"),
-                    &[],
-                )
-                .await?)
-        })?;
+        let rows = self.run(self.rows(
+            &format!("SELECT {MODEL_INFO_COLUMNS} FROM models ORDER BY version"),
+            &[],
+        ))?;
         rows.iter().map(read_model_info).collect()
     }
 
     fn save_tuning(&self, tuning: &NewTuning) -> Result<i64> {
         check_tuning(tuning)?;
         let (params, report) = (to_json(&tuning.params)?, to_json(&tuning.report)?);
-        self.run(async {
-            let client = self.client().await?;
-            Ok(client
-                .query_one(
-                    "INSERT INTO tunings (model, weighting, params, metric, score, default_score,
-                        trials, seconds, report, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-                    &[
-                        &tuning.model,
-                        &tuning.weighting,
-                        &params,
-                        &tuning.metric,
-                        &tuning.score,
-                        &tuning.default_score,
-                        &i64::from(tuning.trials),
-                        &tuning.seconds,
-                        &report,
-                        &now(),
-                    ],
-                )
-                .await?
-                .get(0))
-        })
+        let row = self.run(self.row(
+            "INSERT INTO tunings (model, weighting, params, metric, score, default_score,
+                trials, seconds, report, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            &[
+                &tuning.model,
+                &tuning.weighting,
+                &params,
+                &tuning.metric,
+                &tuning.score,
+                &tuning.default_score,
+                &i64::from(tuning.trials),
+                &tuning.seconds,
+                &report,
+                &now(),
+            ],
+        ))?;
+        Ok(row.try_get(0)?)
     }
 
     fn latest_tuning(&self, model: &str) -> Result<Option<TuningRecord>> {
-        let row = self.run(async {
-            let client = self.client().await?;
-            Ok(client
-                .query_opt(
-                    &format!(
-                        "SELECT {TUNING_COLUMNS} FROM tunings WHERE model = $1
-                         ORDER BY id DESC LIMIT 1"
-                    ),
-                    &[&model],
-                )
-                .await?)
-        })?;
-        row.as_ref().map(read_tuning).transpose()
+        let rows = self.run(self.rows(
+            &format!(
+                "SELECT {TUNING_COLUMNS} FROM tunings WHERE model = $1 ORDER BY id DESC LIMIT 1"
+            ),
+            &[&model],
+        ))?;
+        rows.first().map(read_tuning).transpose()
     }
 
     fn tunings(&self, limit: usize) -> Result<Vec<TuningRecord>> {
         check_limit(limit)?;
-        let rows = self.run(async {
-            let client = self.client().await?;
-            Ok(client
-                .query(
-                    &format!("SELECT {TUNING_COLUMNS} FROM tunings ORDER BY id DESC LIMIT $1"),
-                    &[&(limit as i64)],
-                )
-                .await?)
-        })?;
+        let rows = self.run(self.rows(
+            &format!("SELECT {TUNING_COLUMNS} FROM tunings ORDER BY id DESC LIMIT $1"),
+            &[&(limit as i64)],
+        ))?;
         rows.iter().map(read_tuning).collect()
     }
 

@@ -27,8 +27,9 @@ fn required() -> bool {
     std::env::var("AISLE_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
 }
 
-/// Runs one administrative statement on the admin database.
-fn admin(url: &str, sql: &str) -> Result<(), String> {
+/// Runs `sql` (one or more statements) on the database at `url`, outside any store: for
+/// tests that set a database up, or pull it from under a running server.
+pub fn execute(url: &str, sql: &str) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -61,7 +62,7 @@ impl TestDatabase {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.subsec_nanos())
         );
-        if let Err(reason) = admin(&admin_url, &format!("CREATE DATABASE {name}")) {
+        if let Err(reason) = execute(&admin_url, &format!("CREATE DATABASE {name}")) {
             let message = format!("no PostgreSQL to test against at {admin_url}: {reason}");
             if required() {
                 panic!("{message} (AISLE_REQUIRE_POSTGRES=1: PostgreSQL tests must run)");
@@ -81,10 +82,25 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// The database's name on its server.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs `sql` on the server's admin database (to alter or cut this one), panicking on
+    /// failure.
+    pub fn on_server(&self, sql: &str) {
+        if let Err(e) = execute(&self.admin_url, sql) {
+            panic!("{sql}: {e}");
+        }
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        if let Err(e) = admin(&self.admin_url, &drop) {
+        if let Err(e) = execute(&self.admin_url, &drop) {
             eprintln!("could not drop test database {}: {e}", self.name);
         }
     }

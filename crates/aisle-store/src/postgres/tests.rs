@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::conformance::conformance_tests;
-use crate::postgres::testing::TestDatabase;
+use crate::postgres::testing::{TestDatabase, execute};
 
 fn fresh() -> Option<(TestDatabase, Arc<dyn Store>)> {
     let database = TestDatabase::create()?;
@@ -17,18 +17,19 @@ fn foreign_and_newer_databases_are_refused() {
     let Some(database) = TestDatabase::create() else {
         return;
     };
-    testing_admin(&database.url, "CREATE TABLE orders (id integer)");
+    execute(&database.url, "CREATE TABLE orders (id integer)").unwrap();
     let err = PostgresStore::open(&database.url).unwrap_err();
     assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
-    testing_admin(&database.url, "DROP TABLE orders");
+    execute(&database.url, "DROP TABLE orders").unwrap();
 
     let store = PostgresStore::open(&database.url).unwrap();
     assert_eq!(store.migrated_from(), 0);
     drop(store);
-    testing_admin(
+    execute(
         &database.url,
         "UPDATE aisle_meta SET value = '99' WHERE key = 'schema_version'",
-    );
+    )
+    .unwrap();
     match PostgresStore::open(&database.url).unwrap_err() {
         StoreError::NewerSchema { found, .. } => assert_eq!(found, 99),
         other => panic!("{other}"),
@@ -66,18 +67,4 @@ fn the_location_hides_the_password() {
         "postgres://shop@db.example:5432/aisle"
     );
     assert_eq!(redact("postgres://db/aisle"), "postgres://db/aisle");
-}
-
-fn testing_admin(url: &str, sql: &str) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
-        let driver = tokio::spawn(connection);
-        client.batch_execute(sql).await.unwrap();
-        drop(client);
-        let _ = driver.await;
-    });
 }

@@ -39,6 +39,10 @@ use crate::record::{
     StoredModel, TuningRecord, check_event, check_id, check_item, check_limit, check_model_meta,
     check_tuning, check_user,
 };
+use crate::sql::{
+    EVENT_COLUMNS, ITEM_COLUMNS, MODEL_INFO_COLUMNS, TUNING_COLUMNS, from_json, now, to_json,
+    whole_model,
+};
 use crate::store::Store;
 
 impl From<rusqlite::Error> for StoreError {
@@ -91,12 +95,6 @@ pub struct SqliteStore {
     readers: Mutex<Vec<Connection>>,
     migrated_from: i64,
 }
-
-const ITEM_COLUMNS: &str = "seq, id, title, categories, price, available, created_at, attributes";
-const EVENT_COLUMNS: &str = "id, user_id, item_id, type, value, timestamp, recommendation_id, \
-                             position, quantity, price, basket";
-const MODEL_INFO_COLUMNS: &str =
-    "version, name, params, trained_at, metrics, format_version, size, saved_at, last_event_id";
 
 impl SqliteStore {
     /// Opens the store at `path` with default options, creating it if the file does not
@@ -204,20 +202,6 @@ fn configure(conn: &Connection, options: &SqliteOptions, read_only: bool) -> rus
     }
     conn.set_prepared_statement_cache_capacity(32);
     Ok(())
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str, id: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what} of '{id}': {e}")))
 }
 
 fn read_item(row: &Row<'_>) -> Result<(i64, Item)> {
@@ -355,17 +339,7 @@ fn load_model(
         return Ok(None);
     };
     let info = read_model_info(row)?;
-    let bytes: Vec<u8> = row.get(9)?;
-    if bytes.len() as u64 != info.size {
-        return Err(StoreError::Corrupt(format!(
-            "model {} v{}: {} bytes stored, {} recorded",
-            info.meta.name,
-            info.version.0,
-            bytes.len(),
-            info.size
-        )));
-    }
-    Ok(Some(StoredModel { info, bytes }))
+    Ok(Some(whole_model(info, row.get(9)?)?))
 }
 
 impl Store for SqliteStore {
@@ -936,9 +910,6 @@ impl Store for SqliteStore {
         })
     }
 }
-
-const TUNING_COLUMNS: &str = "id, model, weighting, params, metric, score, default_score, \
-                              trials, seconds, report, created_at";
 
 fn read_tuning(row: &rusqlite::Row<'_>) -> Result<TuningRecord> {
     let id: i64 = row.get(0)?;

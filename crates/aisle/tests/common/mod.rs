@@ -2,7 +2,15 @@
 
 #![allow(dead_code)]
 
-use std::process::Command;
+use std::process::{Command, Output};
+
+/// Runs `aisle ARGS` to completion.
+pub fn aisle(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aisle"))
+        .args(args)
+        .output()
+        .expect("the aisle binary runs")
+}
 
 /// A running `aisle` server process, killed when dropped.
 pub struct Running {
