@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use aisle_store::{Store, StoreError};
+use aisle_store::{Change, Store, StoreError};
 
 use crate::engine::{Engine, EngineConfig};
 use crate::error::EngineError;
@@ -22,10 +22,12 @@ use crate::tuning::{TuneSpec, TuneStatus, Tuner};
 
 /// How often served lists are written to the store, in batches.
 const LOG_FLUSH_EVERY: Duration = Duration::from_millis(250);
-/// How often the catalogue cache looks for changes made by other processes.
+/// How often the catalogue cache looks for changes made by other processes (and at once when
+/// the store sends a change notice).
 const CATALOGUE_FOLLOW_EVERY: Duration = Duration::from_secs(1);
 /// How often the store is asked for model versions saved by other processes (replicas
-/// sharing a database): a new version serves everywhere within about this long.
+/// sharing a database): a new version serves everywhere within about this long, or at once
+/// when the store sends change notices (PostgreSQL's `LISTEN`/`NOTIFY`).
 const MODEL_FOLLOW_EVERY: Duration = Duration::from_secs(2);
 
 /// What the running system does besides answering.
@@ -243,9 +245,13 @@ impl Service {
                 tracing::error!("writing served lists failed (kept for retry): {e}");
             }
         }));
+        self.watch_store();
         let engine = Arc::clone(&self.engine);
-        background.push(
-            self.every("aisle-catalogue", CATALOGUE_FOLLOW_EVERY, move || {
+        background.push(self.every_or_when(
+            "aisle-catalogue",
+            CATALOGUE_FOLLOW_EVERY,
+            CATALOGUE,
+            move || {
                 let answered = engine.follow_catalogue();
                 if answered.is_ok() != engine.store_answers() {
                     match &answered {
@@ -254,19 +260,24 @@ impl Service {
                     }
                 }
                 engine.note_store_answer(answered.is_ok());
-            }),
-        );
+            },
+        ));
         let (engine, experiments) = (Arc::clone(&self.engine), Arc::clone(&self.experiments));
-        background.push(self.every("aisle-models", MODEL_FOLLOW_EVERY, move || {
-            match engine.follow_models() {
-                Ok(0) => {}
-                Ok(n) => tracing::info!("{n} model version(s) saved elsewhere now serve here"),
-                Err(e) => tracing::warn!("looking for new model versions failed: {e}"),
-            }
-            if let Err(e) = experiments.follow(engine.store().as_ref()) {
-                tracing::warn!("reading the experiments failed: {e}");
-            }
-        }));
+        background.push(self.every_or_when(
+            "aisle-models",
+            MODEL_FOLLOW_EVERY,
+            MODELS,
+            move || {
+                match engine.follow_models() {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!("{n} model version(s) saved elsewhere now serve here"),
+                    Err(e) => tracing::warn!("looking for new model versions failed: {e}"),
+                }
+                if let Err(e) = experiments.follow(engine.store().as_ref()) {
+                    tracing::warn!("reading the experiments failed: {e}");
+                }
+            },
+        ));
         if let Some(schedule) = self.config.tuning.as_ref().filter(|_| self.config.trains) {
             // Tuned at once when the trained model never was, then on the schedule.
             let untuned = self
@@ -313,14 +324,42 @@ impl Service {
         &self,
         name: &str,
         period: Duration,
+        work: impl FnMut() + Send + 'static,
+    ) -> JoinHandle<()> {
+        self.every_or_when(name, period, 0, work)
+    }
+
+    /// Like [`Service::every`], and also as soon as one of `topics` is nudged.
+    fn every_or_when(
+        &self,
+        name: &str,
+        period: Duration,
+        topics: u8,
         mut work: impl FnMut() + Send + 'static,
     ) -> JoinHandle<()> {
         let stopping = Arc::clone(&self.stopping);
         spawn(name, move || {
-            while !stopping.wait(period) {
+            while !stopping.wait(period, topics) {
                 work();
             }
         })
+    }
+
+    /// Has the store's change notices (where it sends them) wake the followers at once.
+    fn watch_store(&self) {
+        let stopping = Arc::clone(&self.stopping);
+        let nudge = move |change: Change| {
+            stopping.nudge(match change {
+                Change::Catalogue => CATALOGUE,
+                Change::Models | Change::Experiments => MODELS,
+                Change::Everything => CATALOGUE | MODELS,
+            })
+        };
+        match self.store().watch_changes(Box::new(nudge)) {
+            Ok(true) => tracing::info!("following the store's change notices"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!("the store's change notices are not followed (polling): {e}"),
+        }
     }
 }
 
@@ -352,26 +391,46 @@ fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
         .expect("spawning a background thread")
 }
 
-/// A stop signal that wakes sleeping background threads at once.
+/// A stop signal that wakes sleeping background threads at once, and nudges that wake the
+/// ones following a kind of change (a store's change notice) before their period is up.
 #[derive(Debug, Default)]
 struct Stopping {
-    stopped: Mutex<bool>,
+    state: Mutex<Signals>,
     wake: Condvar,
 }
 
+#[derive(Debug, Default)]
+struct Signals {
+    stopped: bool,
+    /// Topics nudged and not yet taken by their waiter.
+    nudged: u8,
+}
+
+/// The thread following the catalogue.
+const CATALOGUE: u8 = 1;
+/// The thread following model versions and experiments.
+const MODELS: u8 = 2;
+
 impl Stopping {
-    /// Sleeps for `period` or until stopped; returns whether stopped.
-    fn wait(&self, period: Duration) -> bool {
-        let stopped = self.stopped.lock().expect("stop lock");
-        let (stopped, _) = self
+    /// Sleeps for `period`, until stopped or until one of `topics` is nudged; returns
+    /// whether stopped.
+    fn wait(&self, period: Duration, topics: u8) -> bool {
+        let state = self.state.lock().expect("stop lock");
+        let (mut state, _) = self
             .wake
-            .wait_timeout_while(stopped, period, |stopped| !*stopped)
+            .wait_timeout_while(state, period, |s| !s.stopped && s.nudged & topics == 0)
             .expect("stop lock");
-        *stopped
+        state.nudged &= !topics;
+        state.stopped
+    }
+
+    fn nudge(&self, topics: u8) {
+        self.state.lock().expect("stop lock").nudged |= topics;
+        self.wake.notify_all();
     }
 
     fn stop(&self) {
-        *self.stopped.lock().expect("stop lock") = true;
+        self.state.lock().expect("stop lock").stopped = true;
         self.wake.notify_all();
     }
 }

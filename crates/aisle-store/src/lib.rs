@@ -45,4 +45,4 @@ pub use record::{
 };
 pub use snapshot::Snapshot;
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};
-pub use store::{Store, TrainerLock};
+pub use store::{Change, ChangeListener, Store, TrainerLock};

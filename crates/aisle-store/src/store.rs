@@ -20,6 +20,23 @@ use crate::snapshot;
 /// The trainer lock of [`Store::try_trainer_lock`], released when dropped.
 pub trait TrainerLock: Send {}
 
+/// What another process sharing the store changed, as told by [`Store::watch_changes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A model version was saved.
+    Models,
+    /// Items were written, deleted or made (un)available.
+    Catalogue,
+    /// An experiment was created or stopped.
+    Experiments,
+    /// Notices may have been missed (the listening connection broke and is back): look at
+    /// everything.
+    Everything,
+}
+
+/// Called with each [`Change`]; must return quickly (it runs on the store's I/O thread).
+pub type ChangeListener = Box<dyn Fn(Change) + Send + Sync>;
+
 /// The lock of a store no other process trains on.
 struct Unshared;
 
@@ -151,6 +168,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// anyway: it always grants the lock.
     fn try_trainer_lock(&self) -> Result<Option<Box<dyn TrainerLock>>> {
         Ok(Some(Box::new(Unshared)))
+    }
+
+    /// Asks to be told of changes committed by any process sharing the store (this one
+    /// included), so followers need not wait for their next poll. Returns `false` when the
+    /// backend has no such notices (SQLite: one machine's store, polled cheaply), in which
+    /// case `listen` is dropped unused. Notices are a hint, never the only way: a caller
+    /// keeps polling, less often.
+    fn watch_changes(&self, listen: ChangeListener) -> Result<bool> {
+        drop(listen);
+        Ok(false)
     }
 
     // ---- training snapshots ----

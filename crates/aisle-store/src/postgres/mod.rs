@@ -23,6 +23,7 @@
 //! taken out of the pool; it is released when the guard drops (the connection closes) or the
 //! process dies (the server ends the session), so another replica trains next time.
 
+mod notices;
 mod schema;
 pub mod testing;
 
@@ -49,7 +50,7 @@ use crate::sql::{
     EVENT_COLUMNS, ITEM_COLUMNS, MODEL_INFO_COLUMNS, TUNING_COLUMNS, from_json, now, to_json,
     whole_model,
 };
-use crate::store::{Store, TrainerLock};
+use crate::store::{Change, ChangeListener, Store, TrainerLock};
 
 /// Advisory lock key (`AISL` + 2) held while appending events, for ids in commit order.
 const EVENTS_LOCK: i64 = 0x4149_534C_0002;
@@ -93,6 +94,8 @@ pub struct PostgresStore {
     // inside another runtime's thread would panic).
     runtime: Option<tokio::runtime::Runtime>,
     pool: Pool,
+    /// For connections outside the pool (the change listener's).
+    config: tokio_postgres::Config,
     migrated_from: i64,
 }
 
@@ -155,7 +158,7 @@ impl PostgresStore {
             .build()
             .map_err(|e| open_error(e.into()))?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -175,6 +178,7 @@ impl PostgresStore {
             location: location.clone(),
             runtime: Some(runtime),
             pool,
+            config,
             migrated_from: 0,
         };
         store.migrated_from = store.run(async {
@@ -202,6 +206,13 @@ impl PostgresStore {
 
     async fn client(&self) -> Result<Object> {
         Ok(self.pool.get().await?)
+    }
+
+    /// Tells the replicas watching that `change` was committed. Best effort, after the
+    /// write: a notice that cannot be sent is caught up by their polling, and must not turn
+    /// a committed write into an error.
+    async fn notify(&self, change: Change) {
+        let _ = self.execute(&notices::notify_sql(change), &[]).await;
     }
 }
 
@@ -330,7 +341,13 @@ async fn next_catalogue_version(tx: &deadpool_postgres::Transaction<'_>) -> Resu
             "UPDATE counters SET value = value + 1 WHERE name = 'catalogue' RETURNING value",
         )
         .await?;
-    Ok(tx.query_one(&bump, &[]).await?.try_get(0)?)
+    let version = tx.query_one(&bump, &[]).await?.try_get(0)?;
+    // Sent when the transaction commits (and never if it rolls back).
+    let notice = tx
+        .prepare_cached(&notices::notify_sql(Change::Catalogue))
+        .await?;
+    tx.execute(&notice, &[]).await?;
+    Ok(version)
 }
 
 /// Takes the lock that keeps event ids in commit order, until `tx` ends: ids are drawn and
@@ -929,6 +946,7 @@ impl Store for PostgresStore {
                     name: experiment.name.clone(),
                 });
             }
+            self.notify(Change::Experiments).await;
             Ok(())
         })
     }
@@ -964,6 +982,7 @@ impl Store for PostgresStore {
             if changed == 0 {
                 return Err(StoreError::UnknownExperiment(name.to_string()));
             }
+            self.notify(Change::Experiments).await;
             Ok(())
         })
     }
@@ -1013,6 +1032,7 @@ impl Store for PostgresStore {
                 )
                 .await?
                 .get(0);
+            self.notify(Change::Models).await;
             Ok(ModelVersion(version))
         })
     }
@@ -1073,6 +1093,12 @@ impl Store for PostgresStore {
             &[&(limit as i64)],
         ))?;
         rows.iter().map(read_tuning).collect()
+    }
+
+    fn watch_changes(&self, listen: ChangeListener) -> Result<bool> {
+        let runtime = self.runtime.as_ref().expect("runtime until drop");
+        runtime.spawn(notices::listen(self.config.clone(), listen));
+        Ok(true)
     }
 
     fn try_trainer_lock(&self) -> Result<Option<Box<dyn TrainerLock>>> {

@@ -68,3 +68,68 @@ fn the_location_hides_the_password() {
     );
     assert_eq!(redact("postgres://db/aisle"), "postgres://db/aisle");
 }
+
+#[test]
+fn another_replica_hears_of_models_catalogue_and_experiments_at_once() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let Some((database, writer)) = fresh() else {
+        return;
+    };
+    let watcher = PostgresStore::open(&database.url).unwrap();
+    let (heard, changes) = mpsc::channel();
+    let heard = std::sync::Mutex::new(heard);
+    let listen: ChangeListener = Box::new(move |change| {
+        let _ = heard.lock().unwrap().send(change);
+    });
+    assert!(watcher.watch_changes(listen).unwrap());
+    let next = || {
+        changes
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a notice")
+    };
+
+    // The listener needs a moment to be listening; a model saved before then is missed
+    // (polling catches it), so keep saving until one is heard.
+    let meta = ModelMeta {
+        name: "als".into(),
+        params: serde_json::json!({}),
+        trained_at: 1_700_000_000,
+        metrics: serde_json::json!({}),
+        format_version: 2,
+        last_event_id: None,
+    };
+    let mut first = None;
+    for _ in 0..50 {
+        writer.save_model(&meta, b"bytes").unwrap();
+        if let Ok(change) = changes.recv_timeout(Duration::from_millis(100)) {
+            first = Some(change);
+            break;
+        }
+    }
+    assert_eq!(first, Some(Change::Models));
+    while changes.recv_timeout(Duration::from_millis(300)).is_ok() {}
+
+    writer
+        .upsert_items(&[Item {
+            id: "i1".into(),
+            ..Item::default()
+        }])
+        .unwrap();
+    assert_eq!(next(), Change::Catalogue);
+    writer
+        .create_experiment(&ExperimentRecord {
+            name: "home".into(),
+            definition: serde_json::json!({}),
+            created_at: 1_700_000_000,
+            stopped_at: None,
+            first_event: EventId(0),
+        })
+        .unwrap();
+    assert_eq!(next(), Change::Experiments);
+
+    // A write that fails sends nothing.
+    assert!(writer.stop_experiment("nobody", 1).is_err());
+    assert!(changes.recv_timeout(Duration::from_millis(500)).is_err());
+}
