@@ -21,6 +21,7 @@
 //! # Ok::<(), aisle_data::DataError>(())
 //! ```
 
+pub mod baskets;
 pub mod catalogue;
 pub mod clean;
 pub mod dataset;
@@ -38,6 +39,9 @@ pub mod stats;
 pub mod time;
 pub mod weighting;
 
+pub use baskets::{
+    Basket, BasketCase, BasketProtocol, BasketSource, BasketSplit, Baskets, basket_matrix,
+};
 pub use catalogue::{Catalogue, Item, User};
 pub use clean::{
     Cleaner, CleaningOptions, CleaningReport, DropReason, FileKind, Note, Products,

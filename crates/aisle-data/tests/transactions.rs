@@ -242,3 +242,48 @@ fn auto_weighting_fits_each_kind_of_file_and_says_why() {
         assert!(choice.reason.contains(why), "{text}: {}", choice.reason);
     }
 }
+
+#[test]
+fn baskets_are_invoices_with_guests_and_without_returns() {
+    use aisle_data::{BasketSource, Baskets, GUEST};
+    let d = load(&format!("{HEADER}{LINES}"), CleaningOptions::default());
+    let baskets = Baskets::of(&d);
+    assert_eq!(baskets.source, BasketSource::Column);
+    let ids: Vec<&str> = baskets.baskets.iter().map(|b| b.id.as_str()).collect();
+    // Ordered by (time, id); the cancelled invoice C536379 and the return line of 536391 are
+    // not baskets; the postage, zero-price, zero-quantity and bank-charge lines were dropped.
+    assert_eq!(ids, ["536365", "536366", "536368", "536380", "536392"]);
+    let first = &baskets.baskets[0];
+    let names: Vec<&str> = first.items.iter().map(|&i| d.items.id(i)).collect();
+    assert_eq!(names, ["85123A", "71053"]);
+    // The guest order (no customer) is a basket of its own.
+    let guest = baskets.baskets.iter().find(|b| b.id == "536368").unwrap();
+    assert_eq!(guest.user, GUEST);
+}
+
+#[test]
+fn without_a_basket_column_a_users_purchases_of_one_day_are_a_basket() {
+    use aisle_data::{BasketSource, Baskets};
+    let text = "user_id,item_id,type,timestamp\n\
+                u1,a,purchase,86400\n\
+                u1,b,purchase,90000\n\
+                u1,c,view,90001\n\
+                u1,c,purchase,172800\n\
+                u2,a,purchase,100\n";
+    let d = load(text, CleaningOptions::default());
+    let baskets = Baskets::of(&d);
+    assert_eq!(baskets.source, BasketSource::SameDayPurchases);
+    let shown: Vec<(String, i64, usize)> = baskets
+        .baskets
+        .iter()
+        .map(|b| (b.id.clone(), b.time, b.items.len()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("u2@0".to_string(), 100, 1),
+            ("u1@1".to_string(), 86_400, 2),
+            ("u1@2".to_string(), 172_800, 1),
+        ]
+    );
+}

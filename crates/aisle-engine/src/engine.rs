@@ -29,6 +29,9 @@ pub struct EngineConfig {
     pub precompute: usize,
     /// The model that answers when a request names none (default: the newest trained).
     pub default_model: Option<String>,
+    /// The basket model (`MODEL@baskets`, or just `MODEL`) that answers bought-together and
+    /// basket lists when a request names none (default: the newest basket model).
+    pub basket_model: Option<String>,
 }
 
 impl Default for EngineConfig {
@@ -37,6 +40,7 @@ impl Default for EngineConfig {
             history_events: 1_000,
             precompute: 100,
             default_model: None,
+            basket_model: None,
         }
     }
 }
@@ -203,10 +207,12 @@ impl Engine {
                 .insert(serving.name().to_string(), Arc::clone(&serving));
             set.default = match &self.config.default_model {
                 Some(name) if set.by_name.contains_key(name) => Some(name.clone()),
-                // Until the configured model exists, the newest one answers.
+                // Until the configured model exists, the newest one answers (a basket model
+                // answers baskets only).
                 _ => set
                     .by_name
                     .values()
+                    .filter(|s| !crate::baskets::is_basket_model(s.name()))
                     .max_by_key(|s| s.info.version)
                     .map(|s| s.name().to_string()),
             };
@@ -271,9 +277,16 @@ impl Engine {
     pub fn list(&self, request: &ListRequest) -> Result<RecommendationList, EngineError> {
         let models = self.models();
         // A buy-again list is ordered by a trained `buy-again` model when there is one.
+        let basket_name;
         let wanted = match (&request.model, request.source) {
             (None, Source::BuyAgain) if models.by_name.contains_key("buy-again") => {
                 Some("buy-again")
+            }
+            (name, source) if source.wants_basket_model() => {
+                basket_name =
+                    models.basket_model(name.as_deref(), self.config.basket_model.as_deref());
+                // No basket model trained yet: the default model serves the fallback chain.
+                basket_name.as_deref().or(name.as_deref())
             }
             (name, _) => name.as_deref(),
         };

@@ -60,6 +60,8 @@ pub struct Trainer {
     last_event_at_start: AtomicI64,
     /// False on a `--role serve` replica: every job fails at once, saying where training runs.
     trains: bool,
+    /// Trained on the baskets after each training of a user model, in the same job.
+    basket_training: Option<TrainSpec>,
 }
 
 impl Trainer {
@@ -72,7 +74,18 @@ impl Trainer {
             next_id: AtomicU64::new(1),
             last_event_at_start: AtomicI64::new(-1),
             trains: true,
+            basket_training: None,
         }
+    }
+
+    /// Also trains `spec` on the baskets after each training of a user model (in the same
+    /// job, under the same trainer lock). A failure there is logged; the user model stands.
+    pub fn then_baskets(mut self, spec: Option<TrainSpec>) -> Trainer {
+        self.basket_training = spec.map(|spec| TrainSpec {
+            baskets: true,
+            ..spec
+        });
+        self
     }
 
     /// A trainer that never trains (a `--role serve` replica).
@@ -113,7 +126,11 @@ impl Trainer {
         }
         let job = JobStatus {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
-            model: spec.model.clone(),
+            model: if spec.baskets {
+                crate::baskets::basket_model_name(&spec.model)
+            } else {
+                spec.model.clone()
+            },
             state: JobState::Running,
             started_at: unix_now(),
             finished_at: None,
@@ -167,6 +184,27 @@ impl Trainer {
         latest.as_ref().filter(|job| job.id == id).cloned()
     }
 
+    /// Trains and installs a basket model within job `id`.
+    fn train_baskets(&self, id: u64, spec: &TrainSpec) {
+        let log_notice = |text: &str| tracing::info!(job = id, "{text}");
+        let store = Arc::clone(self.engine.store());
+        match train(store.as_ref(), spec, None, None, Some(&log_notice)) {
+            Ok(trained) => {
+                tracing::info!(job = id, model = %trained.info.meta.name, version = trained.info.version.0, "basket model trained");
+                self.engine.install(Serving::new(
+                    trained.info,
+                    Arc::new(trained.model),
+                    trained.last_event,
+                    None,
+                    0,
+                ));
+            }
+            Err(e) => {
+                tracing::warn!(job = id, model = %spec.model, "training the basket model failed: {e}")
+            }
+        }
+    }
+
     fn run(&self, id: u64, spec: TrainSpec, lock: Box<dyn TrainerLock>) {
         let started = Instant::now();
         let on_progress = |p: Progress| {
@@ -185,16 +223,24 @@ impl Trainer {
             None,
             Some(&log_notice),
         );
+        if outcome.is_ok()
+            && !spec.baskets
+            && let Some(baskets) = &self.basket_training
+        {
+            self.train_baskets(id, baskets);
+        }
         // Replicas sharing a database train one at a time: the lock is held until the
         // version is saved.
         drop(lock);
         let outcome = outcome.map(|trained| {
             let version = trained.info.version.0;
+            // A basket model's rows are baskets, not users: nothing to precompute.
+            let users = (!spec.baskets).then_some(&trained.matrix);
             let serving = Serving::new(
                 trained.info,
                 Arc::new(trained.model),
                 trained.last_event,
-                Some(&trained.matrix),
+                users,
                 self.engine.config().precompute,
             );
             self.engine.install(serving);

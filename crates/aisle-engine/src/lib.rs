@@ -26,6 +26,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod baskets;
 pub mod catalogue;
 pub mod engine;
 pub mod error;

@@ -47,6 +47,8 @@ pub struct ServiceConfig {
     /// Whether this process trains (`--role all` or `train`); a `--role serve` replica
     /// never does, and takes the versions others train from the store.
     pub trains: bool,
+    /// A basket model trained after each training of the main model (its `baskets` set).
+    pub basket_training: Option<TrainSpec>,
 }
 
 /// When and how the models are re-tuned on the store's snapshot.
@@ -66,6 +68,7 @@ impl Default for ServiceConfig {
             experiments: Vec::new(),
             tuning: None,
             trains: true,
+            basket_training: None,
         }
     }
 }
@@ -91,7 +94,8 @@ impl Service {
         let engine = Arc::new(Engine::new(store, config.engine.clone())?);
         engine.load_models()?;
         let stats = Arc::new(Stats::default());
-        let trainer = Trainer::new(Arc::clone(&engine), Arc::clone(&stats));
+        let trainer = Trainer::new(Arc::clone(&engine), Arc::clone(&stats))
+            .then_baskets(config.basket_training.clone());
         let trainer = Arc::new(if config.trains {
             trainer
         } else {
@@ -160,10 +164,13 @@ impl Service {
     /// logged for attribution.
     pub fn serve_list(&self, mut request: ListRequest) -> Result<RecommendationList, EngineError> {
         let mut experiment = None;
+        // An experiment between basket models runs on basket lists only, one between user
+        // models on the other lists only.
         if request.model.is_none()
             && request.source != crate::list::Source::BuyAgain
             && let Some(user) = request.user_id.as_deref()
             && let Some((tag, model)) = self.experiments.assign(user)
+            && crate::baskets::is_basket_model(&model) == request.source.wants_basket_model()
         {
             request.model = Some(model);
             experiment = Some(tag);

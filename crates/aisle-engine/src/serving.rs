@@ -102,6 +102,27 @@ impl ModelSet {
             })
     }
 
+    /// The basket model answering a basket list: `asked` (as stored, or its algorithm's name
+    /// with `@baskets` added), else `configured`, else the newest basket model; `None` when
+    /// none of them serves.
+    pub fn basket_model(&self, asked: Option<&str>, configured: Option<&str>) -> Option<String> {
+        let serving = |name: &str| {
+            [name.to_string(), crate::baskets::basket_model_name(name)]
+                .into_iter()
+                .find(|n| crate::baskets::is_basket_model(n) && self.by_name.contains_key(n))
+        };
+        if let Some(asked) = asked {
+            return serving(asked);
+        }
+        configured.and_then(serving).or_else(|| {
+            self.by_name
+                .values()
+                .filter(|s| crate::baskets::is_basket_model(s.name()))
+                .max_by_key(|s| s.info.version)
+                .map(|s| s.name().to_string())
+        })
+    }
+
     /// The names serving, comma-separated (`none` when there are none), for messages.
     pub fn names(&self) -> String {
         if self.by_name.is_empty() {

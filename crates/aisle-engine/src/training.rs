@@ -38,6 +38,10 @@ pub struct TrainSpec {
     /// tuning job) for what `params` and `weighting` leave open: its parameters under
     /// `params`, its weighting when `weighting` is `auto`.
     pub use_tuning: bool,
+    /// Train on the baskets (orders) rather than on users' histories: the version is stored
+    /// as `MODEL@baskets` and answers bought-together and basket lists (see
+    /// [`crate::baskets`]).
+    pub baskets: bool,
 }
 
 impl Default for TrainSpec {
@@ -51,6 +55,7 @@ impl Default for TrainSpec {
             seed: 42,
             holdout: true,
             use_tuning: true,
+            baskets: false,
         }
     }
 }
@@ -95,6 +100,9 @@ pub fn train(
     cancel: Option<&AtomicBool>,
     notice: Option<&(dyn Fn(&str) + Sync)>,
 ) -> Result<Trained, TrainError> {
+    if spec.baskets {
+        return crate::baskets::train_baskets(store, spec, progress, cancel, notice);
+    }
     let tuning = if spec.use_tuning {
         store.latest_tuning(&spec.model)?
     } else {

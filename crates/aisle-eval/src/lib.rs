@@ -17,6 +17,7 @@
 //! assert_eq!(user.reciprocal_rank, 0.5);
 //! ```
 
+pub mod basket;
 pub mod error;
 pub mod metrics;
 pub mod online;
@@ -24,6 +25,7 @@ pub mod report;
 pub mod runner;
 pub mod tune;
 
+pub use basket::{BasketScores, evaluate_baskets};
 pub use error::{EvalError, Result};
 pub use metrics::{Metrics, RankingMetrics, RatingMetrics};
 pub use report::{

@@ -10,6 +10,7 @@ pub mod baseline;
 pub mod bpmf;
 pub mod bpr;
 pub mod buy_again;
+pub mod cooccur;
 pub mod ease;
 pub mod error;
 pub mod factors;

@@ -250,6 +250,13 @@ pub static MODELS: &[ModelEntry] = &[
         crate::buy_again::BuyAgainParams,
         |p| Ok::<_, ModelError>(Box::new(crate::buy_again::BuyAgain::new(p)))
     ),
+    entry!(
+        "cooccur",
+        Implicit,
+        "Items bought together: co-occurrence count, cosine, lift or Jaccard, shrunk by support.",
+        crate::cooccur::CooccurParams,
+        |p| Ok::<_, ModelError>(Box::new(crate::cooccur::Cooccur::new(p)))
+    ),
 ];
 
 /// The entry of the model called `name`.
@@ -337,6 +344,7 @@ pub(crate) fn decode_model(kind: &str, bytes: &[u8]) -> Result<Box<dyn crate::Re
         "ease" => decode::<crate::ease::EaseModel>(bytes),
         "next-item" => decode::<crate::next_item::NextItemModel>(bytes),
         "buy-again" => decode::<crate::buy_again::BuyAgainModel>(bytes),
+        "cooccur" => decode::<crate::cooccur::CooccurModel>(bytes),
         other => Err(ModelError::Artifact(format!(
             "unknown model kind '{other}'"
         ))),

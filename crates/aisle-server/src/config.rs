@@ -70,6 +70,10 @@ pub struct Settings {
     pub tune_budget: Option<String>,
     /// The models tuned (default: the trained model).
     pub tune_models: Option<Vec<String>>,
+    /// A basket model (e.g. `ease`, `cooccur`) trained on the baskets after each training
+    /// and answering bought-together and basket lists (absent: none is trained by the
+    /// server; one trained by `aisle train --baskets` still answers).
+    pub basket_model: Option<String>,
     #[serde(default)]
     pub training: TrainingSettings,
     /// Experiments to run (`[[experiments]]` tables), started at start-up if new.
@@ -132,6 +136,7 @@ impl Settings {
             tune: self.tune.or(lower.tune),
             tune_budget: self.tune_budget.or(lower.tune_budget),
             tune_models: self.tune_models.or(lower.tune_models),
+            basket_model: self.basket_model.or(lower.basket_model),
             training: TrainingSettings {
                 model: self.training.model.or(lower.training.model),
                 params,
@@ -210,6 +215,10 @@ impl Settings {
             .parse()
             .map_err(|message| invalid("training.weighting", message))?;
         let model = self.training.model.unwrap_or_else(|| "als".into());
+        let basket_model = self.basket_model;
+        if let Some(name) = &basket_model {
+            aisle_models::model(name).map_err(|e| invalid("basket_model", e.to_string()))?;
+        }
         let mut params = self.training.params;
         if let Some(path) = &self.training.params_file {
             let file = aisle_eval::tune::ParamsFile::load(path)
@@ -289,7 +298,16 @@ impl Settings {
                     history_events: limit("history_events", self.history_events, 1_000)?,
                     precompute: self.precompute.unwrap_or(100),
                     default_model: Some(model.clone()),
+                    basket_model: basket_model.clone(),
                 },
+                basket_training: basket_model.map(|model| TrainSpec {
+                    model,
+                    cleaning: cleaning.clone(),
+                    seed: self.training.seed.unwrap_or(42),
+                    holdout: self.training.holdout.unwrap_or(true),
+                    baskets: true,
+                    ..TrainSpec::default()
+                }),
                 training: TrainSpec {
                     model,
                     params,
@@ -299,6 +317,7 @@ impl Settings {
                     seed: self.training.seed.unwrap_or(42),
                     holdout: self.training.holdout.unwrap_or(true),
                     use_tuning: true,
+                    baskets: false,
                 },
                 experiments: self.experiments,
                 tuning,

@@ -1289,3 +1289,90 @@ async fn tuned_settings_reach_the_next_trained_model() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn bought_together_and_basket_completion_from_a_basket_model() {
+    let app = app().await;
+    // Orders pairing i1 with i2 and i7 with i8, from customers and guests alike.
+    let mut events = Vec::new();
+    for order in 0..12 {
+        let (a, b) = if order % 2 == 0 {
+            ("i1", "i2")
+        } else {
+            ("i7", "i8")
+        };
+        for item in [a, b] {
+            events.push(
+                json!({"user_id": format!("buyer{}", order % 5), "item_id": item,
+                "type": "purchase", "basket_id": format!("order{order}"),
+                "timestamp": 1_700_000_000 + order * 60}),
+            );
+        }
+    }
+    let (status, answer) = app.call("POST", "/v1/events", Some(json!(events))).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    // Before any basket model: popular items of the item's category, flagged.
+    let before = app.get("/v1/items/i1/bought-together?n=3").await;
+    assert_eq!(before["fallback"], true, "{before}");
+
+    let train = json!({"model": "cooccur", "baskets": true,
+        "params": {"measure": "count", "shrinkage": 0}});
+    let (status, answer) = app
+        .call("POST", "/v1/admin/train?wait=true", Some(train))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["job"]["model"], "cooccur@baskets");
+
+    let list = app.get("/v1/items/i1/bought-together?n=3").await;
+    assert_eq!(list["model"], "cooccur@baskets", "{list}");
+    assert_eq!(list["fallback"], false);
+    assert_eq!(ids(&list)[0], "i2");
+    assert_eq!(list["items"][0]["reason"]["kind"], "bought_with");
+    assert_eq!(list["items"][0]["reason"]["item_id"], "i1");
+    assert_eq!(list["recommendation_id"].as_str().unwrap().len(), 32);
+    // User lists still come from the trained user model.
+    let (user, _) = some_user(&app);
+    let mine = app.get(&format!("/v1/users/{user}/recommendations")).await;
+    assert_eq!(mine["model"], "als");
+
+    let (status, list) = app
+        .call(
+            "POST",
+            "/v1/basket",
+            Some(json!({"items": ["i1", "i7"], "user_id": "shopper", "n": 2})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let mut got = ids(&list);
+    got.sort();
+    assert_eq!(got, ["i2", "i8"], "{list}");
+    let reasons: Vec<(&str, &str)> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["item_id"].as_str().unwrap(),
+                i["reason"]["item_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(reasons.contains(&("i2", "i1")) && reasons.contains(&("i8", "i7")));
+
+    app.expect_error(
+        "POST",
+        "/v1/basket",
+        Some(json!({"items": []})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+    )
+    .await;
+    app.expect_error(
+        "GET",
+        "/v1/items/no-such-item/bought-together",
+        None,
+        StatusCode::NOT_FOUND,
+        "unknown_item",
+    )
+    .await;
+}

@@ -171,7 +171,8 @@ pub struct EvaluateArgs {
     /// One events file, split by --protocol.
     #[arg(long, conflicts_with_all = ["train", "test"], required_unless_present = "train")]
     pub data: Option<PathBuf>,
-    /// Split protocol for --data: random:F, user-holdout:F, temporal:F, leave-last or kfold:K.
+    /// Split protocol for --data: random:F, user-holdout:F, temporal:F, leave-last, kfold:K,
+    /// or basket:F (complete a basket; see docs/evaluation.md).
     #[arg(long, default_value = "kfold:5")]
     pub protocol: String,
     /// A training file; repeat --train/--test pairs for several folds (e.g. u1..u5).
@@ -516,6 +517,11 @@ pub struct TrainArgs {
     /// (`aisle tune --db`): by default its settings fill in what --set and --params leave.
     #[arg(long)]
     pub ignore_tuning: bool,
+    /// Train on the baskets (orders: the basket column, else each user's purchases per day)
+    /// instead of users' histories; stored as MODEL@baskets, it answers the server's
+    /// bought-together and basket lists.
+    #[arg(long)]
+    pub baskets: bool,
 }
 
 /// Which stored model answers.

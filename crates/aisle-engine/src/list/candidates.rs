@@ -39,9 +39,11 @@ pub(crate) fn draw(
         Source::Popular | Source::PopularInCategory | Source::Trending => {
             return Ok(ranked(context, filters, source).take(want).collect());
         }
+        Source::BoughtTogether | Source::Basket => basket(context, filters, want),
     };
     let origin = match source {
         Source::Similar => Origin::Similar,
+        Source::BoughtTogether | Source::Basket => Origin::BoughtWith,
         _ => Origin::Model,
     };
     Ok(scored
@@ -66,9 +68,11 @@ pub(crate) fn ranked_or_drawn<'i>(
         Source::Popular | Source::PopularInCategory | Source::Trending => {
             ranked(context, filters, source)
         }
-        Source::User | Source::Similar | Source::BuyAgain => {
-            Box::new(draw(context, filters, source, want)?.into_iter())
-        }
+        Source::User
+        | Source::Similar
+        | Source::BuyAgain
+        | Source::BoughtTogether
+        | Source::Basket => Box::new(draw(context, filters, source, want)?.into_iter()),
     })
 }
 
@@ -223,6 +227,48 @@ fn personal(context: &ListContext<'_>, filters: &Filters<'_, '_>, want: usize) -
     };
     let mut scores = vec![0f32; trained.model.n_items()];
     trained.model.score(&query, &mut scores);
+    filters.select(&scores, want)
+}
+
+/// What completes the basket — the context item (bought together) or the request's basket
+/// — scored by the model from those items alone, as an anonymous history of weight 1 each;
+/// empty when the model knows none of them or is not a basket model (which never answers
+/// baskets: a model of users' histories would be read as one).
+fn basket(context: &ListContext<'_>, filters: &Filters<'_, '_>, want: usize) -> Vec<Scored> {
+    let trained = context.trained;
+    if !crate::baskets::is_basket_model(context.serving.name()) {
+        return Vec::new();
+    }
+    let mut items: Vec<u32> = match context.request.source {
+        Source::BoughtTogether => context.item.into_iter().collect(),
+        _ => context
+            .request
+            .basket
+            .iter()
+            .filter_map(|id| trained.items.get(id))
+            .collect(),
+    };
+    items.sort_unstable();
+    items.dedup();
+    if items.is_empty() {
+        return Vec::new();
+    }
+    let weights = vec![1.0; items.len()];
+    let timestamps = vec![0; items.len()];
+    let row = aisle_data::Row {
+        items: &items,
+        weights: &weights,
+        timestamps: &timestamps,
+    };
+    let mut scores = vec![0f32; trained.model.n_items()];
+    trained.model.score(&Query::anonymous(row), &mut scores);
+    // Items the basket model never scored above zero (NaN included) were never bought with
+    // these.
+    for score in &mut scores {
+        if score.is_nan() || *score <= 0.0 {
+            *score = f32::NEG_INFINITY;
+        }
+    }
     filters.select(&scores, want)
 }
 

@@ -62,7 +62,7 @@ impl<'a> ListContext<'a> {
             } else {
                 item_facts.is_some()
             };
-            if !listed && request.source == Source::Similar {
+            if !listed && matches!(request.source, Source::Similar | Source::BoughtTogether) {
                 return Err(EngineError::UnknownItem(item_id.clone()));
             }
         }

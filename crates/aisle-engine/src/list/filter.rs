@@ -59,8 +59,15 @@ impl<'c, 'a> Filters<'c, 'a> {
             .iter()
             .filter_map(|id| trained.items.get(id))
             .collect();
-        // The item a list is about is never in it.
+        // The item a list is about is never in it, nor are the basket's items.
         excluded.extend(context.item);
+        excluded.extend(
+            context
+                .request
+                .basket
+                .iter()
+                .filter_map(|id| trained.items.get(id)),
+        );
         Filters { context, excluded }
     }
 

@@ -43,6 +43,11 @@ pub enum Source {
     Trending,
     /// What the shopper bought before, most likely to be bought again first.
     BuyAgain,
+    /// Items bought together with the context item (a basket model's answer for a basket of
+    /// one).
+    BoughtTogether,
+    /// Items that complete the request's basket.
+    Basket,
 }
 
 impl Source {
@@ -50,11 +55,17 @@ impl Source {
     pub fn default_fallback(self) -> &'static [Source] {
         match self {
             Source::User => &[Source::Popular],
-            Source::Similar => &[Source::PopularInCategory],
+            Source::Similar | Source::BoughtTogether => &[Source::PopularInCategory],
+            Source::Basket => &[Source::Popular],
             Source::Popular | Source::PopularInCategory | Source::Trending | Source::BuyAgain => {
                 &[]
             }
         }
+    }
+
+    /// Whether a basket model (`MODEL@baskets`) answers this source.
+    pub fn wants_basket_model(self) -> bool {
+        matches!(self, Source::BoughtTogether | Source::Basket)
     }
 
     /// The model name a list answered only by this source carries.
@@ -92,8 +103,12 @@ pub struct ListRequest {
     pub user_id: Option<String>,
     /// An anonymous history, added to the user's stored one.
     pub history: Vec<HistoryEntry>,
-    /// The item a list is about (similar items; the category of popular-in-category).
+    /// The item a list is about (similar items, bought together; the category of
+    /// popular-in-category).
     pub item_id: Option<String>,
+    /// The items in the shopper's basket ([`Source::Basket`]): what the list completes, never
+    /// in it.
+    pub basket: Vec<String>,
     pub n: usize,
     /// Items to skip, for paging.
     pub offset: usize,
@@ -113,6 +128,7 @@ impl ListRequest {
             user_id: None,
             history: Vec::new(),
             item_id: None,
+            basket: Vec::new(),
             n: 10,
             offset: 0,
             filters: ListFilters::default(),
@@ -144,6 +160,27 @@ impl ListRequest {
             item_id: Some(item_id.into()),
             ..Self::new(Source::Similar)
         }
+    }
+
+    /// Items bought together with `item_id`. The shopper's own items are not left out unless
+    /// asked (buying again what one bought before is fine here).
+    pub fn bought_together(item_id: impl Into<String>) -> Self {
+        let mut request = ListRequest {
+            item_id: Some(item_id.into()),
+            ..Self::new(Source::BoughtTogether)
+        };
+        request.filters.exclude_seen = false;
+        request
+    }
+
+    /// Items completing a basket of `items` (the items themselves never come back).
+    pub fn complete_basket(items: Vec<String>) -> Self {
+        let mut request = ListRequest {
+            basket: items,
+            ..Self::new(Source::Basket)
+        };
+        request.filters.exclude_seen = false;
+        request
     }
 
     /// The most popular items.
@@ -209,6 +246,9 @@ pub enum Reason {
     SimilarItem { item_id: String },
     /// Bought before: how many units in all, and when last (Unix seconds).
     BoughtBefore { units: f64, last: i64 },
+    /// Bought together with this item (the item asked about, or the basket's item the model
+    /// finds closest).
+    BoughtWith { item_id: String },
 }
 
 /// One recommended item.

@@ -19,6 +19,8 @@ pub enum Origin {
     Trending,
     /// The shopper's own purchases.
     BoughtBefore,
+    /// A basket model's answer for the context item or the basket.
+    BoughtWith,
 }
 
 /// An item on its way into a list.
@@ -62,7 +64,10 @@ pub(crate) fn run(context: &ListContext<'_>) -> Result<Made, EngineError> {
     pool.truncate(want);
     let mut items: Vec<Candidate> = pool.into_iter().skip(request.offset).collect();
 
-    let personal = matches!(request.source, Source::User | Source::Similar);
+    let personal = matches!(
+        request.source,
+        Source::User | Source::Similar | Source::BoughtTogether | Source::Basket
+    );
     // `personal` sources answer "fallback" when empty; a popularity order or the shopper's
     // own purchases are what they are.
     let fallback = personal && items.is_empty();

@@ -40,8 +40,35 @@ pub(crate) fn explain_all(context: &ListContext<'_>, items: &[Candidate]) -> Vec
             },
             Origin::Trending => Reason::Trending,
             Origin::BoughtBefore => bought(context, c.item),
+            Origin::BoughtWith => bought_with(context, c.item),
         })
         .collect()
+}
+
+/// The item asked about, or the basket's item the model finds closest to `item`.
+fn bought_with(context: &ListContext<'_>, item: u32) -> Reason {
+    if let Some(item_id) = &context.request.item_id {
+        return Reason::BoughtWith {
+            item_id: item_id.clone(),
+        };
+    }
+    let trained = context.trained;
+    let closest = context
+        .request
+        .basket
+        .iter()
+        .filter_map(|id| {
+            let similarity = trained
+                .model
+                .item_similarity(trained.items.get(id)?, item)?;
+            similarity.is_finite().then_some((similarity, id))
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, id)| id)
+        .or_else(|| context.request.basket.first());
+    Reason::BoughtWith {
+        item_id: closest.cloned().unwrap_or_default(),
+    }
 }
 
 /// How many units of `item` the shopper bought (returns taken off), and when last.

@@ -26,6 +26,10 @@ pub struct TrainBody {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub params: Option<Map<String, Value>>,
+    /// Train on the baskets (orders) instead of users' histories: stored as `MODEL@baskets`,
+    /// it answers bought-together and basket lists (default false).
+    #[serde(default)]
+    pub baskets: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -81,6 +85,17 @@ pub async fn train(
     }
     if let Some(params) = body.params {
         spec.params = params;
+    }
+    if body.baskets.unwrap_or(false) {
+        spec = aisle_engine::TrainSpec {
+            model: spec.model,
+            params: spec.params,
+            cleaning: spec.cleaning,
+            seed: spec.seed,
+            holdout: spec.holdout,
+            baskets: true,
+            ..aisle_engine::TrainSpec::default()
+        };
     }
     // A bad name or parameter is the caller's mistake, answered now, not a failed job later.
     aisle_models::algorithm(&spec.model, &spec.params)?;

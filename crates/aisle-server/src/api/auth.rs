@@ -26,7 +26,9 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
     }
     let config = &state.config;
     // Asking for a list is a read even when the question comes as a POST body.
-    let read = matches!(*request.method(), Method::GET | Method::HEAD) || path == "/v1/recommend";
+    let read = matches!(*request.method(), Method::GET | Method::HEAD)
+        || path == "/v1/recommend"
+        || path == "/v1/basket";
     let write_key = config.api_key.as_deref();
     let read_key = config.read_api_key.as_deref();
     let accepted: Vec<&str> = if read {

@@ -1,5 +1,6 @@
 //! The list endpoints: a user's recommendations, `POST /v1/recommend` (a user or an anonymous
-//! history), similar items, popular and trending items. Each turns its query or body into a
+//! history), similar items, bought together and `POST /v1/basket`, popular and trending
+//! items. Each turns its query or body into a
 //! [`ListRequest`] by one conversion, and answers the engine's [`RecommendationList`].
 
 use aisle_engine::{HistoryEntry, ListFilters, ListRequest, RecommendationList};
@@ -256,6 +257,118 @@ pub async fn similar(
 ) -> Result<Json<RecommendationList>, ApiError> {
     let request = query.into_request(ListRequest::similar_to(item))?;
     serve(&state, request).await
+}
+
+/// Items frequently bought together with an item, from the basket model (a model trained
+/// on orders: `aisle train --baskets`, or the server's `basket_model` setting). Each carries
+/// the reason `bought_with`. The shopper's own items are not left out unless
+/// `exclude_seen=true`. Without a basket model, or for an item no basket holds, the list is
+/// popular items of the item's category, flagged `fallback: true`.
+#[utoipa::path(get, path = "/v1/items/{id}/bought-together", tag = "recommendations",
+    params(("id" = String, Path, description = "The shop's item id"), ListQuery),
+    responses((status = 200, body = RecommendationList),
+        (status = 404, description = "`unknown_item`, `unknown_model`", body = ErrorBody),
+        (status = 503, description = "`no_model`: no model is trained yet", body = ErrorBody)))]
+pub async fn bought_together(
+    State(state): State<AppState>,
+    ApiPath(item): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<RecommendationList>, ApiError> {
+    let exclude_seen = query.exclude_seen;
+    let mut request = query.into_request(ListRequest::bought_together(item))?;
+    request.filters.exclude_seen = exclude_seen.unwrap_or(false);
+    serve(&state, request).await
+}
+
+/// A basket to complete ("complete your basket", the cart page).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BasketBody {
+    /// The items in the basket (at least one); they never come back.
+    #[schema(min_items = 1, max_items = 1000)]
+    pub items: Vec<String>,
+    /// The shopper, when known: their experiment variant applies and the list is logged
+    /// under them.
+    #[serde(default)]
+    #[schema(format = "aisle-id")]
+    pub user_id: Option<String>,
+    #[serde(default, deserialize_with = "aisle_engine::lenient::optional_integer")]
+    #[schema(minimum = 1, maximum = 1000)]
+    pub n: Option<usize>,
+    #[serde(default, deserialize_with = "aisle_engine::lenient::optional_integer")]
+    #[schema(minimum = 0, maximum = 10000)]
+    pub offset: Option<usize>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub available_only: Option<bool>,
+    /// Leave out items the user interacted with before (default false).
+    #[serde(default)]
+    pub exclude_seen: Option<bool>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// The basket model (`ease@baskets`, or `ease`); default: the server's.
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+/// Most items one basket may hold.
+const MAX_BASKET: usize = 1_000;
+
+impl BasketBody {
+    fn into_request(self) -> Result<ListRequest, ApiError> {
+        if self.items.is_empty() {
+            return Err(ApiError::new(
+                Code::InvalidBody,
+                "items: give at least one item of the basket",
+            ));
+        }
+        if self.items.len() > MAX_BASKET {
+            return Err(ApiError::new(
+                Code::InvalidBody,
+                format!(
+                    "items: at most {MAX_BASKET} items, got {}",
+                    self.items.len()
+                ),
+            ));
+        }
+        for id in self.user_id.iter().chain(&self.items) {
+            aisle_store::record::check_id("id", id)
+                .map_err(|e| ApiError::new(Code::InvalidBody, e.to_string()))?;
+        }
+        let paging = Paging::check(self.n, self.offset, Code::InvalidBody)?;
+        let request = ListRequest::complete_basket(self.items);
+        Ok(ListRequest {
+            user_id: self.user_id,
+            n: paging.n,
+            offset: paging.offset,
+            filters: ListFilters {
+                category: self.category.filter(|c| !c.trim().is_empty()),
+                available_only: self.available_only.unwrap_or(false),
+                exclude_seen: self.exclude_seen.unwrap_or(false),
+                exclude: self.exclude,
+                ..ListFilters::default()
+            },
+            model: self.model,
+            ..request
+        })
+    }
+}
+
+/// Items that complete a basket, from the basket model, each with the reason `bought_with`
+/// naming the basket's item it goes with best. Items unknown to the model (new products)
+/// are skipped; when none is known, or no basket model is trained, the list is popular
+/// items, flagged `fallback: true`.
+#[utoipa::path(post, path = "/v1/basket", tag = "recommendations",
+    request_body = BasketBody,
+    responses((status = 200, body = RecommendationList),
+        (status = 404, description = "`unknown_model`; `unknown_user` (the user was deleted)", body = ErrorBody),
+        (status = 503, description = "`no_model`: no model is trained yet", body = ErrorBody)))]
+pub async fn basket(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<BasketBody>,
+) -> Result<Json<RecommendationList>, ApiError> {
+    serve(&state, body.into_request()?).await
 }
 
 /// The most popular items (by training interactions), optionally of one category.

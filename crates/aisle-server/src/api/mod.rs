@@ -58,6 +58,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
             catalogue::delete_item
         ))
         .routes(routes!(lists::similar))
+        .routes(routes!(lists::bought_together))
+        .routes(routes!(lists::basket))
         .routes(routes!(catalogue::post_users, catalogue::list_users))
         .routes(routes!(
             catalogue::put_user,

@@ -84,6 +84,19 @@ fn real_shop(args: &DemoArgs, file: &Path) -> Result<()> {
         };
         crate::commands::train::train(&db, &spec)?;
     }
+    // The basket model answering /bought-together and /v1/basket: EASE, the best on orders,
+    // while the catalogue is small enough for its item × item matrix.
+    let basket_model = if dataset.n_items() <= 20_000 {
+        "ease"
+    } else {
+        "cooccur"
+    };
+    let spec = TrainSpec {
+        model: basket_model.into(),
+        baskets: true,
+        ..TrainSpec::default()
+    };
+    crate::commands::train::train(&db, &spec)?;
     // A regular customer and a best-seller to try.
     let mut per_user = vec![0u32; dataset.n_users()];
     let mut per_item = vec![0u32; dataset.n_items()];
@@ -100,6 +113,7 @@ fn real_shop(args: &DemoArgs, file: &Path) -> Result<()> {
             model: Some(args.model.clone()),
             ..Default::default()
         },
+        basket_model: Some(basket_model.into()),
         ..Settings::default()
     };
     let config = settings.resolve()?;
@@ -109,6 +123,7 @@ fn real_shop(args: &DemoArgs, file: &Path) -> Result<()> {
         format!("  curl -s 'http://{{addr}}/v1/users/{user}/recommendations?n=5'"),
         format!("  curl -s 'http://{{addr}}/v1/users/{user}/buy-again?n=5'"),
         format!("  curl -s 'http://{{addr}}/v1/items/{item}/similar?n=5'"),
+        format!("  curl -s 'http://{{addr}}/v1/items/{item}/bought-together?n=5'"),
         "\n  API description: http://{addr}/openapi.json · metrics: http://{addr}/metrics · Ctrl-C stops.".to_string(),
     ];
     crate::commands::serve::serve(db, config, hints, None)

@@ -10,7 +10,7 @@ use aisle_eval::{
     EvalError, EvalOptions, Fold, MetricSelection, ModelSpec, Repeats, RunControl, RunProgress,
     Stage,
 };
-use aisle_models::parse_value;
+use aisle_models::{Algorithm, parse_value};
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
 
@@ -41,6 +41,13 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         .map(ParamsFile::load)
         .transpose()
         .map_err(|e| UsageError(e.to_string()))?;
+    if let Some(path) = &args.data
+        && args.protocol.starts_with("basket:")
+    {
+        let protocol = args.protocol.parse().map_err(UsageError)?;
+        let algorithms = model_algorithms(&args.models, &args.set, params_file.as_ref())?;
+        return super::evaluate_basket::run(&args, &config, path, protocol, algorithms);
+    }
     let specs = model_specs(&args.models, &args.set, params_file.as_ref())?;
     if args.train.len() != args.test.len() {
         return Err(
@@ -242,6 +249,22 @@ fn model_specs(
     sets: &[String],
     file: Option<&ParamsFile>,
 ) -> Result<Vec<(ModelSpec, Option<Weighting>)>, UsageError> {
+    Ok(model_algorithms(names, sets, file)?
+        .into_iter()
+        .map(|(algorithm, weighting)| (ModelSpec::algorithm(algorithm), weighting))
+        .collect())
+}
+
+/// A configured algorithm and the weighting it was tuned with, if any.
+pub(super) type Configured = (Box<dyn Algorithm>, Option<Weighting>);
+
+/// The `--model` algorithms with their `--set` and `--params` settings, and the weighting
+/// each was tuned with.
+pub(super) fn model_algorithms(
+    names: &[String],
+    sets: &[String],
+    file: Option<&ParamsFile>,
+) -> Result<Vec<Configured>, UsageError> {
     let mut params: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
     for entry in sets {
         let (key, value) = entry.split_once('=').ok_or_else(|| {
@@ -274,10 +297,7 @@ fn model_specs(
             // Built now, so a bad name or value is reported before any data is read.
             let algorithm =
                 aisle_models::algorithm(name, &merged).map_err(|e| UsageError(e.to_string()))?;
-            Ok((
-                ModelSpec::algorithm(algorithm),
-                tuned.and_then(|t| t.weighting),
-            ))
+            Ok((algorithm, tuned.and_then(|t| t.weighting)))
         })
         .collect()
 }

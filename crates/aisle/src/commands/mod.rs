@@ -3,6 +3,7 @@
 pub mod clean;
 pub mod demo;
 pub mod evaluate;
+mod evaluate_basket;
 pub mod generate;
 pub mod import;
 pub mod inspect;

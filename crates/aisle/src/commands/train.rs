@@ -51,6 +51,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         seed: args.seed,
         holdout: !args.no_holdout,
         use_tuning: !args.ignore_tuning,
+        baskets: args.baskets,
     };
     train(&args.db, &spec)
 }
