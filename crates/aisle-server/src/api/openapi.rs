@@ -75,6 +75,12 @@ pub fn finish(document: utoipa::openapi::OpenApi, config: &ServerConfig) -> Valu
     if let Some(train) = document.pointer_mut("/components/schemas/TrainBody") {
         constrain_training(train, &config.service.training.model);
     }
+    // A basket's items are ids.
+    if let Some(items) =
+        document.pointer_mut("/components/schemas/BasketBody/properties/items/items")
+    {
+        *items = format_schema("aisle-id").expect("a known format");
+    }
     // A list needs someone to be for: a user, a history, or both.
     if let Some(body) = document.pointer_mut("/components/schemas/RecommendBody") {
         body["anyOf"] = json!([
