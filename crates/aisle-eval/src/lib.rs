@@ -18,6 +18,7 @@
 //! ```
 
 pub mod basket;
+pub mod cold;
 pub mod error;
 pub mod metrics;
 pub mod online;
@@ -26,6 +27,7 @@ pub mod runner;
 pub mod tune;
 
 pub use basket::{BasketScores, evaluate_baskets};
+pub use cold::{ColdItemsProtocol, ColdScores, ColdSplit, evaluate_cold_items};
 pub use error::{EvalError, Result};
 pub use metrics::{Metrics, RankingMetrics, RatingMetrics};
 pub use report::{

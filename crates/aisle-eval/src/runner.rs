@@ -248,6 +248,9 @@ pub struct RunControl<'a> {
     pub cancel: Option<&'a AtomicBool>,
     /// Passed to every fit as [`FitContext::notice`].
     pub notice: Option<&'a (dyn Fn(&str) + Sync)>,
+    /// Passed to every fit as [`FitContext::catalogue`]: the items' descriptions by index,
+    /// for models that learn from content.
+    pub catalogue: Option<&'a [Option<aisle_data::Item>]>,
 }
 
 impl std::fmt::Debug for RunControl<'_> {
@@ -349,6 +352,7 @@ pub fn evaluate(
                 progress: Some(&fit_progress),
                 cancel: control.cancel,
                 notice: control.notice,
+                catalogue: control.catalogue,
             };
             let started = Instant::now();
             let model = algorithm

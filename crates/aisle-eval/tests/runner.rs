@@ -505,7 +505,7 @@ fn progress_is_reported_and_cancellation_stops_the_run() {
     let control = RunControl {
         progress: Some(&stop),
         cancel: Some(&cancel),
-        notice: None,
+        ..RunControl::default()
     };
     let err = evaluate(&folds, &models, &options(), &control).unwrap_err();
     assert!(matches!(err, EvalError::Cancelled), "{err}");

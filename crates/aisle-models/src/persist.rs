@@ -219,8 +219,10 @@ mod tests {
     #[test]
     fn every_model_round_trips_exactly() {
         let data = ratings();
+        let catalogue = crate::content::sample_catalogue(20);
         let ctx = FitContext {
             rating_scale: Some((1.0, 5.0)),
+            catalogue: Some(&catalogue),
             ..FitContext::with_seed(3)
         };
         for name in model_names() {

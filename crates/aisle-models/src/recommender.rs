@@ -164,6 +164,9 @@ pub struct FitContext<'a> {
     /// Told, before a long or memory-hungry computation starts, what it will cost (EASE's
     /// inversion), so a person can stop it in time.
     pub notice: Option<&'a (dyn Fn(&str) + Sync)>,
+    /// The catalogue's description of each item, by the training matrix's item index
+    /// (`None`: not described), for models that learn from content.
+    pub catalogue: Option<&'a [Option<aisle_data::Item>]>,
 }
 
 impl std::fmt::Debug for FitContext<'_> {
@@ -183,6 +186,7 @@ impl Default for FitContext<'_> {
             progress: None,
             cancel: None,
             notice: None,
+            catalogue: None,
         }
     }
 }
@@ -251,10 +255,15 @@ mod tests {
             .collect();
         let train = Interactions::from_cells(40, 25, cells, DuplicatePolicy::Sum);
         let users: Vec<u32> = (0..40).collect();
+        let catalogue = crate::content::sample_catalogue(25);
+        let context = FitContext {
+            catalogue: Some(&catalogue),
+            ..FitContext::with_seed(5)
+        };
         for name in model_names() {
             let model = algorithm(name, &Default::default())
                 .unwrap()
-                .fit(&train, &FitContext::with_seed(5))
+                .fit(&train, &context)
                 .unwrap();
             let batch = model.recommend_known_users(&users, &train, 5);
             for (&user, list) in users.iter().zip(&batch) {

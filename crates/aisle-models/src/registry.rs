@@ -257,6 +257,20 @@ pub static MODELS: &[ModelEntry] = &[
         crate::cooccur::CooccurParams,
         |p| Ok::<_, ModelError>(Box::new(crate::cooccur::Cooccur::new(p)))
     ),
+    entry!(
+        "content",
+        Implicit,
+        "Items by their descriptions: TF-IDF of titles, categories, attributes and price bands.",
+        crate::content::ContentParams,
+        |p| Ok::<_, ModelError>(Box::new(crate::content::Content::new(p)))
+    ),
+    entry!(
+        "hybrid",
+        Implicit,
+        "ALS for items with events; items without any placed among them by their content.",
+        crate::hybrid::HybridParams,
+        |p| Ok::<_, ModelError>(Box::new(crate::hybrid::Hybrid::new(p)))
+    ),
 ];
 
 /// The entry of the model called `name`.
@@ -345,6 +359,8 @@ pub(crate) fn decode_model(kind: &str, bytes: &[u8]) -> Result<Box<dyn crate::Re
         "next-item" => decode::<crate::next_item::NextItemModel>(bytes),
         "buy-again" => decode::<crate::buy_again::BuyAgainModel>(bytes),
         "cooccur" => decode::<crate::cooccur::CooccurModel>(bytes),
+        "content" => decode::<crate::content::ContentModel>(bytes),
+        "hybrid" => decode::<crate::hybrid::HybridModel>(bytes),
         other => Err(ModelError::Artifact(format!(
             "unknown model kind '{other}'"
         ))),

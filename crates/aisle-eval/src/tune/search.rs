@@ -560,6 +560,8 @@ impl ModelSearch<'_> {
             progress: None,
             cancel: self.control.cancel,
             notice: None,
+            // Searches run on interactions alone: `content` and `hybrid` are not tuned.
+            catalogue: None,
         };
         let started = Instant::now();
         let model = algorithm.fit(&fold.train, &context)?;

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use aisle_data::{Choice, Dataset, DuplicatePolicy, Protocol, Weighting, split};
+use aisle_data::{
+    Catalogue, Choice, Dataset, DuplicatePolicy, IdMap, Item, Protocol, Weighting, split,
+};
 use aisle_eval::tune::{ParamsFile, settle};
 use aisle_eval::{
     EvalError, EvalOptions, Fold, MetricSelection, ModelSpec, Repeats, RunControl, RunProgress,
@@ -47,6 +49,16 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         let protocol = args.protocol.parse().map_err(UsageError)?;
         let algorithms = model_algorithms(&args.models, &args.set, params_file.as_ref())?;
         return super::evaluate_basket::run(&args, &config, path, protocol, algorithms);
+    }
+    if let Some(path) = &args.data
+        && args.protocol.starts_with("cold-items:")
+    {
+        let protocol = args.protocol.parse().map_err(UsageError)?;
+        let algorithms = model_algorithms(&args.models, &args.set, params_file.as_ref())?;
+        let (weighting, duplicates) = (weighting, duplicates);
+        return super::evaluate_cold::run(
+            &args, &config, path, protocol, algorithms, weighting, duplicates,
+        );
     }
     let specs = model_specs(&args.models, &args.set, params_file.as_ref())?;
     if args.train.len() != args.test.len() {
@@ -155,10 +167,20 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         }
     };
     let on_notice = |text: &str| bar_lock.lock().expect("progress bar lock").println(text);
+    // Content models read the items' descriptions, by the folds' item indices (one id space:
+    // one data file, or one train/test pair).
+    let catalogue = match (&config.catalogue, folds.len()) {
+        (Some(path), n) if args.data.is_some() || n == 1 => Some(described(
+            &Catalogue::load(path)?,
+            &sources.dataset(0).items,
+        )),
+        _ => None,
+    };
     let control = RunControl {
         progress: Some(&on_progress),
         cancel: None,
         notice: Some(&on_notice),
+        catalogue: catalogue.as_deref(),
     };
     let report = aisle_eval::evaluate(&folds, &models, &options, &control).map_err(classify)?;
     bar_lock
@@ -300,6 +322,11 @@ pub(super) fn model_algorithms(
             Ok((algorithm, tuned.and_then(|t| t.weighting)))
         })
         .collect()
+}
+
+/// Each item's catalogue entry, by its index in `items` (`None`: not in the catalogue).
+pub(super) fn described(catalogue: &Catalogue, items: &IdMap) -> Vec<Option<Item>> {
+    items.ids().map(|id| catalogue.get(id).cloned()).collect()
 }
 
 /// Option mistakes are usage errors (exit code 2); model names and hyper-parameters were

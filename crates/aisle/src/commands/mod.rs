@@ -4,6 +4,7 @@ pub mod clean;
 pub mod demo;
 pub mod evaluate;
 mod evaluate_basket;
+mod evaluate_cold;
 pub mod generate;
 pub mod import;
 pub mod inspect;

@@ -1,0 +1,116 @@
+//! `aisle evaluate --protocol cold-items:F`: how well each model ranks items no one has
+//! interacted with, from the catalogue's descriptions (`aisle_eval::cold`).
+
+use std::path::Path;
+
+use aisle_data::{Catalogue, DuplicatePolicy, Weighting};
+use aisle_eval::{ColdItemsProtocol, ColdScores, evaluate_cold_items};
+use aisle_models::FitContext;
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use super::evaluate::{Configured, described};
+use crate::UsageError;
+use crate::cli::EvaluateArgs;
+use crate::input::EventsConfig;
+use crate::output::outln;
+use crate::progress;
+
+pub fn run(
+    args: &EvaluateArgs,
+    config: &EventsConfig,
+    path: &Path,
+    protocol: ColdItemsProtocol,
+    algorithms: Vec<Configured>,
+    weighting: Weighting,
+    duplicates: Option<DuplicatePolicy>,
+) -> Result<()> {
+    if args.csv.is_some() || args.report.is_some() {
+        return Err(UsageError(format!(
+            "--protocol {protocol} writes --json only (--csv and --report are for the user protocols)"
+        ))
+        .into());
+    }
+    let catalogue_path = config.catalogue.as_deref().ok_or_else(|| {
+        UsageError(format!(
+            "--protocol {protocol} ranks items by what the catalogue says of them: give --items FILE"
+        ))
+    })?;
+    let catalogue = Catalogue::load(catalogue_path)?;
+    let data = config.load(path)?;
+    let choice = data.choose(weighting);
+    let matrix = data.interactions_with(choice.weighting, duplicates);
+    let split = protocol.split(&matrix, &data.items, args.seed);
+    let descriptions = described(&catalogue, &data.items);
+    outln!(
+        "{} — {protocol} (seed {}), weighting {}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        args.seed,
+        choice.weighting
+    );
+    outln!(
+        "{} of {} items are cold (all their events in test; {} described by the catalogue); \
+         {} users with a test event",
+        split.cold_items.len(),
+        matrix.n_items(),
+        split
+            .cold_items
+            .iter()
+            .filter(|&&i| descriptions[i as usize].is_some())
+            .count(),
+        split.users.len()
+    );
+    let bar = progress::steps(algorithms.len() as u64, "evaluating");
+    let mut results: Vec<ColdScores> = Vec::new();
+    for (algorithm, _) in &algorithms {
+        bar.set_message(algorithm.name().to_string());
+        let on_notice = |text: &str| bar.println(text);
+        let context = FitContext {
+            seed: args.seed,
+            notice: Some(&on_notice),
+            catalogue: Some(&descriptions),
+            ..FitContext::default()
+        };
+        results.push(evaluate_cold_items(
+            algorithm.as_ref(),
+            &split,
+            args.k,
+            &context,
+        )?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let k = args.k;
+    outln!(
+        "{:<12} {:>9} {:>9} {:>9}",
+        "model",
+        format!("NDCG@{k}"),
+        format!("HR@{k}"),
+        "fit s"
+    );
+    for r in &results {
+        outln!(
+            "{:<12} {:>9.4} {:>9.4} {:>9.2}",
+            r.model,
+            r.ndcg,
+            r.hit_rate,
+            r.fit_seconds
+        );
+    }
+    if let Some(out) = &args.json {
+        let report = json!({
+            "dataset": path.file_name().unwrap_or_default().to_string_lossy(),
+            "protocol": protocol.to_string(),
+            "seed": args.seed,
+            "k": k,
+            "weighting": choice.weighting,
+            "items": matrix.n_items(),
+            "cold_items": split.cold_items.len(),
+            "users": split.users.len(),
+            "models": results,
+        });
+        std::fs::write(out, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
+    Ok(())
+}
