@@ -246,9 +246,27 @@ impl Engine {
         }
         let ids: Vec<&str> = changes.changed.iter().map(String::as_str).collect();
         let current = self.store.get_items(&ids)?;
-        let mut catalogue = self.catalogue.write().expect("catalogue lock");
-        catalogue.apply(&changes.changed, &current, changes.version);
+        self.catalogue.write().expect("catalogue lock").apply(
+            &changes.changed,
+            &current,
+            changes.version,
+        );
+        self.place_new_items(&current);
         Ok(changes.changed.len())
+    }
+
+    /// Appends the items among `items` that a serving model does not know to every model
+    /// that can place them by content (see [`Serving::with_new_items`]).
+    fn place_new_items(&self, items: &[Item]) {
+        for serving in self.models().by_name.values() {
+            if let Some(extended) = serving.with_new_items(items) {
+                // A newer version trained meanwhile wins.
+                let current = self.models().by_name.get(serving.name()).cloned();
+                if current.is_some_and(|c| Arc::ptr_eq(&c, serving)) {
+                    self.install(extended);
+                }
+            }
+        }
     }
 
     /// Whether events for `item_id` are accepted: any item when no catalogue is stored,

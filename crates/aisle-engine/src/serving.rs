@@ -26,6 +26,9 @@ pub struct Serving {
     pub(crate) popular: Vec<Scored>,
     /// Every item by time-decayed popularity, best first.
     pub(crate) trending: Vec<Scored>,
+    /// Items from this index on were added to the catalogue after training and placed by
+    /// their content ([`Serving::with_new_items`]).
+    pub(crate) first_new_item: u32,
 }
 
 impl Serving {
@@ -61,7 +64,25 @@ impl Serving {
             precomputed,
             popular,
             trending,
+            first_new_item: n_items as u32,
         }
+    }
+
+    /// This version with catalogue items it does not know appended, placed by their
+    /// content, for models that can (`content`, `hybrid`): a product `PUT` a second ago can
+    /// be recommended and has similar items, before any retraining. `None` when the model
+    /// cannot or no item is new. The extended version scores every list live (precomputed
+    /// lists would not hold the new items) until the next training.
+    pub fn with_new_items(&self, items: &[aisle_data::Item]) -> Option<Serving> {
+        let trained = Arc::new(self.trained.with_new_items(items)?);
+        let mut serving = Serving::new(self.info.clone(), trained, self.last_event, None, 0);
+        serving.first_new_item = self.first_new_item;
+        Some(serving)
+    }
+
+    /// Whether the item at `index` was added after training (placed by its content).
+    pub fn is_new_item(&self, index: u32) -> bool {
+        index >= self.first_new_item
     }
 
     pub fn name(&self) -> &str {

@@ -112,10 +112,28 @@ pub fn train(
     // Checked before the (possibly long) snapshot, so a typo fails at once.
     let trainer = algorithm(&spec.model, &spec.params)?;
     let snapshot = store.snapshot(&spec.cleaning, false)?;
-    let dataset = snapshot.dataset;
+    let mut dataset = snapshot.dataset;
     if dataset.events.is_empty() {
         return Err(TrainError::NoEvents);
     }
+    // A model that reads descriptions knows every catalogue item, with events or not.
+    let descriptions = if aisle_models::reads_catalogue(&spec.model) {
+        let items = all_items(store)?;
+        for item in &items {
+            dataset.items.intern(&item.id);
+        }
+        let by_id: std::collections::HashMap<&str, &aisle_data::Item> =
+            items.iter().map(|i| (i.id.as_str(), i)).collect();
+        Some(
+            dataset
+                .items
+                .ids()
+                .map(|id| by_id.get(id).map(|&i| i.clone()))
+                .collect::<Vec<_>>(),
+        )
+    } else {
+        None
+    };
     // A weighting the data's shape leaves open is settled on a validation split.
     let choice =
         aisle_eval::tune::settle(&dataset, None, dataset.choose(spec.weighting), spec.seed);
@@ -126,13 +144,14 @@ pub fn train(
         progress,
         cancel,
         notice,
+        catalogue: descriptions.as_deref(),
         ..FitContext::default()
     };
     let started = Instant::now();
     let model = trainer.fit(&matrix, &ctx)?;
     let fit_seconds = started.elapsed().as_secs_f64();
     let holdout = if spec.holdout {
-        holdout_metrics(&matrix, spec, cancel)
+        holdout_metrics(&matrix, spec, cancel, descriptions.as_deref())
     } else {
         Value::Null
     };
@@ -187,6 +206,20 @@ pub fn train(
     })
 }
 
+/// Every item of the store's catalogue.
+fn all_items(store: &dyn Store) -> Result<Vec<aisle_data::Item>, StoreError> {
+    let mut items = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.list_items(after, aisle_store::MAX_PAGE)?;
+        items.extend(page.entries);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(items),
+        }
+    }
+}
+
 /// `spec` with a stored search outcome filling in what it leaves open: the outcome's
 /// parameters under the spec's own, its weighting when the spec's is `auto`.
 fn with_tuning(spec: &TrainSpec, tuning: Option<&TuningRecord>) -> TrainSpec {
@@ -214,7 +247,12 @@ fn with_tuning(spec: &TrainSpec, tuning: Option<&TuningRecord>) -> TrainSpec {
 
 /// Ranking metrics at 10 of the model fitted on 80% of each user's items, scored on the
 /// rest (`Value::Null` when the model cannot rank or the data is too small to split).
-fn holdout_metrics(matrix: &Interactions, spec: &TrainSpec, cancel: Option<&AtomicBool>) -> Value {
+fn holdout_metrics(
+    matrix: &Interactions,
+    spec: &TrainSpec,
+    cancel: Option<&AtomicBool>,
+    catalogue: Option<&[Option<aisle_data::Item>]>,
+) -> Value {
     let protocol = Protocol::UserHoldout { fraction: 0.2 };
     let folds = split(matrix, protocol, spec.seed);
     let options = EvalOptions {
@@ -226,6 +264,7 @@ fn holdout_metrics(matrix: &Interactions, spec: &TrainSpec, cancel: Option<&Atom
     let model = ModelSpec::named(spec.model.clone(), spec.params.clone());
     let control = RunControl {
         cancel,
+        catalogue,
         ..RunControl::default()
     };
     match aisle_eval::evaluate(&folds, &[model], &options, &control) {

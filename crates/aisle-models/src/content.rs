@@ -269,6 +269,22 @@ impl ContentModel {
         self.vector(&tokens(item, &self.params))
     }
 
+    /// This model with `items` appended (described with the trained vocabulary).
+    pub fn extended(&self, items: &[Item]) -> ContentModel {
+        let mut rows: Vec<Vec<(u32, f32)>> = (0..self.vectors.n_users() as u32)
+            .map(|i| self.item_vector(i))
+            .collect();
+        rows.extend(items.iter().map(|item| self.describe(item)));
+        let vectors = matrix(&rows, self.vocabulary.len());
+        ContentModel {
+            params: self.params.clone(),
+            vocabulary: self.vocabulary.clone(),
+            idf: self.idf.clone(),
+            by_feature: vectors.transpose(),
+            vectors,
+        }
+    }
+
     /// The vector of a trained item (empty when the catalogue did not describe it).
     pub fn item_vector(&self, item: u32) -> Vec<(u32, f32)> {
         if item as usize >= self.vectors.n_users() {
@@ -380,6 +396,10 @@ impl Recommender for ContentModel {
 
     fn score(&self, query: &Query<'_>, scores: &mut [f32]) {
         self.score_profile(&self.profile(&query.history), scores);
+    }
+
+    fn with_new_items(&self, items: &[Item]) -> Option<Box<dyn Recommender>> {
+        Some(Box::new(self.extended(items)))
     }
 
     fn similar_items(&self, item: u32, n: usize) -> Vec<Scored> {

@@ -256,6 +256,17 @@ impl Recommender for HybridModel {
         score_items(&self.user_vector(query), &self.item_factors, None, scores);
     }
 
+    /// New items get factors mapped from their content, as cold items do at training.
+    fn with_new_items(&self, items: &[aisle_data::Item]) -> Option<Box<dyn Recommender>> {
+        let mut extended = self.clone();
+        for item in items {
+            extended.item_factors.extend(self.map_content(item));
+            extended.warm.push(false);
+        }
+        extended.content = self.content.extended(items);
+        Some(Box::new(extended))
+    }
+
     /// ALS's neighbours for an item with interactions; content's for one without.
     fn similar_items(&self, item: u32, n: usize) -> Vec<Scored> {
         if self.warm.get(item as usize).copied().unwrap_or(false) {

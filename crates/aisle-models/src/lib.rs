@@ -38,5 +38,6 @@ pub use recommender::{
 };
 pub use registry::{
     Family, MODELS, ModelEntry, Params, algorithm, model, model_names, parse_params, parse_value,
+    reads_catalogue,
 };
 pub use topk::{Scored, top_k};

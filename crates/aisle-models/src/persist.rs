@@ -64,6 +64,39 @@ pub struct TrainedModel {
     pub event_types: EventTypes,
 }
 
+impl TrainedModel {
+    /// This model with `items` appended to its items, placed by their content (see
+    /// [`Recommender::with_new_items`]); `None` when the model cannot, or none is new.
+    pub fn with_new_items(&self, items: &[aisle_data::Item]) -> Option<TrainedModel> {
+        let new: Vec<aisle_data::Item> = items
+            .iter()
+            .filter(|item| self.items.get(&item.id).is_none())
+            .cloned()
+            .collect();
+        if new.is_empty() {
+            return None;
+        }
+        let model = self.model.with_new_items(&new)?;
+        let mut ids = self.items.clone();
+        for item in &new {
+            ids.intern(&item.id);
+        }
+        let mut item_popularity = self.item_popularity.clone();
+        item_popularity.resize(ids.len(), 0);
+        let mut item_trending = self.item_trending.clone();
+        item_trending.resize(ids.len(), 0.0);
+        Some(TrainedModel {
+            model,
+            users: self.users.clone(),
+            items: ids,
+            item_popularity,
+            item_trending,
+            weighting: self.weighting,
+            event_types: self.event_types.clone(),
+        })
+    }
+}
+
 /// The context of a format 1 file.
 #[derive(Serialize, Deserialize)]
 struct Context {

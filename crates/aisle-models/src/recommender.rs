@@ -114,6 +114,15 @@ pub trait Recommender: Send + Sync + std::fmt::Debug {
             .collect()
     }
 
+    /// This model with `items` appended after its last item (indices `n_items()..`), each
+    /// placed by what it is rather than by interactions — for a model that learns from
+    /// content, so a product added to the catalogue after training can be recommended at
+    /// once. `None` (the default) for models that cannot place an item without events.
+    fn with_new_items(&self, items: &[aisle_data::Item]) -> Option<Box<dyn Recommender>> {
+        let _ = items;
+        None
+    }
+
     /// The trained state for a model file ([`crate::persist`]). Models that cannot be saved
     /// (e.g. test doubles) keep the default, an error.
     fn to_payload(&self) -> Result<crate::persist::Payload> {

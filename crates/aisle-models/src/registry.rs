@@ -273,6 +273,12 @@ pub static MODELS: &[ModelEntry] = &[
     ),
 ];
 
+/// Whether the model called `name` learns from the items' descriptions (it is then given
+/// the catalogue, and catalogue items without events, when it trains).
+pub fn reads_catalogue(name: &str) -> bool {
+    matches!(name, "content" | "hybrid")
+}
+
 /// The entry of the model called `name`.
 pub fn model(name: &str) -> Result<&'static ModelEntry> {
     MODELS

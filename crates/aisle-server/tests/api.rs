@@ -1376,3 +1376,32 @@ async fn bought_together_and_basket_completion_from_a_basket_model() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_new_item_is_listed_and_has_similar_items_by_content_without_retraining() {
+    let mut settings = settings();
+    settings.training.model = Some("hybrid".into());
+    let app = app_with(settings, true).await;
+    let (user, history) = some_user(&app);
+    let favourite = app.get(&format!("/v1/items/{}", history[0])).await;
+    let mut new = favourite.clone();
+    new["item_id"] = json!("fresh-1");
+    new["title"] = json!(format!("{} Deluxe", favourite["title"].as_str().unwrap()));
+    let (status, answer) = app.call("PUT", "/v1/items/fresh-1", Some(new)).await;
+    assert!(status.is_success(), "{status} {answer}");
+
+    let list = app
+        .get(&format!("/v1/users/{user}/recommendations?n=200"))
+        .await;
+    let entry = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["item_id"] == "fresh-1")
+        .unwrap_or_else(|| panic!("the new item is listed: {list}"));
+    assert_eq!(entry["reason"]["kind"], "new_item");
+    let similar = app.get("/v1/items/fresh-1/similar?n=3").await;
+    assert_eq!(similar["fallback"], false, "{similar}");
+    assert_eq!(similar["items"][0]["item_id"], favourite["item_id"]);
+    assert_eq!(similar["items"][0]["reason"]["kind"], "similar_content");
+}

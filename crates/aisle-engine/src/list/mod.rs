@@ -249,6 +249,11 @@ pub enum Reason {
     /// Bought together with this item (the item asked about, or the basket's item the model
     /// finds closest).
     BoughtWith { item_id: String },
+    /// New in the catalogue since the model was trained: placed by its content.
+    NewItem,
+    /// Similar by its description to the item asked about (one of the two is new since
+    /// training, so there are no interactions to compare).
+    SimilarContent { item_id: String },
 }
 
 /// One recommended item.

@@ -22,7 +22,16 @@ pub(crate) fn explain_all(context: &ListContext<'_>, items: &[Candidate]) -> Vec
     items
         .iter()
         .map(|c| match c.origin {
+            Origin::Model if context.serving.is_new_item(c.item) => Reason::NewItem,
             Origin::Model => explain(context.trained, c.item, &history),
+            Origin::Similar
+                if context.serving.is_new_item(c.item)
+                    || context.item.is_some_and(|i| context.serving.is_new_item(i)) =>
+            {
+                Reason::SimilarContent {
+                    item_id: context.request.item_id.clone().unwrap_or_default(),
+                }
+            }
             Origin::Similar => Reason::SimilarItem {
                 item_id: context.request.item_id.clone().unwrap_or_default(),
             },

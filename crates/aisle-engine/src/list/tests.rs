@@ -376,3 +376,75 @@ fn a_trained_buy_again_model_orders_the_shoppers_own_purchases() {
         .unwrap();
     assert_eq!(personal.model, "als");
 }
+
+#[test]
+fn an_item_put_a_second_ago_is_recommended_and_has_similar_items_by_content() {
+    let shop =
+        TestEngine::trained(&[("hybrid", serde_json::json!({"factors": 8, "iterations": 4}))]);
+    let (user, history) = shop.known_user();
+    // The user's favourite item, and a new one described just like it.
+    let favourite = shop.store().item(&history[0]).unwrap().unwrap();
+    let new = Item {
+        id: "brand-new".into(),
+        title: format!("{} Deluxe", favourite.title),
+        ..favourite.clone()
+    };
+    let engine = &shop.engine;
+    let everything = || {
+        engine
+            .list(&ListRequest::for_user(&user).with_n(200))
+            .unwrap()
+    };
+    assert!(!ids(&everything()).contains(&"brand-new".to_string()));
+    engine.upsert_items(std::slice::from_ref(&new)).unwrap();
+
+    let list = everything();
+    let entry = list
+        .items
+        .iter()
+        .find(|i| i.item_id == "brand-new")
+        .expect("the new item is listed without retraining");
+    assert_eq!(entry.reason, Reason::NewItem);
+    // Placed by its content among the items like it: ahead of the middle of the list.
+    let position = list
+        .items
+        .iter()
+        .position(|i| i.item_id == "brand-new")
+        .unwrap();
+    assert!(
+        position < list.items.len() / 2,
+        "{position} of {}",
+        list.items.len()
+    );
+
+    let similar = engine
+        .list(&ListRequest::similar_to("brand-new").with_n(5))
+        .unwrap();
+    assert!(!similar.fallback);
+    assert_eq!(
+        ids(&similar)[0],
+        favourite.id,
+        "the item it copies is the closest"
+    );
+    assert!(similar.items.iter().all(|i| i.reason
+        == Reason::SimilarContent {
+            item_id: "brand-new".into()
+        }));
+}
+
+#[test]
+fn a_model_without_content_does_not_list_an_item_it_never_saw() {
+    let shop = TestEngine::new();
+    let (user, _) = shop.known_user();
+    let new = Item {
+        id: "brand-new".into(),
+        title: "Something".into(),
+        ..Item::default()
+    };
+    shop.engine.upsert_items(&[new]).unwrap();
+    let list = shop
+        .engine
+        .list(&ListRequest::for_user(&user).with_n(200))
+        .unwrap();
+    assert!(!ids(&list).contains(&"brand-new".to_string()));
+}
