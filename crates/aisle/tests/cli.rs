@@ -24,6 +24,31 @@ fn shared_data(relative: &str) -> Option<PathBuf> {
     }
 }
 
+/// Runs `aisle` and asserts that it succeeded.
+fn succeed(args: &[&str]) -> Output {
+    let out = aisle(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A small generated shop (300 users, 80 items, 8,000 events) in `dir`.
+fn generate_shop(dir: &str) {
+    succeed(&[
+        "generate", "--out", dir, "--users", "300", "--items", "80", "--events", "8000",
+    ]);
+}
+
+/// Imports the generated shop in `shop` (events and items) into the store `db`.
+fn import_shop(shop: &str, db: &str) {
+    let events = format!("{shop}/events.csv");
+    let items = format!("{shop}/items.csv");
+    succeed(&["import", "--db", db, "--events", &events, "--items", &items]);
+}
+
 fn stdout_json(output: &Output) -> serde_json::Value {
     assert!(
         output.status.success(),
@@ -266,36 +291,10 @@ fn import_refuses_a_file_that_is_not_a_store() {
 fn train_then_recommend_and_similar_from_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
-    let run = |args: &[&str]| {
-        let out = aisle(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    };
-    run(&[
-        "generate",
-        "--out",
-        &path("shop"),
-        "--users",
-        "300",
-        "--items",
-        "80",
-        "--events",
-        "8000",
-    ]);
+    let run = succeed;
+    generate_shop(&path("shop"));
     let db = path("shop.db");
-    run(&[
-        "import",
-        "--db",
-        &db,
-        "--events",
-        &path("shop/events.csv"),
-        "--items",
-        &path("shop/items.csv"),
-    ]);
+    import_shop(&path("shop"), &db);
     // No model yet: a clear runtime error.
     let none = aisle(&["recommend", "--db", &db, "--user", "u1"]);
     assert_eq!(none.status.code(), Some(1));
@@ -612,4 +611,71 @@ fn dashboard_pages_render_in_a_real_browser() {
         }
     }
     eprintln!("screenshots in {}", shots.display());
+}
+
+#[test]
+fn evaluate_baskets_and_cold_items_and_train_a_basket_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let run = |args: &[&str]| String::from_utf8_lossy(&succeed(args).stdout).into_owned();
+    generate_shop(&path("shop"));
+    let events = path("shop/events.csv");
+    // No basket column: a user's purchases of one day are a basket.
+    // `aisle evaluate --data EVENTS ARGS --json OUT`: its text and its JSON report.
+    let evaluate = |args: &[&str], out: &str| {
+        let mut all = vec!["evaluate", "--data", &events, "--json", out];
+        all.extend_from_slice(args);
+        let text = run(&all);
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
+        (text, report)
+    };
+    let (text, report) = evaluate(
+        &[
+            "--protocol",
+            "basket:0.2",
+            "--models",
+            "cooccur,ease,popular",
+        ],
+        &path("baskets.json"),
+    );
+    assert!(text.contains("each user's purchases per day"), "{text}");
+    assert_eq!(report["protocol"], "basket:0.2");
+    assert!(report["evaluated"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["models"].as_array().unwrap().len(), 3);
+
+    let items = path("shop/items.csv");
+    let (text, report) = evaluate(
+        &[
+            "--items",
+            &items,
+            "--protocol",
+            "cold-items:0.2",
+            "--models",
+            "content,hybrid",
+        ],
+        &path("cold.json"),
+    );
+    assert!(text.contains("items are cold"), "{text}");
+    assert!(report["cold_items"].as_u64().unwrap() > 0);
+    // Without a catalogue the protocol says what it needs.
+    let refused = aisle(&[
+        "evaluate",
+        "--data",
+        &events,
+        "--protocol",
+        "cold-items:0.2",
+        "--models",
+        "content",
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--items"));
+
+    let db = path("shop.db");
+    import_shop(&path("shop"), &db);
+    let text = run(&["train", "--db", &db, "--model", "cooccur", "--baskets"]);
+    assert!(
+        text.contains("baskets ×") && text.contains("cooccur@baskets"),
+        "{text}"
+    );
 }

@@ -87,19 +87,29 @@ pub fn train(db: &str, spec: &TrainSpec) -> Result<()> {
     let fit_seconds = trained.info.meta.metrics["fit_seconds"]
         .as_f64()
         .unwrap_or(0.0);
-    if let Some(ndcg) = trained.info.meta.metrics["holdout"]["ndcg@10"].as_f64() {
-        outln!("Holdout (80% of each user's items to train, 20% to rank): NDCG@10 {ndcg:.4}.");
+    let holdout = &trained.info.meta.metrics["holdout"];
+    if let Some(ndcg) = holdout["ndcg@10"].as_f64() {
+        if spec.baskets {
+            outln!(
+                "Holdout (basket:0.1, {} baskets completed): NDCG@10 {ndcg:.4}.",
+                holdout["evaluated"]
+            );
+        } else {
+            outln!("Holdout (80% of each user's items to train, 20% to rank): NDCG@10 {ndcg:.4}.");
+        }
     }
     let reason = trained.info.meta.metrics["weighting_reason"]
         .as_str()
         .unwrap_or_default();
     outln!("Weighting {}: {reason}.", trained.model.weighting);
     outln!(
-        "Trained {} on {} users × {} items ({} interactions) in {fit_seconds:.2} s; saved as version {} ({} bytes).",
+        "Trained {} on {} {} × {} items ({} interactions) in {fit_seconds:.2} s; saved as {} version {} ({} bytes).",
         spec.model,
         matrix.n_users(),
+        if spec.baskets { "baskets" } else { "users" },
         matrix.n_items(),
         matrix.nnz(),
+        trained.info.meta.name,
         trained.info.version.0,
         trained.info.size
     );
