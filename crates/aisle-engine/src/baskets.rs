@@ -15,7 +15,7 @@ use aisle_eval::evaluate_baskets;
 use aisle_models::persist::FORMAT_VERSION;
 use aisle_models::popular::popularity;
 use aisle_models::{FitContext, Progress, TrainedModel, algorithm};
-use aisle_store::{ModelInfo, ModelMeta, Store};
+use aisle_store::{ModelMeta, Store};
 use serde_json::{Value, json};
 
 use crate::training::{TRENDING_HALF_LIFE_DAYS, TrainError, TrainSpec, Trained};
@@ -113,20 +113,7 @@ pub(crate) fn train_baskets(
         format_version: FORMAT_VERSION,
         last_event_id: snapshot.last_event,
     };
-    let version = store.save_model(&meta, &bytes)?;
-    let info = ModelInfo {
-        version,
-        meta,
-        size: bytes.len() as u64,
-        saved_at: unix_now(),
-    };
-    Ok(Trained {
-        info,
-        model: trained,
-        matrix,
-        report: dataset.report,
-        last_event: snapshot.last_event,
-    })
+    crate::training::save(store, meta, &bytes, trained, matrix, dataset.report)
 }
 
 #[cfg(test)]

@@ -190,7 +190,20 @@ pub fn train(
         format_version: FORMAT_VERSION,
         last_event_id: snapshot.last_event,
     };
-    let version = store.save_model(&meta, &bytes)?;
+    save(store, meta, &bytes, trained, matrix, dataset.report)
+}
+
+/// Saves a trained model's bytes under `meta` as a new version.
+pub(crate) fn save(
+    store: &dyn Store,
+    meta: ModelMeta,
+    bytes: &[u8],
+    model: TrainedModel,
+    matrix: Interactions,
+    report: CleaningReport,
+) -> Result<Trained, TrainError> {
+    let version = store.save_model(&meta, bytes)?;
+    let last_event = meta.last_event_id;
     let info = ModelInfo {
         version,
         meta,
@@ -199,10 +212,10 @@ pub fn train(
     };
     Ok(Trained {
         info,
-        model: trained,
+        model,
         matrix,
-        report: dataset.report,
-        last_event: snapshot.last_event,
+        report,
+        last_event,
     })
 }
 

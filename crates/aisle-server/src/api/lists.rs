@@ -97,6 +97,22 @@ impl Paging {
     }
 }
 
+/// The filters a list request body asks for (a blank category is none).
+fn body_filters(
+    category: Option<String>,
+    available_only: Option<bool>,
+    exclude_seen: bool,
+    exclude: Vec<String>,
+) -> ListFilters {
+    ListFilters {
+        category: category.filter(|c| !c.trim().is_empty()),
+        available_only: available_only.unwrap_or(false),
+        exclude_seen,
+        exclude,
+        ..ListFilters::default()
+    }
+}
+
 /// Answers a list request on the blocking pool.
 async fn serve(
     state: &AppState,
@@ -215,13 +231,12 @@ impl RecommendBody {
             user_id: self.user_id,
             n: paging.n,
             offset: paging.offset,
-            filters: ListFilters {
-                category: self.category.filter(|c| !c.trim().is_empty()),
-                available_only: self.available_only.unwrap_or(false),
-                exclude_seen: self.exclude_seen.unwrap_or(true),
-                exclude: self.exclude,
-                ..ListFilters::default()
-            },
+            filters: body_filters(
+                self.category,
+                self.available_only,
+                self.exclude_seen.unwrap_or(true),
+                self.exclude,
+            ),
             model: self.model,
             ..ListRequest::for_history(history)
         })
@@ -342,13 +357,12 @@ impl BasketBody {
             user_id: self.user_id,
             n: paging.n,
             offset: paging.offset,
-            filters: ListFilters {
-                category: self.category.filter(|c| !c.trim().is_empty()),
-                available_only: self.available_only.unwrap_or(false),
-                exclude_seen: self.exclude_seen.unwrap_or(false),
-                exclude: self.exclude,
-                ..ListFilters::default()
-            },
+            filters: body_filters(
+                self.category,
+                self.available_only,
+                self.exclude_seen.unwrap_or(false),
+                self.exclude,
+            ),
             model: self.model,
             ..request
         })
