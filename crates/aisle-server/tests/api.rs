@@ -1359,6 +1359,36 @@ async fn bought_together_and_basket_completion_from_a_basket_model() {
         .collect();
     assert!(reasons.contains(&("i2", "i1")) && reasons.contains(&("i8", "i7")));
 
+    // Basket models as an experiment's variants: basket lists are assigned, user lists not.
+    let train = json!({"model": "ease", "baskets": true});
+    let (status, answer) = app
+        .call("POST", "/v1/admin/train?wait=true", Some(train))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let definition = json!({"name": "baskets", "variants": [
+        {"name": "counts", "model": "cooccur@baskets", "share": 0.5},
+        {"name": "ease", "model": "ease@baskets", "share": 0.5}]});
+    let (status, answer) = app.call("POST", "/v1/experiments", Some(definition)).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let (_, list) = app
+        .call(
+            "POST",
+            "/v1/basket",
+            Some(json!({"items": ["i1"], "user_id": "shopper"})),
+        )
+        .await;
+    assert_eq!(list["experiment"]["name"], "baskets", "{list}");
+    let variant = list["experiment"]["variant"].as_str().unwrap();
+    let expected = if variant == "ease" {
+        "ease@baskets"
+    } else {
+        "cooccur@baskets"
+    };
+    assert_eq!(list["model"], expected);
+    let mine = app.get(&format!("/v1/users/{user}/recommendations")).await;
+    assert_eq!(mine["experiment"], Value::Null, "{mine}");
+    assert_eq!(mine["model"], "als");
+
     app.expect_error(
         "POST",
         "/v1/basket",
