@@ -32,29 +32,31 @@ pub fn append_dataset(
     let mut order: Vec<u32> = (0..dataset.events.len() as u32).collect();
     order.sort_unstable_by_key(|&k| dataset.events[k as usize].line);
     let mut text = String::new();
-    let mut done = 0u64;
     let mut events = Vec::with_capacity(batch.min(order.len()));
-    for chunk in order.chunks(batch) {
-        events.clear();
-        events.extend(chunk.iter().map(|&k| {
-            let e = &dataset.events[k as usize];
-            NewEvent {
-                user_id: dataset.users.id(e.user),
-                item_id: dataset.items.id(e.item),
-                kind: dataset.event_types.name(e.kind),
-                value: (!e.value.is_nan()).then(|| decimal(e.value, &mut text)),
-                timestamp: (e.timestamp != 0).then_some(e.timestamp),
-                recommendation_id: None,
-                position: None,
-                quantity: (e.quantity != 1.0).then(|| decimal(e.quantity, &mut text)),
-                price: e.price.is_finite().then(|| decimal(e.price, &mut text)),
-                basket: (e.basket != NO_BASKET).then(|| dataset.baskets.id(e.basket)),
-            }
-        }));
-        done += store.append_events(&events)?;
-        committed(done);
-    }
-    Ok(done)
+    store.bulk_load(&mut || {
+        let mut done = 0u64;
+        for chunk in order.chunks(batch) {
+            events.clear();
+            events.extend(chunk.iter().map(|&k| {
+                let e = &dataset.events[k as usize];
+                NewEvent {
+                    user_id: dataset.users.id(e.user),
+                    item_id: dataset.items.id(e.item),
+                    kind: dataset.event_types.name(e.kind),
+                    value: (!e.value.is_nan()).then(|| decimal(e.value, &mut text)),
+                    timestamp: (e.timestamp != 0).then_some(e.timestamp),
+                    recommendation_id: None,
+                    position: None,
+                    quantity: (e.quantity != 1.0).then(|| decimal(e.quantity, &mut text)),
+                    price: e.price.is_finite().then(|| decimal(e.price, &mut text)),
+                    basket: (e.basket != NO_BASKET).then(|| dataset.baskets.id(e.basket)),
+                }
+            }));
+            done += store.append_events(&events)?;
+            committed(done);
+        }
+        Ok(done)
+    })
 }
 
 /// The `f64` nearest to the shortest decimal that reads back as `value`.

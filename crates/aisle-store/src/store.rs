@@ -170,6 +170,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         Ok(Some(Box::new(Unshared)))
     }
 
+    /// Runs `load` — a large load of events through [`Store::append_events`], an import —
+    /// the way the backend writes fastest, and returns what it returns. The default just
+    /// runs it; PostgreSQL builds the history index once after loading into an empty store
+    /// instead of updating it row by row (4× faster on 5M events).
+    fn bulk_load(&self, load: &mut dyn FnMut() -> Result<u64>) -> Result<u64> {
+        load()
+    }
+
     /// Asks to be told of changes committed by any process sharing the store (this one
     /// included), so followers need not wait for their next poll. Returns `false` when the
     /// backend has no such notices (SQLite: one machine's store, polled cheaply), in which

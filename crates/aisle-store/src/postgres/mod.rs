@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use aisle_data::{Item, User};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use futures_util::future::try_join_all;
 use serde_json::{Map, Value};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls, Row};
@@ -545,23 +546,27 @@ impl Store for PostgresStore {
                         updated_at = excluded.updated_at, changed = excluded.changed",
                 )
                 .await?;
-            for (item, (categories, attributes)) in items.iter().zip(&encoded) {
-                tx.execute(
-                    &upsert,
-                    &[
-                        &item.id,
-                        &item.title,
-                        categories,
-                        &item.price,
-                        &item.available,
-                        &item.created_at,
-                        attributes,
-                        &updated_at,
-                        &version,
-                    ],
-                )
-                .await?;
-            }
+            // Sent without waiting for each answer (pipelined), executed in order.
+            try_join_all(
+                items
+                    .iter()
+                    .zip(&encoded)
+                    .map(|(item, (categories, attributes))| {
+                        let params: [&(dyn ToSql + Sync); 9] = [
+                            &item.id,
+                            &item.title,
+                            categories,
+                            &item.price,
+                            &item.available,
+                            &item.created_at,
+                            attributes,
+                            &updated_at,
+                            &version,
+                        ];
+                        tx.execute_raw(&upsert, params)
+                    }),
+            )
+            .await?;
             let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
             tx.execute("DELETE FROM deleted_items WHERE id = ANY($1)", &[&ids])
                 .await?;
@@ -658,10 +663,12 @@ impl Store for PostgresStore {
                         attributes = excluded.attributes, updated_at = excluded.updated_at",
                 )
                 .await?;
-            for (user, attributes) in users.iter().zip(&encoded) {
-                tx.execute(&upsert, &[&user.id, attributes, &updated_at])
-                    .await?;
-            }
+            // Sent without waiting for each answer (pipelined), executed in order.
+            try_join_all(users.iter().zip(&encoded).map(|(user, attributes)| {
+                let params: [&(dyn ToSql + Sync); 3] = [&user.id, attributes, &updated_at];
+                tx.execute_raw(&upsert, params)
+            }))
+            .await?;
             let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
             tx.execute("DELETE FROM deleted_users WHERE id = ANY($1)", &[&ids])
                 .await?;
@@ -1093,6 +1100,24 @@ impl Store for PostgresStore {
             &[&(limit as i64)],
         ))?;
         rows.iter().map(read_tuning).collect()
+    }
+
+    /// Into an empty store, the history index is dropped before the load and built after it
+    /// (even when the load fails part-way: what was committed stays, and is indexed). Lists
+    /// served meanwhile by other replicas read histories without the index, more slowly.
+    fn bulk_load(&self, load: &mut dyn FnMut() -> Result<u64>) -> Result<u64> {
+        let empty: bool = self
+            .run(self.row("SELECT NOT EXISTS (SELECT 1 FROM events)", &[]))?
+            .try_get(0)?;
+        if !empty {
+            return load();
+        }
+        self.run(self.execute("DROP INDEX IF EXISTS events_by_user", &[]))?;
+        let loaded = load();
+        let rebuilt = self.run(self.execute(schema::EVENTS_BY_USER, &[]));
+        let loaded = loaded?;
+        rebuilt?;
+        Ok(loaded)
     }
 
     fn watch_changes(&self, listen: ChangeListener) -> Result<bool> {

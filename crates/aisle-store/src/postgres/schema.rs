@@ -120,6 +120,12 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
 ",
 }];
 
+/// The index a user's history is read through; dropped while an empty store is bulk-loaded
+/// and built again after (see `PostgresStore::bulk_load`). Every open makes sure it exists,
+/// so an import that died between the two leaves no store without it.
+pub(crate) const EVENTS_BY_USER: &str = "CREATE INDEX IF NOT EXISTS events_by_user
+    ON events (user_id, timestamp DESC NULLS LAST, id DESC)";
+
 /// Refuses foreign and newer databases and migrates an older one. Returns the version found
 /// before migrating (0 for a new store).
 pub(crate) async fn prepare(client: &mut Client, location: &str) -> Result<i64> {
@@ -194,6 +200,7 @@ pub(crate) async fn prepare(client: &mut Client, location: &str) -> Result<i64> 
         )
         .await?;
     }
+    tx.batch_execute(EVENTS_BY_USER).await?;
     tx.commit().await?;
     Ok(found)
 }

@@ -133,3 +133,57 @@ fn another_replica_hears_of_models_catalogue_and_experiments_at_once() {
     assert!(writer.stop_experiment("nobody", 1).is_err());
     assert!(changes.recv_timeout(Duration::from_millis(500)).is_err());
 }
+
+#[test]
+fn a_bulk_load_into_an_empty_store_builds_the_history_index_after() {
+    let Some(database) = TestDatabase::create() else {
+        return;
+    };
+    let store = PostgresStore::open(&database.url).unwrap();
+    let has_index = |store: &PostgresStore| -> bool {
+        store
+            .run(store.row(
+                "SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'events_by_user')",
+                &[],
+            ))
+            .unwrap()
+            .get(0)
+    };
+    let events: Vec<NewEvent<'_>> = (0..1_500)
+        .map(|k| NewEvent {
+            timestamp: Some(k),
+            ..NewEvent::new(if k % 2 == 0 { "a" } else { "b" }, "i", "view")
+        })
+        .collect();
+    let mut dropped_meanwhile = false;
+    let loaded = store
+        .bulk_load(&mut || {
+            dropped_meanwhile = !has_index(&store);
+            store.append_events(&events)
+        })
+        .unwrap();
+    assert_eq!(loaded, 1_500);
+    assert!(dropped_meanwhile, "an empty store loads without the index");
+    assert!(has_index(&store), "and builds it after");
+    let newest = store.user_events("a", 3).unwrap();
+    assert_eq!(
+        newest.iter().map(|e| e.timestamp).collect::<Vec<_>>(),
+        [Some(1_494), Some(1_496), Some(1_498)]
+    );
+
+    // A store holding events keeps its index through a load; a load that fails still
+    // leaves it in place.
+    let failed = store.bulk_load(&mut || {
+        assert!(has_index(&store));
+        Err(StoreError::Corrupt("the file ended early".into()))
+    });
+    assert!(failed.is_err());
+    assert!(has_index(&store));
+    // An import that died with the index dropped: the next open builds it.
+    store
+        .run(store.execute("DROP INDEX events_by_user", &[]))
+        .unwrap();
+    drop(store);
+    let store = PostgresStore::open(&database.url).unwrap();
+    assert!(has_index(&store));
+}
