@@ -86,21 +86,25 @@ pub fn copy(from: &dyn Store, to: &dyn Store) -> Result<CopyReport> {
         batch.clear();
         Ok(())
     };
-    from.scan_events(None, &mut |event| {
-        if failure.is_some() {
-            return;
+    // The target is empty: a bulk load (on PostgreSQL, the history index built once after).
+    to.bulk_load(&mut || {
+        from.scan_events(None, &mut |event| {
+            if failure.is_some() {
+                return;
+            }
+            batch.push(event.clone());
+            if batch.len() == EVENT_BATCH
+                && let Err(e) = flush(&mut batch, &mut ids)
+            {
+                failure = Some(e);
+            }
+        })?;
+        if let Some(e) = failure.take() {
+            return Err(e);
         }
-        batch.push(event.clone());
-        if batch.len() == EVENT_BATCH
-            && let Err(e) = flush(&mut batch, &mut ids)
-        {
-            failure = Some(e);
-        }
+        flush(&mut batch, &mut ids)?;
+        Ok(ids.len() as u64)
     })?;
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    flush(&mut batch, &mut ids)?;
     report.events = ids.len() as u64;
     let translate = |id: EventId| -> EventId {
         match ids.partition_point(|&(source, _)| source <= id.0) {
