@@ -117,6 +117,35 @@ pub fn basket_matrix<'a>(
     Interactions::from_sorted_cells(rows as usize, n_items, cells, DuplicatePolicy::Max)
 }
 
+/// A set of items as a matrix row of weight 1 each: how a basket is folded into a model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BasketRow {
+    items: Vec<u32>,
+    weights: Vec<f32>,
+    timestamps: Vec<i64>,
+}
+
+impl BasketRow {
+    /// The row of `items` (sorted and deduplicated here).
+    pub fn new(mut items: Vec<u32>) -> BasketRow {
+        items.sort_unstable();
+        items.dedup();
+        BasketRow {
+            weights: vec![1.0; items.len()],
+            timestamps: vec![0; items.len()],
+            items,
+        }
+    }
+
+    pub fn row(&self) -> crate::interactions::Row<'_> {
+        crate::interactions::Row {
+            items: &self.items,
+            weights: &self.weights,
+            timestamps: &self.timestamps,
+        }
+    }
+}
+
 /// `basket:F`: the latest fraction `F` of baskets are test.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BasketProtocol {

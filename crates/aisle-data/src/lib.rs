@@ -40,7 +40,8 @@ pub mod time;
 pub mod weighting;
 
 pub use baskets::{
-    Basket, BasketCase, BasketProtocol, BasketSource, BasketSplit, Baskets, basket_matrix,
+    Basket, BasketCase, BasketProtocol, BasketRow, BasketSource, BasketSplit, Baskets,
+    basket_matrix,
 };
 pub use catalogue::{Catalogue, Item, User};
 pub use clean::{

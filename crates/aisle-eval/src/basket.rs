@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use aisle_data::{BasketCase, BasketSplit, Interactions};
+use aisle_data::{BasketCase, BasketRow, BasketSplit};
 use aisle_models::{Algorithm, FitContext, Query, Recommender};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -63,9 +63,9 @@ pub fn evaluate_baskets(
 /// The hidden item's place among the known items not given (1 = first). A NaN score counts
 /// as the lowest.
 pub fn rank_of_hidden(model: &dyn Recommender, case: &BasketCase, known: &[bool]) -> usize {
-    let given = basket_row(&case.given, known.len());
+    let given = BasketRow::new(case.given.clone());
     let mut scores = vec![0f32; model.n_items()];
-    model.score(&Query::anonymous(given.row(0)), &mut scores);
+    model.score(&Query::anonymous(given.row()), &mut scores);
     let score = |item: u32| {
         scores
             .get(item as usize)
@@ -83,16 +83,6 @@ pub fn rank_of_hidden(model: &dyn Recommender, case: &BasketCase, known: &[bool]
         })
         .count();
     ahead + 1
-}
-
-fn basket_row(items: &[u32], n_items: usize) -> Interactions {
-    let basket = aisle_data::Basket {
-        id: String::new(),
-        time: 0,
-        user: aisle_data::GUEST,
-        items: items.to_vec(),
-    };
-    aisle_data::basket_matrix([&basket], n_items)
 }
 
 /// HR@k, NDCG@k and MRR@k over the ranks (0 for no case).

@@ -210,30 +210,16 @@ impl Recommender for CooccurModel {
     /// The sum over the history's items (as a set) of their similarity to each item.
     fn score(&self, query: &Query<'_>, scores: &mut [f32]) {
         scores.fill(0.0);
-        for &j in query.history.items {
-            for (i, similarity) in self.neighbours.iter_row(j) {
-                if let Some(score) = scores.get_mut(i as usize) {
-                    *score += similarity;
-                }
-            }
-        }
+        let as_set = query.history.items.iter().map(|&item| (item, 1.0));
+        self.neighbours.accumulate(as_set, scores);
     }
 
     fn similar_items(&self, item: u32, n: usize) -> Vec<Scored> {
-        self.neighbours
-            .iter_row(item)
-            .take(n)
-            .map(|(item, score)| Scored { item, score })
-            .collect()
+        self.neighbours.top(item, n)
     }
 
     fn item_similarity(&self, a: u32, b: u32) -> Option<f32> {
-        if a as usize >= self.n_items {
-            return None;
-        }
-        self.neighbours
-            .iter_row(a)
-            .find_map(|(item, similarity)| (item == b).then_some(similarity))
+        self.neighbours.similarity(a, b)
     }
 }
 

@@ -305,7 +305,6 @@ impl Settings {
                     cleaning: cleaning.clone(),
                     seed: self.training.seed.unwrap_or(42),
                     holdout: self.training.holdout.unwrap_or(true),
-                    baskets: true,
                     ..TrainSpec::default()
                 }),
                 training: TrainSpec {

@@ -239,7 +239,7 @@ fn basket(context: &ListContext<'_>, filters: &Filters<'_, '_>, want: usize) -> 
     if !crate::baskets::is_basket_model(context.serving.name()) {
         return Vec::new();
     }
-    let mut items: Vec<u32> = match context.request.source {
+    let basket = aisle_data::BasketRow::new(match context.request.source {
         Source::BoughtTogether => context.item.into_iter().collect(),
         _ => context
             .request
@@ -247,21 +247,14 @@ fn basket(context: &ListContext<'_>, filters: &Filters<'_, '_>, want: usize) -> 
             .iter()
             .filter_map(|id| trained.items.get(id))
             .collect(),
-    };
-    items.sort_unstable();
-    items.dedup();
-    if items.is_empty() {
+    });
+    if basket.row().is_empty() {
         return Vec::new();
     }
-    let weights = vec![1.0; items.len()];
-    let timestamps = vec![0; items.len()];
-    let row = aisle_data::Row {
-        items: &items,
-        weights: &weights,
-        timestamps: &timestamps,
-    };
     let mut scores = vec![0f32; trained.model.n_items()];
-    trained.model.score(&Query::anonymous(row), &mut scores);
+    trained
+        .model
+        .score(&Query::anonymous(basket.row()), &mut scores);
     // Items the basket model never scored above zero (NaN included) were never bought with
     // these.
     for score in &mut scores {

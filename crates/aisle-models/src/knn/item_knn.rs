@@ -369,31 +369,15 @@ impl Recommender for ItemKnnModel {
 
     fn score(&self, query: &Query<'_>, scores: &mut [f32]) {
         scores.fill(0.0);
-        let neighbours = self.neighbours();
-        for (j, weight) in query.history.iter() {
-            for (i, similarity) in neighbours.iter_row(j) {
-                if let Some(score) = scores.get_mut(i as usize) {
-                    *score += similarity * weight;
-                }
-            }
-        }
+        self.neighbours().accumulate(query.history.iter(), scores);
     }
 
     fn similar_items(&self, item: u32, n: usize) -> Vec<Scored> {
-        self.neighbours()
-            .iter_row(item)
-            .take(n)
-            .map(|(item, score)| Scored { item, score })
-            .collect()
+        self.neighbours().top(item, n)
     }
 
     fn item_similarity(&self, a: u32, b: u32) -> Option<f32> {
-        if a as usize >= self.n_items() {
-            return None;
-        }
-        self.neighbours()
-            .iter_row(a)
-            .find_map(|(item, similarity)| (item == b).then_some(similarity))
+        self.neighbours().similarity(a, b)
     }
 }
 

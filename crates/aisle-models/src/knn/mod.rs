@@ -160,6 +160,36 @@ impl NeighbourLists {
         let (indices, similarities) = self.row(row);
         indices.iter().copied().zip(similarities.iter().copied())
     }
+
+    /// The first `n` neighbours of `row` (its best, rows being sorted).
+    pub fn top(&self, row: u32, n: usize) -> Vec<crate::topk::Scored> {
+        self.iter_row(row)
+            .take(n)
+            .map(|(item, score)| crate::topk::Scored { item, score })
+            .collect()
+    }
+
+    /// The similarity `row` keeps for `other`; `None` when `other` is not among its neighbours
+    /// (or `row` is outside the lists).
+    pub fn similarity(&self, row: u32, other: u32) -> Option<f32> {
+        if row as usize >= self.len() {
+            return None;
+        }
+        self.iter_row(row)
+            .find_map(|(item, similarity)| (item == other).then_some(similarity))
+    }
+
+    /// Adds, for every row of `history` (item, weight), `weight ×` its neighbours'
+    /// similarities into `scores` (which is not cleared).
+    pub fn accumulate(&self, history: impl Iterator<Item = (u32, f32)>, scores: &mut [f32]) {
+        for (j, weight) in history {
+            for (i, similarity) in self.iter_row(j) {
+                if let Some(score) = scores.get_mut(i as usize) {
+                    *score += similarity * weight;
+                }
+            }
+        }
+    }
 }
 
 /// Orders candidates best first: larger similarity, then smaller index.

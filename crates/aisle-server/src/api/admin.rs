@@ -86,17 +86,7 @@ pub async fn train(
     if let Some(params) = body.params {
         spec.params = params;
     }
-    if body.baskets.unwrap_or(false) {
-        spec = aisle_engine::TrainSpec {
-            model: spec.model,
-            params: spec.params,
-            cleaning: spec.cleaning,
-            seed: spec.seed,
-            holdout: spec.holdout,
-            baskets: true,
-            ..aisle_engine::TrainSpec::default()
-        };
-    }
+    spec.baskets = body.baskets.unwrap_or(false);
     // A bad name or parameter is the caller's mistake, answered now, not a failed job later.
     aisle_models::algorithm(&spec.model, &spec.params)?;
     // Starting takes the trainer lock (a database round trip on PostgreSQL): training

@@ -324,6 +324,43 @@ pub(super) fn model_algorithms(
         .collect()
 }
 
+/// Fits and scores each of `algorithms` in turn behind a progress bar: `score` gets the
+/// algorithm and its fit context (`seed`, the bar's notices, the catalogue if any).
+pub(super) fn score_each<T>(
+    algorithms: &[Configured],
+    seed: u64,
+    catalogue: Option<&[Option<Item>]>,
+    mut score: impl FnMut(&dyn Algorithm, &aisle_models::FitContext<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let bar = progress::steps(algorithms.len() as u64, "evaluating");
+    let mut results = Vec::with_capacity(algorithms.len());
+    for (algorithm, _) in algorithms {
+        bar.set_message(algorithm.name().to_string());
+        let on_notice = |text: &str| bar.println(text);
+        let context = aisle_models::FitContext {
+            seed,
+            notice: Some(&on_notice),
+            catalogue,
+            ..aisle_models::FitContext::default()
+        };
+        results.push(score(algorithm.as_ref(), &context)?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(results)
+}
+
+/// Refuses `--csv` and `--report` for a protocol whose report is `--json` only.
+pub(super) fn json_only(args: &EvaluateArgs, protocol: &dyn std::fmt::Display) -> Result<()> {
+    if args.csv.is_some() || args.report.is_some() {
+        return Err(UsageError(format!(
+            "--protocol {protocol} writes --json only (--csv and --report are for the user protocols)"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 /// Each item's catalogue entry, by its index in `items` (`None`: not in the catalogue).
 pub(super) fn described(catalogue: &Catalogue, items: &IdMap) -> Vec<Option<Item>> {
     items.ids().map(|id| catalogue.get(id).cloned()).collect()

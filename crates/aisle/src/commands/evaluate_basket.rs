@@ -5,17 +5,15 @@
 use std::path::Path;
 
 use aisle_data::{BasketProtocol, BasketSource, Baskets};
-use aisle_eval::{BasketScores, evaluate_baskets};
-use aisle_models::FitContext;
+use aisle_eval::evaluate_baskets;
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use super::evaluate::Configured;
+use super::evaluate::{Configured, json_only, score_each};
 use crate::UsageError;
 use crate::cli::EvaluateArgs;
 use crate::input::EventsConfig;
 use crate::output::outln;
-use crate::progress;
 
 pub fn run(
     args: &EvaluateArgs,
@@ -24,12 +22,7 @@ pub fn run(
     protocol: BasketProtocol,
     algorithms: Vec<Configured>,
 ) -> Result<()> {
-    if args.csv.is_some() || args.report.is_some() {
-        return Err(UsageError(format!(
-            "--protocol {protocol} writes --json only (--csv and --report are for the user protocols)"
-        ))
-        .into());
-    }
+    json_only(args, &protocol)?;
     let data = config.load(path)?;
     let baskets = Baskets::of(&data);
     if baskets.baskets.is_empty() {
@@ -58,25 +51,9 @@ pub fn run(
         split.skipped,
         split.known.iter().filter(|&&k| k).count()
     );
-    let bar = progress::steps(algorithms.len() as u64, "evaluating");
-    let mut results: Vec<BasketScores> = Vec::new();
-    for (algorithm, _) in &algorithms {
-        bar.set_message(algorithm.name().to_string());
-        let on_notice = |text: &str| bar.println(text);
-        let context = FitContext {
-            seed: args.seed,
-            notice: Some(&on_notice),
-            ..FitContext::default()
-        };
-        results.push(evaluate_baskets(
-            algorithm.as_ref(),
-            &split,
-            args.k,
-            &context,
-        )?);
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+    let results = score_each(&algorithms, args.seed, None, |algorithm, context| {
+        Ok(evaluate_baskets(algorithm, &split, args.k, context)?)
+    })?;
     let k = args.k;
     outln!(
         "{:<12} {:>9} {:>9} {:>9} {:>9}",

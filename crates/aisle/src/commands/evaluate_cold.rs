@@ -4,17 +4,15 @@
 use std::path::Path;
 
 use aisle_data::{Catalogue, DuplicatePolicy, Weighting};
-use aisle_eval::{ColdItemsProtocol, ColdScores, evaluate_cold_items};
-use aisle_models::FitContext;
+use aisle_eval::{ColdItemsProtocol, evaluate_cold_items};
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use super::evaluate::{Configured, described};
+use super::evaluate::{Configured, described, json_only, score_each};
 use crate::UsageError;
 use crate::cli::EvaluateArgs;
 use crate::input::EventsConfig;
 use crate::output::outln;
-use crate::progress;
 
 pub fn run(
     args: &EvaluateArgs,
@@ -25,12 +23,7 @@ pub fn run(
     weighting: Weighting,
     duplicates: Option<DuplicatePolicy>,
 ) -> Result<()> {
-    if args.csv.is_some() || args.report.is_some() {
-        return Err(UsageError(format!(
-            "--protocol {protocol} writes --json only (--csv and --report are for the user protocols)"
-        ))
-        .into());
-    }
+    json_only(args, &protocol)?;
     let catalogue_path = config.catalogue.as_deref().ok_or_else(|| {
         UsageError(format!(
             "--protocol {protocol} ranks items by what the catalogue says of them: give --items FILE"
@@ -60,26 +53,12 @@ pub fn run(
             .count(),
         split.users.len()
     );
-    let bar = progress::steps(algorithms.len() as u64, "evaluating");
-    let mut results: Vec<ColdScores> = Vec::new();
-    for (algorithm, _) in &algorithms {
-        bar.set_message(algorithm.name().to_string());
-        let on_notice = |text: &str| bar.println(text);
-        let context = FitContext {
-            seed: args.seed,
-            notice: Some(&on_notice),
-            catalogue: Some(&descriptions),
-            ..FitContext::default()
-        };
-        results.push(evaluate_cold_items(
-            algorithm.as_ref(),
-            &split,
-            args.k,
-            &context,
-        )?);
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+    let results = score_each(
+        &algorithms,
+        args.seed,
+        Some(&descriptions),
+        |algorithm, context| Ok(evaluate_cold_items(algorithm, &split, args.k, context)?),
+    )?;
     let k = args.k;
     outln!(
         "{:<12} {:>9} {:>9} {:>9}",
