@@ -1,20 +1,27 @@
-//! The serving copy of the catalogue: what filters and reasons need to know of each item
-//! (categories, availability, price), kept in memory so a recommendation never waits for a
-//! database read per candidate. It follows the store's catalogue change feed
-//! ([`Store::catalogue_changes`]), so changes made through another process reach it too.
+//! The serving copy of the catalogue: what filters, merchandising rules and reasons need to
+//! know of each item (title, categories, availability, price, age, attributes), kept in
+//! memory so a recommendation never waits for a database read per candidate. It follows the
+//! store's catalogue change feed ([`Store::catalogue_changes`]), so changes made through
+//! another process reach it too.
 
 use std::collections::HashMap;
 
 use aisle_data::Item;
 use aisle_store::{MAX_PAGE, Store, StoreError};
 
-/// What serving needs to know of one item.
+/// What serving needs to know of one item: what filters, merchandising rules and reasons
+/// look at.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ItemFacts {
+    pub title: String,
     pub categories: Vec<String>,
     pub available: bool,
-    /// For revenue when a purchase event carries no amount.
+    /// For revenue when a purchase event carries no amount; rules on price.
     pub price: Option<f64>,
+    /// Unix seconds (rules on new arrivals).
+    pub created_at: Option<i64>,
+    /// The shop's own fields (brand, colour, ...), for rules on `attributes.NAME`.
+    pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Every catalogue item's facts, by id.
@@ -51,9 +58,12 @@ impl Catalogue {
         self.items.insert(
             item.id.clone(),
             ItemFacts {
+                title: item.title.clone(),
                 categories: item.categories.clone(),
                 available: item.available,
                 price: item.price,
+                created_at: item.created_at,
+                attributes: item.attributes.clone(),
             },
         );
     }

@@ -293,6 +293,26 @@ impl Engine {
 
     /// Runs a list request through the pipeline (see [`crate::list`]).
     pub fn list(&self, request: &ListRequest) -> Result<RecommendationList, EngineError> {
+        let (made, version) = self.with_context(request, |context| {
+            Ok((pipeline::run(context)?, context.serving.info.version.0))
+        })?;
+        Ok(RecommendationList {
+            recommendation_id: self.new_id(),
+            model: made.model,
+            model_version: version,
+            fallback: made.fallback,
+            experiment: None,
+            items: made.items,
+        })
+    }
+
+    /// Builds a request's [`ListContext`] — the model that answers it, the shopper's history
+    /// from the store, the catalogue — and hands it to `look`.
+    pub(crate) fn with_context<T>(
+        &self,
+        request: &ListRequest,
+        look: impl FnOnce(&ListContext<'_>) -> Result<T, EngineError>,
+    ) -> Result<T, EngineError> {
         let models = self.models();
         // A buy-again list is ordered by a trained `buy-again` model when there is one.
         let basket_name;
@@ -337,15 +357,7 @@ impl Engine {
         };
         let catalogue = self.catalogue.read().expect("catalogue lock");
         let context = ListContext::new(request, serving, &catalogue, &self.config, events)?;
-        let made = pipeline::run(&context)?;
-        Ok(RecommendationList {
-            recommendation_id: self.new_id(),
-            model: made.model,
-            model_version: serving.info.version.0,
-            fallback: made.fallback,
-            experiment: None,
-            items: made.items,
-        })
+        look(&context)
     }
 
     /// A fresh 128-bit id, as 32 hex digits.

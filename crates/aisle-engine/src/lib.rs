@@ -8,6 +8,7 @@
 //! - [`training`] and [`jobs`]: a store snapshot trained into a new model version, one job at
 //!   a time, swapped in when done.
 //! - [`experiments`]: A/B experiments, the log of served lists, attribution and results.
+//! - [`placements`]: named recommendation slots with merchandising rules, and the explainer.
 //! - [`service`]: all of the above for one shop, with the work that runs beside requests.
 //!
 //! An HTTP layer (the `aisle-server` crate) parses requests into calls on a [`Service`];
@@ -35,6 +36,7 @@ pub mod experiments;
 pub mod jobs;
 pub mod lenient;
 pub mod list;
+pub mod placements;
 pub mod service;
 pub mod serving;
 pub mod stats;

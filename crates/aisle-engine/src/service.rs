@@ -1,8 +1,8 @@
 //! The running system for one shop: the serving [`Engine`], the [`Trainer`], the
-//! [`Experiments`] and the counters, with the work that runs beside the requests (precomputing
-//! lists, the first training, the retraining schedule, the log of served lists, following
-//! the store's catalogue changes). An HTTP layer parses a request, calls one method here and
-//! formats the answer.
+//! [`Experiments`], the [`Placements`] and the counters, with the work that runs beside the
+//! requests (precomputing lists, the first training, the retraining schedule, the log of
+//! served lists, following the store's catalogue changes). An HTTP layer parses a request,
+//! calls one method here and formats the answer.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -15,7 +15,8 @@ use crate::error::EngineError;
 use crate::events::{self, IncomingEvent, Refusal};
 use crate::experiments::{ExperimentDefinition, Experiments};
 use crate::jobs::{JobStatus, Trainer};
-use crate::list::{ListRequest, RecommendationList};
+use crate::list::{ExperimentTag, ListRequest, RecommendationList};
+use crate::placements::{Placement, Placements};
 use crate::stats::Stats;
 use crate::training::{TrainError, TrainSpec};
 use crate::tuning::{TuneSpec, TuneStatus, Tuner};
@@ -49,6 +50,8 @@ pub struct ServiceConfig {
     pub trains: bool,
     /// A basket model trained after each training of the main model (its `baskets` set).
     pub basket_training: Option<TrainSpec>,
+    /// The settings file's placements (read-only through the API).
+    pub placements: Vec<Placement>,
 }
 
 /// When and how the models are re-tuned on the store's snapshot.
@@ -69,6 +72,7 @@ impl Default for ServiceConfig {
             tuning: None,
             trains: true,
             basket_training: None,
+            placements: Vec::new(),
         }
     }
 }
@@ -80,6 +84,7 @@ pub struct Service {
     trainer: Arc<Trainer>,
     tuner: Arc<Tuner>,
     experiments: Arc<Experiments>,
+    placements: Arc<Placements>,
     stats: Arc<Stats>,
     config: ServiceConfig,
     stopping: Arc<Stopping>,
@@ -116,11 +121,16 @@ impl Service {
             }
         }
         let tuner = Arc::new(Tuner::new(Arc::clone(engine.store())));
+        let placements = Arc::new(Placements::load(
+            engine.store().as_ref(),
+            config.placements.clone(),
+        )?);
         Ok(Service {
             engine,
             trainer,
             tuner,
             experiments,
+            placements,
             stats,
             config,
             stopping: Arc::new(Stopping::default()),
@@ -148,6 +158,10 @@ impl Service {
         &self.experiments
     }
 
+    pub fn placements(&self) -> &Arc<Placements> {
+        &self.placements
+    }
+
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
@@ -163,18 +177,7 @@ impl Service {
     /// recommenders, and a buy-again list is the shopper's own purchases), and the list is
     /// logged for attribution.
     pub fn serve_list(&self, mut request: ListRequest) -> Result<RecommendationList, EngineError> {
-        let mut experiment = None;
-        // An experiment between basket models runs on basket lists only, one between user
-        // models on the other lists only.
-        if request.model.is_none()
-            && request.source != crate::list::Source::BuyAgain
-            && let Some(user) = request.user_id.as_deref()
-            && let Some((tag, model)) = self.experiments.assign(user)
-            && crate::baskets::is_basket_model(&model) == request.source.wants_basket_model()
-        {
-            request.model = Some(model);
-            experiment = Some(tag);
-        }
+        let experiment = self.assign_experiment(&mut request);
         let mut list = self.engine.list(&request)?;
         list.experiment = experiment;
         self.experiments.log(request.user_id.as_deref(), &list);
@@ -183,6 +186,22 @@ impl Service {
             Stats::add(&self.stats.fallbacks_served, 1);
         }
         Ok(list)
+    }
+
+    /// Has the running experiment pick the request's model (unless it names one, or asks
+    /// what to buy again); answers the variant. An experiment between basket models runs on
+    /// basket lists only, one between user models on the other lists only.
+    pub(crate) fn assign_experiment(&self, request: &mut ListRequest) -> Option<ExperimentTag> {
+        if request.model.is_none()
+            && request.source != crate::list::Source::BuyAgain
+            && let Some(user) = request.user_id.as_deref()
+            && let Some((tag, model)) = self.experiments.assign(user)
+            && crate::baskets::is_basket_model(&model) == request.source.wants_basket_model()
+        {
+            request.model = Some(model);
+            return Some(tag);
+        }
+        None
     }
 
     // ---- events ----
@@ -270,6 +289,7 @@ impl Service {
             },
         ));
         let (engine, experiments) = (Arc::clone(&self.engine), Arc::clone(&self.experiments));
+        let placements = Arc::clone(&self.placements);
         background.push(self.every_or_when(
             "aisle-models",
             MODEL_FOLLOW_EVERY,
@@ -282,6 +302,9 @@ impl Service {
                 }
                 if let Err(e) = experiments.follow(engine.store().as_ref()) {
                     tracing::warn!("reading the experiments failed: {e}");
+                }
+                if let Err(e) = placements.follow(engine.store().as_ref()) {
+                    tracing::warn!("reading the placements failed: {e}");
                 }
             },
         ));
@@ -358,7 +381,7 @@ impl Service {
         let nudge = move |change: Change| {
             stopping.nudge(match change {
                 Change::Catalogue => CATALOGUE,
-                Change::Models | Change::Experiments => MODELS,
+                Change::Models | Change::Experiments | Change::Placements => MODELS,
                 Change::Everything => CATALOGUE | MODELS,
             })
         };

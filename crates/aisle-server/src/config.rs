@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use aisle_engine::experiments::ExperimentDefinition;
+use aisle_engine::placements::Placement;
 use aisle_engine::{EngineConfig, ServiceConfig, TrainSpec, TuneSpec, TuningSchedule};
 
 /// Default address: loopback only, so a first run exposes nothing.
@@ -79,6 +80,10 @@ pub struct Settings {
     /// Experiments to run (`[[experiments]]` tables), started at start-up if new.
     #[serde(default)]
     pub experiments: Vec<ExperimentDefinition>,
+    /// Placements (`[[placements]]` tables: `name` and a definition, see
+    /// `docs/placements.md`), read-only through the API.
+    #[serde(default)]
+    pub placements: Vec<Value>,
 }
 
 /// The `[training]` table: what the server trains.
@@ -158,6 +163,11 @@ impl Settings {
                 lower.experiments
             } else {
                 self.experiments
+            },
+            placements: if self.placements.is_empty() {
+                lower.placements
+            } else {
+                self.placements
             },
         }
     }
@@ -276,6 +286,20 @@ impl Settings {
                 }
             }
         };
+        let placements = self
+            .placements
+            .iter()
+            .enumerate()
+            .map(|(index, table)| Placement::from_settings(table, index))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid("placements", e.to_string()))?;
+        let mut names = std::collections::HashSet::new();
+        if let Some(twice) = placements.iter().find(|p| !names.insert(p.name.as_str())) {
+            return Err(invalid(
+                "placements",
+                format!("two placements are called '{}'", twice.name),
+            ));
+        }
         let limit = |setting: &'static str, value: Option<usize>, default: usize| {
             let value = value.unwrap_or(default);
             if value == 0 {
@@ -319,6 +343,7 @@ impl Settings {
                     baskets: false,
                 },
                 experiments: self.experiments,
+                placements,
                 tuning,
                 trains: match self.role.as_deref() {
                     None | Some("all") | Some("train") => true,
@@ -448,6 +473,56 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("api_key")
+        );
+    }
+
+    #[test]
+    fn placements_are_read_from_tables_and_checked() {
+        let settings: Settings = toml::from_str(
+            r#"
+            [[placements]]
+            name = "home"
+            source = "user"
+            n = 8
+            fallback = ["popular"]
+            rules = [
+              { filter = { field = "available", equals = true } },
+              { boost = { field = "categories", in = ["Audio"], factor = 1.5 } },
+              { diversity = { field = "category", max = 2 } },
+            ]
+
+            [[placements]]
+            name = "product-page"
+            source = "similar"
+            "#,
+        )
+        .unwrap();
+        let config = settings.resolve().unwrap();
+        let placements = &config.service.placements;
+        assert_eq!(placements.len(), 2);
+        assert_eq!((placements[0].name.as_str(), placements[0].n), ("home", 8));
+        assert_eq!(placements[0].rules.len(), 3);
+        assert_eq!(placements[1].n, 10);
+
+        let bad: Settings = toml::from_str(
+            "[[placements]]\nname = \"home\"\nsource = \"user\"\nrules = [{ boost = { field = \"category\", equals = \"A\", factor = -1 } }]\n",
+        )
+        .unwrap();
+        let error = bad.resolve().unwrap_err().to_string();
+        assert!(
+            error.contains("placements[0].rules[0].boost.factor"),
+            "{error}"
+        );
+        let twice: Settings = toml::from_str(
+            "[[placements]]\nname = \"a\"\nsource = \"popular\"\n[[placements]]\nname = \"a\"\nsource = \"trending\"\n",
+        )
+        .unwrap();
+        assert!(
+            twice
+                .resolve()
+                .unwrap_err()
+                .to_string()
+                .contains("two placements")
         );
     }
 

@@ -64,6 +64,7 @@ error_codes! {
     UnknownUser = NOT_FOUND, "unknown_user", "No user has this id.";
     UnknownModel = NOT_FOUND, "unknown_model", "No such model (unknown algorithm, or none trained under this name).";
     UnknownExperiment = NOT_FOUND, "unknown_experiment", "No experiment has this name.";
+    UnknownPlacement = NOT_FOUND, "unknown_placement", "No placement has this name.";
     UnknownVariant = NOT_FOUND, "unknown_variant", "An experiment's control is not one of its variants.";
     NoJob = NOT_FOUND, "no_job", "No training (or tuning) job has run since the server started.";
     MethodNotAllowed = METHOD_NOT_ALLOWED, "method_not_allowed", "The route exists but not with this method.";
@@ -71,6 +72,7 @@ error_codes! {
     IdMismatch = CONFLICT, "id_mismatch", "The body's id differs from the path's.";
     DuplicateVariant = CONFLICT, "duplicate_variant", "Two variants of an experiment have one name.";
     TrainingElsewhere = CONFLICT, "training_elsewhere", "This replica does not train now: it serves only (`--role serve`), or another replica holds the trainer lock.";
+    PlacementConfigured = CONFLICT, "placement_configured", "The placement is defined in the settings file; change it there.";
     ExperimentRunning = CONFLICT, "experiment_running", "Another experiment is running; one runs at a time.";
     NoSimilarity = CONFLICT, "no_similarity", "The model has no notion of item similarity.";
     NoEvents = CONFLICT, "no_events", "The store holds no usable events to train on.";
@@ -79,6 +81,7 @@ error_codes! {
     PayloadTooLarge = PAYLOAD_TOO_LARGE, "payload_too_large", "The body is larger than the server's body_limit.";
     UnsupportedMediaType = UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "The body must be JSON with Content-Type: application/json.";
     BatchTooLarge = UNPROCESSABLE_ENTITY, "batch_too_large", "A batch holds more records than the server's max_batch.";
+    InvalidPlacement = UNPROCESSABLE_ENTITY, "invalid_placement", "A placement definition cannot be used; the message names the field (`rules[1].boost.factor: ...`).";
     InvalidBody = UNPROCESSABLE_ENTITY, "invalid_body", "The body is JSON but not of the expected shape (a missing or unknown field, a wrong type).";
     Internal = INTERNAL_SERVER_ERROR, "internal", "The server failed; the error is in its log.";
     NoModel = SERVICE_UNAVAILABLE, "no_model", "No model is trained yet.";

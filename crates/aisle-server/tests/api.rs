@@ -1435,3 +1435,207 @@ async fn a_new_item_is_listed_and_has_similar_items_by_content_without_retrainin
     assert_eq!(similar["items"][0]["item_id"], favourite["item_id"]);
     assert_eq!(similar["items"][0]["reason"]["kind"], "similar_content");
 }
+
+#[tokio::test]
+async fn placements_are_set_served_explained_and_run_experiments() {
+    let mut settings = settings();
+    settings.placements = vec![json!({"name": "footer", "source": "popular", "n": 3})];
+    let app = app_with(settings, true).await;
+    let (user, history) = some_user(&app);
+
+    // A bad rule is a 422 naming the field; nothing is stored.
+    let message = app
+        .expect_error(
+            "PUT",
+            "/v1/placements/home",
+            Some(json!({"source": "user", "rules": [{"boost": {"field": "categories", "in": ["Audio"], "factor": -2}}]})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_placement",
+        )
+        .await;
+    assert!(message.starts_with("rules[0].boost.factor"), "{message}");
+    app.expect_error(
+        "GET",
+        "/v1/placements/home",
+        None,
+        StatusCode::NOT_FOUND,
+        "unknown_placement",
+    )
+    .await;
+
+    // The example, with a pin on an item the user has not seen.
+    let plain = app
+        .get(&format!("/v1/users/{user}/recommendations?n=20"))
+        .await;
+    let pinned = ids(&plain)[15].clone();
+    let definition = json!({"source": "user", "model": "als", "n": 10,
+        "rules": [
+            {"filter": {"field": "available", "equals": true}},
+            {"boost": {"field": "categories", "in": ["Audio"], "factor": 1.5}},
+            {"pin": {"item_id": pinned, "position": 0}},
+            {"promote": {"share": 0.2, "filter": {"field": "created_at", "newer_than_days": 30}}},
+            {"diversity": {"field": "category", "max": 2}},
+            {"rotation": {"hours": 24, "penalty": 0.5}},
+            {"repurchase": {"days": 90, "except_categories": ["Coffee"]}}
+        ],
+        "fallback": ["similar", "popular_in_category", "popular"]});
+    let (status, body) = app
+        .call("PUT", "/v1/placements/home", Some(definition.clone()))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["origin"], "api");
+    assert_eq!(body["definition"]["rules"], definition["rules"]);
+    let (status, _) = app
+        .call("PUT", "/v1/placements/home", Some(definition))
+        .await;
+    assert_eq!(status, StatusCode::OK, "a second PUT replaces");
+
+    let list = app
+        .get(&format!("/v1/placements/home/items?user_id={user}"))
+        .await;
+    let listed = ids(&list);
+    assert_eq!(listed.len(), 10);
+    assert_eq!(listed[0], pinned);
+    assert_eq!(list["items"][0]["reason"]["kind"], "pinned");
+    assert!(listed.iter().all(|i| !history.contains(i)));
+    assert_eq!(list["recommendation_id"].as_str().unwrap().len(), 32);
+    let short = app
+        .get(&format!("/v1/placements/home/items?user_id={user}&n=4"))
+        .await;
+    assert_eq!(ids(&short).len(), 4);
+
+    // Explained: the pinned item, an unknown one.
+    let answer = app
+        .get(&format!(
+            "/v1/placements/home/explain?user_id={user}&candidate={pinned}"
+        ))
+        .await;
+    assert_eq!(answer["in_list"], true);
+    assert_eq!(answer["position"], 0);
+    assert_eq!(answer["rank_before_rules"], 15);
+    assert!(
+        answer["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["rule"] == "rules[2] pin"),
+        "{answer}"
+    );
+    let answer = app
+        .get(&format!(
+            "/v1/placements/home/explain?user_id={user}&candidate=zzz"
+        ))
+        .await;
+    assert_eq!(answer["reason"], "not in the catalogue");
+    app.expect_error(
+        "GET",
+        "/v1/placements/home/explain",
+        None,
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    )
+    .await;
+
+    // The settings file's placement: listed, served, not writable here.
+    let all = app.get("/v1/placements").await;
+    let names: Vec<&str> = all["placements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["footer", "home"]);
+    assert_eq!(ids(&app.get("/v1/placements/footer/items").await).len(), 3);
+    app.expect_error(
+        "DELETE",
+        "/v1/placements/footer",
+        None,
+        StatusCode::CONFLICT,
+        "placement_configured",
+    )
+    .await;
+    // A similar-items placement needs the page's item.
+    let (status, _) = app
+        .call(
+            "PUT",
+            "/v1/placements/product-page",
+            Some(json!({"source": "similar", "n": 4})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    app.expect_error(
+        "GET",
+        "/v1/placements/product-page/items",
+        None,
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    )
+    .await;
+    let similar = app
+        .get("/v1/placements/product-page/items?item_id=i1")
+        .await;
+    assert_eq!(ids(&similar).len(), 4);
+    assert!(!ids(&similar).contains(&"i1".to_string()));
+
+    // A placement without a model runs the experiment: its lists carry the variant, and a
+    // click on them counts in the results.
+    let (status, body) = app
+        .call(
+            "POST",
+            "/v1/admin/train?wait=true",
+            Some(json!({"model": "popular"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .call(
+            "POST",
+            "/v1/experiments",
+            Some(json!({"name": "widget", "variants": [
+            {"name": "control", "model": "popular", "share": 0.5},
+            {"name": "cf", "model": "als", "share": 0.5}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _) = app
+        .call(
+            "PUT",
+            "/v1/placements/open",
+            Some(json!({"source": "user", "n": 5})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let list = app
+        .get(&format!("/v1/placements/open/items?user_id={user}"))
+        .await;
+    let variant = list["experiment"]["variant"].as_str().unwrap().to_string();
+    assert_eq!(list["experiment"]["name"], "widget");
+    let click = json!([{"user_id": user, "item_id": list["items"][0]["item_id"], "type": "click",
+        "recommendation_id": list["recommendation_id"], "position": 0}]);
+    let (status, body) = app.call("POST", "/v1/events", Some(click)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let results = app.get("/v1/experiments/widget/results").await;
+    let row = results["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == variant.as_str())
+        .unwrap();
+    assert_eq!(
+        (&row["lists"], &row["impressions"]),
+        (&json!(1), &json!(5)),
+        "{results}"
+    );
+    assert_eq!(row["clicks"], 1, "{results}");
+
+    let (status, _) = app.call("DELETE", "/v1/placements/home", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    app.expect_error(
+        "DELETE",
+        "/v1/placements/home",
+        None,
+        StatusCode::NOT_FOUND,
+        "unknown_placement",
+    )
+    .await;
+}

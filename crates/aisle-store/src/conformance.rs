@@ -21,7 +21,7 @@ use crate::store::Store;
 /// (no server to test against) or `None`.
 macro_rules! conformance_tests {
     ($make:expr) => {
-        conformance_tests!(@each $make; items_round_trip_update_in_place_and_delete, listings_page_through_everything_in_insertion_order, users_round_trip_and_delete, appended_events_scan_back_in_order_with_every_field, an_invalid_event_rejects_the_whole_batch, user_events_are_the_most_recent_oldest_first, event_ids_are_not_reused_after_deletion, model_versions_grow_and_latest_picks_the_newest, the_store_is_shared_across_threads, a_scan_visitor_may_use_the_store, experiments_and_served_lists_round_trip, events_are_counted_per_day_and_type, catalogue_changes_follow_writes_and_deletes, tunings_are_kept_newest_first);
+        conformance_tests!(@each $make; items_round_trip_update_in_place_and_delete, listings_page_through_everything_in_insertion_order, users_round_trip_and_delete, appended_events_scan_back_in_order_with_every_field, an_invalid_event_rejects_the_whole_batch, user_events_are_the_most_recent_oldest_first, event_ids_are_not_reused_after_deletion, model_versions_grow_and_latest_picks_the_newest, the_store_is_shared_across_threads, a_scan_visitor_may_use_the_store, experiments_and_served_lists_round_trip, placements_are_replaced_listed_by_name_and_deleted, events_are_counted_per_day_and_type, catalogue_changes_follow_writes_and_deletes, tunings_are_kept_newest_first);
     };
     (@each $make:expr; $($name:ident),*) => {
         $(
@@ -286,6 +286,15 @@ pub(crate) fn user_events_are_the_most_recent_oldest_first(store: Arc<dyn Store>
     );
     assert!(store.user_events("nobody", 5).unwrap().is_empty());
     assert!(store.user_events("u", 0).is_err());
+    // The history a list reads is the same events and the deletion flag, in one read.
+    let history_agrees = |user: &str, limit: usize| {
+        let (events, deleted) = store.user_history(user, limit).unwrap();
+        assert_eq!(events, store.user_events(user, limit).unwrap(), "{user}");
+        assert_eq!(deleted, store.user_deleted(user).unwrap(), "{user}");
+    };
+    history_agrees("u", 3);
+    history_agrees("u", 100);
+    history_agrees("nobody", 5);
     assert_eq!(
         store.delete_user("u", true).unwrap(),
         DeletedUser {
@@ -295,11 +304,14 @@ pub(crate) fn user_events_are_the_most_recent_oldest_first(store: Arc<dyn Store>
     );
     assert_eq!(store.counts().unwrap().events, 1);
     assert!(store.user_deleted("u").unwrap());
+    assert_eq!(store.user_history("u", 5).unwrap(), (Vec::new(), true));
+    history_agrees("other-user", 5);
     // A new event of theirs brings them back.
     store
         .append_events(&[NewEvent::new("u", "i9", "view")])
         .unwrap();
     assert!(!store.user_deleted("u").unwrap());
+    history_agrees("u", 5);
 }
 
 pub(crate) fn event_ids_are_not_reused_after_deletion(store: Arc<dyn Store>) {
@@ -466,6 +478,47 @@ pub(crate) fn experiments_and_served_lists_round_trip(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(n, 2);
     assert_eq!(seen, vec![lists[1].clone(), lists[0].clone()]);
+
+    // A user's lists since a time, newest first, limited.
+    let mut other = list("r4", None, 25);
+    other.user_id = Some("u2".into());
+    store.log_impressions(&[other]).unwrap();
+    let recent = store.user_impressions("u1", 15, 10).unwrap();
+    assert_eq!(recent, vec![lists[2].clone(), lists[0].clone()]);
+    assert_eq!(
+        store.user_impressions("u1", 0, 1).unwrap(),
+        vec![lists[2].clone()]
+    );
+    assert!(store.user_impressions("u9", 0, 10).unwrap().is_empty());
+}
+
+pub(crate) fn placements_are_replaced_listed_by_name_and_deleted(store: Arc<dyn Store>) {
+    use crate::record::PlacementRecord;
+    let placement = |name: &str, n: u64, at: i64| PlacementRecord {
+        name: name.into(),
+        definition: json!({"source": "user", "n": n, "rules": [{"diversity": {"field": "category", "max": 2}}]}),
+        updated_at: at,
+    };
+    assert!(store.placements().unwrap().is_empty());
+    store
+        .put_placement(&placement("product-page", 4, 1))
+        .unwrap();
+    store.put_placement(&placement("home", 10, 2)).unwrap();
+    store.put_placement(&placement("home", 12, 3)).unwrap();
+    assert_eq!(
+        store.placements().unwrap(),
+        vec![placement("home", 12, 3), placement("product-page", 4, 1)]
+    );
+    assert!(store.delete_placement("home").unwrap());
+    assert!(!store.delete_placement("home").unwrap());
+    assert_eq!(
+        store.placements().unwrap(),
+        vec![placement("product-page", 4, 1)]
+    );
+    assert!(
+        store.put_placement(&placement("", 1, 1)).is_err(),
+        "an empty name is refused"
+    );
 }
 
 pub(crate) fn events_are_counted_per_day_and_type(store: Arc<dyn Store>) {

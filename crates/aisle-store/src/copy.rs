@@ -3,7 +3,7 @@
 //!
 //! Copied: the catalogue and users (in listing order, so the index spaces match), every
 //! event in id order, every model version (oldest first, so versions keep their order), the
-//! experiments with the lists served in them, and the tuning outcomes. Ids the target draws
+//! experiments with the lists served in them, the tuning outcomes and the placements. Ids the target draws
 //! afresh (event ids, model versions) may differ from the source's where the source has gaps
 //! (deleted events); references to event ids (a model's last event, an experiment's first)
 //! are translated through the copied events, so they mean the same events. Not copied: lists
@@ -28,6 +28,7 @@ pub struct CopyReport {
     pub experiments: u64,
     pub served_lists: u64,
     pub tunings: u64,
+    pub placements: u64,
 }
 
 /// Copies everything in `from` into `to`, which must be empty (no items, users, events or
@@ -136,6 +137,11 @@ pub fn copy(from: &dyn Store, to: &dyn Store) -> Result<CopyReport> {
         }
     }
 
+    for placement in from.placements()? {
+        to.put_placement(&placement)?;
+        report.placements += 1;
+    }
+
     let mut tunings = from.tunings(MAX_PAGE)?;
     tunings.reverse();
     for tuning in &tunings {
@@ -236,6 +242,13 @@ mod tests {
                 served_at: 9,
             }])
             .unwrap();
+        store
+            .put_placement(&crate::PlacementRecord {
+                name: "home".into(),
+                definition: serde_json::json!({"source": "user", "rules": [{"pin": {"item_id": "i0", "position": 0}}]}),
+                updated_at: 11,
+            })
+            .unwrap();
     }
 
     /// Everything a copy must keep, in a comparable form.
@@ -287,9 +300,10 @@ mod tests {
             .map(|e| (e.name, e.definition, e.created_at))
             .collect();
         format!(
-            "{:?}\n{:?}\n{events:?}\n{models:?}\n{experiments:?}\n{served:?}",
+            "{:?}\n{:?}\n{events:?}\n{models:?}\n{experiments:?}\n{served:?}\n{:?}",
             store.list_items(None, 100).unwrap().entries,
             store.list_users(None, 100).unwrap().entries,
+            store.placements().unwrap(),
         )
     }
 
@@ -305,6 +319,7 @@ mod tests {
         let report = copy(&source, postgres.as_ref()).unwrap();
         assert_eq!((report.items, report.users, report.models), (2, 1, 1));
         assert_eq!((report.experiments, report.served_lists), (1, 1));
+        assert_eq!(report.placements, 1);
         let back = SqliteStore::open(dir.path().join("b.db")).unwrap();
         copy(postgres.as_ref(), &back).unwrap();
         let expected = contents(&source);

@@ -41,7 +41,7 @@ pub use postgres::PostgresStore;
 pub use record::{
     CatalogueChanges, Counts, Cursor, DayCount, DeletedUser, EventId, ExperimentRecord, Impression,
     MAX_ID_CHARS, MAX_PAGE, ModelInfo, ModelMeta, ModelVersion, NewEvent, NewTuning, Page,
-    ScanSummary, StoredEvent, StoredModel, TIMESTAMPS, TuningRecord,
+    PlacementRecord, ScanSummary, StoredEvent, StoredModel, TIMESTAMPS, TuningRecord,
 };
 pub use snapshot::Snapshot;
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};

@@ -203,6 +203,16 @@ pub struct Impression {
     pub served_at: i64,
 }
 
+/// A stored placement: a named recommendation slot with its source and merchandising rules.
+/// The definition is the server's to interpret; the store keeps it as given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlacementRecord {
+    pub name: String,
+    pub definition: Value,
+    /// Unix seconds of the last write.
+    pub updated_at: i64,
+}
+
 /// A stored experiment. The definition (variants, shares, control) is the server's to
 /// interpret; the store keeps it as given.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

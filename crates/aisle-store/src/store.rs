@@ -12,8 +12,8 @@ use aisle_data::{CleaningOptions, Dataset, Item, User};
 use crate::error::Result;
 use crate::record::{
     CatalogueChanges, Counts, Cursor, DayCount, DeletedUser, EventId, ExperimentRecord, Impression,
-    ModelInfo, ModelMeta, ModelVersion, NewEvent, NewTuning, Page, ScanSummary, StoredEvent,
-    StoredModel, TuningRecord,
+    ModelInfo, ModelMeta, ModelVersion, NewEvent, NewTuning, Page, PlacementRecord, ScanSummary,
+    StoredEvent, StoredModel, TuningRecord,
 };
 use crate::snapshot;
 
@@ -29,6 +29,8 @@ pub enum Change {
     Catalogue,
     /// An experiment was created or stopped.
     Experiments,
+    /// A placement was written or deleted.
+    Placements,
     /// Notices may have been missed (the listening connection broke and is back): look at
     /// everything.
     Everything,
@@ -136,6 +138,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn experiments(&self) -> Result<Vec<ExperimentRecord>>;
     /// Marks an experiment stopped at `at` (Unix seconds); its lists and results stay.
     fn stop_experiment(&self, name: &str, at: i64) -> Result<()>;
+
+    /// Lists served to `user_id` at or after `since` (Unix seconds), newest first, at most
+    /// `limit` (1 to [`MAX_PAGE`](crate::MAX_PAGE)): what a rotation rule looks at.
+    fn user_impressions(&self, user_id: &str, since: i64, limit: usize) -> Result<Vec<Impression>>;
+
+    // ---- placements ----
+
+    /// Stores a placement under its name, replacing the one stored before.
+    fn put_placement(&self, placement: &PlacementRecord) -> Result<()>;
+    /// Deletes a placement; `false` when none had that name.
+    fn delete_placement(&self, name: &str) -> Result<bool>;
+    /// Every stored placement, by name.
+    fn placements(&self) -> Result<Vec<PlacementRecord>>;
 
     /// How many items, users, events and model versions the store holds.
     fn counts(&self) -> Result<Counts>;

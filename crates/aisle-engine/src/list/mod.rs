@@ -92,6 +92,23 @@ pub struct HistoryEntry {
 /// stage gets it, and must be when it gives it back.
 pub trait Stage: std::fmt::Debug + Send + Sync {
     fn apply(&self, context: &ListContext<'_>, pool: &mut Vec<Candidate>);
+
+    /// How many candidates the stage wants to work on for a list of `want` items: enough
+    /// spare ones that removals and slot placements still leave a full list.
+    fn pool_size(&self, want: usize) -> usize {
+        want * 3 + 20
+    }
+
+    /// Whether a fallback item may join the finished part of the list (`list`): a stage
+    /// whose constraint is on the whole list (at most two per category) keeps it there too.
+    fn admits(
+        &self,
+        _context: &ListContext<'_>,
+        _list: &[Candidate],
+        _candidate: &Candidate,
+    ) -> bool {
+        true
+    }
 }
 
 /// What a list is asked for: built from a query string or a body by one conversion each.
@@ -254,6 +271,8 @@ pub enum Reason {
     /// Similar by its description to the item asked about (one of the two is new since
     /// training, so there are no interactions to compare).
     SimilarContent { item_id: String },
+    /// Placed here by a placement's pin rule.
+    Pinned,
 }
 
 /// One recommended item.

@@ -21,6 +21,8 @@ pub enum Origin {
     BoughtBefore,
     /// A basket model's answer for the context item or the basket.
     BoughtWith,
+    /// Put at its place by a placement's pin rule.
+    Pinned,
 }
 
 /// An item on its way into a list.
@@ -42,22 +44,17 @@ pub(crate) struct Made {
     pub model: String,
 }
 
-/// How many candidates adjusting stages get to work on, for a list of `want` items: enough
-/// spare ones that removals and slot placements still leave a full list.
-fn pool_size(want: usize, adjusting: bool) -> usize {
-    if adjusting { want * 3 + 20 } else { want }
-}
-
 pub(crate) fn run(context: &ListContext<'_>) -> Result<Made, EngineError> {
     let request = context.request;
     let filters = Filters::new(context);
     let want = request.offset + request.n;
-    let mut pool = candidates::draw(
-        context,
-        &filters,
-        request.source,
-        pool_size(want, !request.stages.is_empty()),
-    )?;
+    // Adjusting stages get the spare candidates they ask for.
+    let pool_size = request
+        .stages
+        .iter()
+        .map(|stage| stage.pool_size(want))
+        .fold(want, usize::max);
+    let mut pool = candidates::draw(context, &filters, request.source, pool_size)?;
     for stage in &request.stages {
         stage.apply(context, &mut pool);
     }
@@ -86,9 +83,15 @@ pub(crate) fn run(context: &ListContext<'_>) -> Result<Made, EngineError> {
                 if items.len() >= request.n {
                     break;
                 }
-                if !taken.insert(candidate.item) {
+                if taken.contains(&candidate.item)
+                    || !request
+                        .stages
+                        .iter()
+                        .all(|stage| stage.admits(context, &items, &candidate))
+                {
                     continue;
                 }
+                taken.insert(candidate.item);
                 if skip > 0 {
                     skip -= 1;
                     continue;

@@ -50,6 +50,7 @@ pub(crate) fn explain_all(context: &ListContext<'_>, items: &[Candidate]) -> Vec
             Origin::Trending => Reason::Trending,
             Origin::BoughtBefore => bought(context, c.item),
             Origin::BoughtWith => bought_with(context, c.item),
+            Origin::Pinned => Reason::Pinned,
         })
         .collect()
 }

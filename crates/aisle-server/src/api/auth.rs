@@ -76,6 +76,7 @@ fn owner_view(path: &str) -> bool {
         || path.starts_with("/v1/models")
         || path.starts_with("/v1/admin/")
         || (path.starts_with("/v1/users/") && path.ends_with("/history"))
+        || (path.starts_with("/v1/placements") && !path.ends_with("/items"))
 }
 
 /// Whether the request came over loopback. Without connection information (a router driven

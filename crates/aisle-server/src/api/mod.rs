@@ -14,6 +14,7 @@ pub mod extract;
 pub mod lists;
 pub mod openapi;
 pub mod ops;
+pub mod placements;
 mod request_log;
 pub mod tuning;
 
@@ -81,6 +82,14 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(experiments::stop))
         .routes(routes!(experiments::results_of))
         .routes(routes!(experiments::overview))
+        .routes(routes!(placements::list))
+        .routes(routes!(
+            placements::put,
+            placements::get,
+            placements::delete
+        ))
+        .routes(routes!(placements::items))
+        .routes(routes!(placements::explain))
 }
 
 /// The OpenAPI document of the routes, as a server with `config` answers them.

@@ -7,7 +7,9 @@
 //! future (`futures::executor::block_on`), so it works from any thread — the server's
 //! blocking pool, a CLI command, a test — without nesting runtimes. A scan fetches its rows
 //! in chunks through a portal and calls the visitor between chunks, outside the future, so a
-//! visitor may use the store again (with another pooled connection).
+//! visitor may use the store again (with another pooled connection). The one read of every
+//! list (a user's history) goes over a few direct connections instead, whose socket the
+//! calling thread drives itself (see [`direct`]).
 //!
 //! # Semantics kept from SQLite
 //! - Event ids grow in **commit order**: an append takes a transaction-scoped advisory lock
@@ -23,12 +25,14 @@
 //! taken out of the pool; it is released when the guard drops (the connection closes) or the
 //! process dies (the server ends the session), so another replica trains next time.
 
+mod direct;
 mod notices;
 mod schema;
 pub mod testing;
 
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use aisle_data::{Item, User};
@@ -43,9 +47,9 @@ pub use schema::{MIGRATIONS, Migration};
 use crate::error::{Result, StoreError};
 use crate::record::{
     CatalogueChanges, Counts, Cursor, DayCount, DeletedUser, EventId, ExperimentRecord, Impression,
-    ModelInfo, ModelMeta, ModelVersion, NewEvent, NewTuning, Page, ScanSummary, StoredEvent,
-    StoredModel, TuningRecord, check_event, check_id, check_item, check_limit, check_model_meta,
-    check_tuning, check_user,
+    ModelInfo, ModelMeta, ModelVersion, NewEvent, NewTuning, Page, PlacementRecord, ScanSummary,
+    StoredEvent, StoredModel, TuningRecord, check_event, check_id, check_item, check_limit,
+    check_model_meta, check_tuning, check_user,
 };
 use crate::sql::{
     EVENT_COLUMNS, ITEM_COLUMNS, MODEL_INFO_COLUMNS, TUNING_COLUMNS, from_json, now, to_json,
@@ -98,6 +102,8 @@ pub struct PostgresStore {
     /// For connections outside the pool (the change listener's).
     config: tokio_postgres::Config,
     migrated_from: i64,
+    /// Connections for the one read of every list (see [`direct`]).
+    direct: direct::DirectConnections,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -120,12 +126,26 @@ impl Drop for PostgresStore {
 /// A user's most recent events, newest first. NULLS LAST under DESC: events without a
 /// timestamp count as the oldest, as in SQLite (where NULL sorts first ascending); the index
 /// `events_by_user` has exactly this order.
-fn user_events_sql() -> String {
+static USER_EVENTS_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE user_id = $1
          ORDER BY timestamp DESC NULLS LAST, id DESC LIMIT $2"
     )
-}
+});
+
+/// How many columns [`EVENT_COLUMNS`] names.
+const EVENT_COLUMN_COUNT: usize = 11;
+
+/// [`USER_EVENTS_SQL`] and [`USER_DELETED_SQL`] in one statement, the flag as the last
+/// column: a list's one read, one execution on the server.
+static USER_HISTORY_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT e.*, d.deleted
+         FROM ({USER_DELETED_SQL}) AS d (deleted)
+         LEFT JOIN LATERAL ({}) AS e ON true",
+        *USER_EVENTS_SQL
+    )
+});
 
 const USER_DELETED_SQL: &str =
     "SELECT EXISTS (SELECT 1 FROM deleted_users d WHERE d.id = $1 AND NOT EXISTS
@@ -179,6 +199,7 @@ impl PostgresStore {
             location: location.clone(),
             runtime: Some(runtime),
             pool,
+            direct: direct::DirectConnections::new(config.clone()),
             config,
             migrated_from: 0,
         };
@@ -723,22 +744,22 @@ impl Store for PostgresStore {
     fn user_history(&self, user_id: &str, limit: usize) -> Result<(Vec<StoredEvent>, bool)> {
         check_limit(limit)?;
         let limit = limit as i64;
-        let (rows, deleted) = self.run(async {
-            let client = self.client().await?;
-            let events = client.prepare_cached(&user_events_sql()).await?;
-            let deleted = client.prepare_cached(USER_DELETED_SQL).await?;
-            // Both sent before either answer is read: one round trip (pipelining).
-            let (events_params, deleted_params): (
-                [&(dyn ToSql + Sync); 2],
-                [&(dyn ToSql + Sync); 1],
-            ) = ([&user_id, &limit], [&user_id]);
-            let (rows, deleted) = tokio::join!(
-                client.query(&events, &events_params),
-                client.query_one(&deleted, &deleted_params),
-            );
-            Ok((rows?, deleted?.try_get::<_, bool>(0)?))
-        })?;
-        let mut events = rows.iter().map(read_event).collect::<Result<Vec<_>>>()?;
+        let params: [&(dyn ToSql + Sync); 2] = [&user_id, &limit];
+        let sql = USER_HISTORY_SQL.as_str();
+        let rows = match self.direct.query(sql, &params) {
+            Some(rows) => rows?,
+            None => self.run(self.rows(sql, &params))?,
+        };
+        // Every row carries the flag; a user without events gets one row of NULL events.
+        let deleted = match rows.first() {
+            Some(row) => row.try_get::<_, bool>(EVENT_COLUMN_COUNT)?,
+            None => false,
+        };
+        let mut events = rows
+            .iter()
+            .filter(|row| matches!(row.try_get::<_, Option<i64>>(0), Ok(Some(_))))
+            .map(read_event)
+            .collect::<Result<Vec<_>>>()?;
         events.reverse();
         Ok((events, deleted))
     }
@@ -834,7 +855,13 @@ impl Store for PostgresStore {
 
     fn user_events(&self, user_id: &str, limit: usize) -> Result<Vec<StoredEvent>> {
         check_limit(limit)?;
-        let rows = self.run(self.rows(&user_events_sql(), &[&user_id, &(limit as i64)]))?;
+        let limit = limit as i64;
+        let params: [&(dyn ToSql + Sync); 2] = [&user_id, &limit];
+        let sql = USER_EVENTS_SQL.as_str();
+        let rows = match self.direct.query(sql, &params) {
+            Some(rows) => rows?,
+            None => self.run(self.rows(sql, &params))?,
+        };
         let mut events = rows.iter().map(read_event).collect::<Result<Vec<_>>>()?;
         events.reverse();
         Ok(events)
@@ -927,6 +954,63 @@ impl Store for PostgresStore {
                 Ok(())
             },
         )
+    }
+
+    fn user_impressions(&self, user_id: &str, since: i64, limit: usize) -> Result<Vec<Impression>> {
+        check_limit(limit)?;
+        let rows = self.run(self.rows(
+            "SELECT recommendation_id, user_id, model, model_version, experiment, variant,
+                    items, served_at
+             FROM impressions WHERE user_id = $1 AND served_at >= $2
+             ORDER BY served_at DESC LIMIT $3",
+            &[&user_id, &since, &(limit as i64)],
+        ))?;
+        rows.iter().map(read_impression).collect()
+    }
+
+    fn put_placement(&self, placement: &PlacementRecord) -> Result<()> {
+        check_id("placement name", &placement.name)?;
+        let definition = to_json(&placement.definition)?;
+        self.run(async {
+            self.execute(
+                "INSERT INTO placements (name, definition, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET definition = excluded.definition,
+                                                  updated_at = excluded.updated_at",
+                &[&placement.name, &definition, &placement.updated_at],
+            )
+            .await?;
+            self.notify(Change::Placements).await;
+            Ok(())
+        })
+    }
+
+    fn delete_placement(&self, name: &str) -> Result<bool> {
+        self.run(async {
+            let deleted = self
+                .execute("DELETE FROM placements WHERE name = $1", &[&name])
+                .await?;
+            if deleted > 0 {
+                self.notify(Change::Placements).await;
+            }
+            Ok(deleted > 0)
+        })
+    }
+
+    fn placements(&self) -> Result<Vec<PlacementRecord>> {
+        let rows = self.run(self.rows(
+            "SELECT name, definition, updated_at FROM placements ORDER BY name",
+            &[],
+        ))?;
+        rows.iter()
+            .map(|row| {
+                let name: String = row.try_get(0)?;
+                Ok(PlacementRecord {
+                    definition: from_json(row.try_get(1)?, "placement definition", &name)?,
+                    name,
+                    updated_at: row.try_get(2)?,
+                })
+            })
+            .collect()
     }
 
     fn create_experiment(&self, experiment: &ExperimentRecord) -> Result<()> {

@@ -1,11 +1,11 @@
 //! Change notices between replicas: `LISTEN`/`NOTIFY` on one channel.
 //!
 //! A write that other replicas must follow (a model version saved, the catalogue changed, an
-//! experiment created or stopped) sends `NOTIFY aisle_changes, '<kind>'`: inside the
-//! writing transaction where there is one (delivered on commit, never for a rolled-back
-//! write), right after the statement otherwise. Each process that watches holds one
-//! connection of its own, outside the pool, that `LISTEN`s and hands every notice to the
-//! listener.
+//! experiment created or stopped, a placement written or deleted) sends
+//! `NOTIFY aisle_changes, '<kind>'`: inside the writing transaction where there is one
+//! (delivered on commit, never for a rolled-back write), right after the statement
+//! otherwise. Each process that watches holds one connection of its own, outside the pool,
+//! that `LISTEN`s and hands every notice to the listener.
 //!
 //! Notices are a hint that shortens the wait; the followers keep polling. When the listening
 //! connection breaks, it is opened again a second later and the listener is told
@@ -30,6 +30,7 @@ pub(super) fn payload(change: Change) -> &'static str {
         Change::Models => "models",
         Change::Catalogue => "catalogue",
         Change::Experiments => "experiments",
+        Change::Placements => "placements",
         Change::Everything => "everything",
     }
 }
@@ -39,6 +40,7 @@ fn parse(payload: &str) -> Change {
         "models" => Change::Models,
         "catalogue" => Change::Catalogue,
         "experiments" => Change::Experiments,
+        "placements" => Change::Placements,
         // A kind a newer Aisle sends: look at everything rather than miss it.
         _ => Change::Everything,
     }

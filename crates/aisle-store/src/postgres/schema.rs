@@ -24,9 +24,10 @@ pub struct Migration {
 
 /// Version 4 in one step (the versions SQLite went through one by one were never released
 /// on PostgreSQL); later versions are added as separate steps.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 4,
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 4,
+        sql: "
     CREATE TABLE aisle_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     INSERT INTO aisle_meta (key, value) VALUES ('application', 'aisle');
     -- `seq` orders listings and catalogue indices by first insertion; an upsert keeps it.
@@ -118,7 +119,19 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
     );
     CREATE INDEX tunings_by_model ON tunings (model, id);
 ",
-}];
+    },
+    Migration {
+        version: 5,
+        sql: "
+    CREATE TABLE placements (
+        name        TEXT PRIMARY KEY,
+        definition  TEXT NOT NULL,
+        updated_at  BIGINT NOT NULL
+    );
+    CREATE INDEX impressions_by_user ON impressions (user_id, served_at);
+",
+    },
+];
 
 /// The index a user's history is read through; dropped while an empty store is bulk-loaded
 /// and built again after (see `PostgresStore::bulk_load`). Every open makes sure it exists,

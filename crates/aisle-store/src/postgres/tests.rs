@@ -13,6 +13,42 @@ fn fresh() -> Option<(TestDatabase, Arc<dyn Store>)> {
 conformance_tests!(fresh());
 
 #[test]
+fn the_history_flag_follows_every_event_column() {
+    assert_eq!(EVENT_COLUMNS.split(',').count(), EVENT_COLUMN_COUNT);
+}
+
+#[test]
+fn a_broken_direct_connection_is_replaced() {
+    let Some(database) = TestDatabase::create() else {
+        return;
+    };
+    let store = PostgresStore::open(&database.url).unwrap();
+    store
+        .append_events(&[NewEvent::new("u", "i1", "view")])
+        .unwrap();
+    assert_eq!(store.user_history("u", 10).unwrap().0.len(), 1);
+    // Every connection of this database's but ours cut: the direct one breaks.
+    execute(
+        &database.url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .unwrap();
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        answers.push(store.user_history("u", 10).map(|(events, _)| events.len()));
+    }
+    // At most the first read fails (as unavailable); the next opens a new connection.
+    assert!(
+        answers.iter().skip(1).all(|a| matches!(a, Ok(1))),
+        "{answers:?}"
+    );
+    if let Err(e) = &answers[0] {
+        assert!(matches!(e, StoreError::Unavailable(_)), "{e}");
+    }
+}
+
+#[test]
 fn foreign_and_newer_databases_are_refused() {
     let Some(database) = TestDatabase::create() else {
         return;

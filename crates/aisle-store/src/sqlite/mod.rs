@@ -35,9 +35,9 @@ pub use schema::{APPLICATION_ID, MIGRATIONS, Migration, latest_version};
 use crate::error::{Result, StoreError};
 use crate::record::{
     CatalogueChanges, Counts, Cursor, DayCount, DeletedUser, EventId, ExperimentRecord, Impression,
-    ModelInfo, ModelMeta, ModelVersion, NewEvent, NewTuning, Page, ScanSummary, StoredEvent,
-    StoredModel, TuningRecord, check_event, check_id, check_item, check_limit, check_model_meta,
-    check_tuning, check_user,
+    ModelInfo, ModelMeta, ModelVersion, NewEvent, NewTuning, Page, PlacementRecord, ScanSummary,
+    StoredEvent, StoredModel, TuningRecord, check_event, check_id, check_item, check_limit,
+    check_model_meta, check_tuning, check_user,
 };
 use crate::sql::{
     EVENT_COLUMNS, ITEM_COLUMNS, MODEL_INFO_COLUMNS, TUNING_COLUMNS, from_json, now, to_json,
@@ -262,6 +262,21 @@ fn fill_event(row: &Row<'_>, event: &mut StoredEvent) -> Result<()> {
 }
 
 /// Bumps the catalogue's version inside a write transaction and returns the new one.
+fn read_impression(row: &Row<'_>) -> Result<Impression> {
+    let id: String = row.get(0)?;
+    let items: String = row.get(6)?;
+    Ok(Impression {
+        items: from_json(&items, "impression items", &id)?,
+        recommendation_id: id,
+        user_id: row.get(1)?,
+        model: row.get(2)?,
+        model_version: row.get(3)?,
+        experiment: row.get(4)?,
+        variant: row.get(5)?,
+        served_at: row.get(7)?,
+    })
+}
+
 fn next_catalogue_version(tx: &rusqlite::Transaction<'_>) -> Result<i64> {
     Ok(tx.query_row(
         "UPDATE counters SET value = value + 1 WHERE name = 'catalogue' RETURNING value",
@@ -707,21 +722,66 @@ impl Store for SqliteStore {
             let mut rows = stmt.query([experiment])?;
             let mut visited = 0;
             while let Some(row) = rows.next()? {
-                let id: String = row.get(0)?;
-                let items: String = row.get(6)?;
-                visit(&Impression {
-                    items: from_json(&items, "impression items", &id)?,
-                    recommendation_id: id,
-                    user_id: row.get(1)?,
-                    model: row.get(2)?,
-                    model_version: row.get(3)?,
-                    experiment: row.get(4)?,
-                    variant: row.get(5)?,
-                    served_at: row.get(7)?,
-                });
+                visit(&read_impression(row)?);
                 visited += 1;
             }
             Ok(visited)
+        })
+    }
+
+    fn user_impressions(&self, user_id: &str, since: i64, limit: usize) -> Result<Vec<Impression>> {
+        check_limit(limit)?;
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT recommendation_id, user_id, model, model_version, experiment, variant,
+                        items, served_at
+                 FROM impressions WHERE user_id = ?1 AND served_at >= ?2
+                 ORDER BY served_at DESC LIMIT ?3",
+            )?;
+            let mut rows = stmt.query(params![user_id, since, limit as i64])?;
+            let mut impressions = Vec::new();
+            while let Some(row) = rows.next()? {
+                impressions.push(read_impression(row)?);
+            }
+            Ok(impressions)
+        })
+    }
+
+    fn put_placement(&self, placement: &PlacementRecord) -> Result<()> {
+        check_id("placement name", &placement.name)?;
+        let definition = to_json(&placement.definition)?;
+        self.write(|conn| {
+            conn.execute(
+                "INSERT INTO placements (name, definition, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET definition = excluded.definition,
+                                                  updated_at = excluded.updated_at",
+                params![placement.name, definition, placement.updated_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn delete_placement(&self, name: &str) -> Result<bool> {
+        self.write(|conn| Ok(conn.execute("DELETE FROM placements WHERE name = ?1", [name])? > 0))
+    }
+
+    fn placements(&self) -> Result<Vec<PlacementRecord>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT name, definition, updated_at FROM placements ORDER BY name",
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut placements = Vec::new();
+            while let Some(row) = rows.next()? {
+                let name: String = row.get(0)?;
+                let definition: String = row.get(1)?;
+                placements.push(PlacementRecord {
+                    definition: from_json(&definition, "placement definition", &name)?,
+                    name,
+                    updated_at: row.get(2)?,
+                });
+            }
+            Ok(placements)
         })
     }
 

@@ -148,6 +148,18 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX tunings_by_model ON tunings (model, id);
     ",
     },
+    Migration {
+        version: 5,
+        description: "placements, and served lists by user (rotation rules)",
+        sql: "
+        CREATE TABLE placements (
+            name        TEXT PRIMARY KEY,
+            definition  TEXT NOT NULL,      -- JSON: source, model, n, rules, fallback
+            updated_at  INTEGER NOT NULL
+        );
+        CREATE INDEX impressions_by_user ON impressions (user_id, served_at);
+    ",
+    },
 ];
 
 /// The schema version this build writes.

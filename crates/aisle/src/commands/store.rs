@@ -14,7 +14,7 @@ pub fn run(command: StoreCommand) -> Result<()> {
             let report = aisle_store::copy(source.as_ref(), target.as_ref())?;
             outln!(
                 "Copied {} to {} in {:.1} s: {} items, {} users, {} events, {} model versions, \
-                 {} experiments ({} served lists), {} tunings.",
+                 {} experiments ({} served lists), {} tunings, {} placements.",
                 source.location(),
                 target.location(),
                 started.elapsed().as_secs_f64(),
@@ -24,7 +24,8 @@ pub fn run(command: StoreCommand) -> Result<()> {
                 report.models,
                 report.experiments,
                 report.served_lists,
-                report.tunings
+                report.tunings,
+                report.placements
             );
             Ok(())
         }

@@ -1,0 +1,237 @@
+//! `/v1/placements`: named recommendation slots with merchandising rules — set, read and
+//! delete them, get a placement's list for a page, and ask why an item is (not) in it.
+
+use aisle_engine::RecommendationList;
+use aisle_engine::placements::explain::Explanation;
+use aisle_engine::placements::{PageContext, Placement, PlacementError};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::api::lists::MAX_N;
+use crate::api::{AppState, run_blocking};
+use crate::error::{ApiError, Code, ErrorBody};
+
+/// A placement as stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlacementInfo {
+    pub name: String,
+    /// `settings` (the settings file's: read-only here) or `api`.
+    pub origin: String,
+    /// Unix seconds of the last change (0 for the settings file's).
+    pub updated_at: i64,
+    /// The definition: source, model, n, rules, fallback.
+    #[schema(value_type = Object)]
+    pub definition: Value,
+}
+
+impl From<&Placement> for PlacementInfo {
+    fn from(placement: &Placement) -> Self {
+        PlacementInfo {
+            name: placement.name.clone(),
+            origin: match placement.origin {
+                aisle_engine::placements::Origin::Settings => "settings".into(),
+                aisle_engine::placements::Origin::Api => "api".into(),
+            },
+            updated_at: placement.updated_at,
+            definition: placement.definition.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlacementList {
+    pub placements: Vec<PlacementInfo>,
+}
+
+impl From<PlacementError> for ApiError {
+    fn from(error: PlacementError) -> Self {
+        match error {
+            PlacementError::Unknown(_) => ApiError::new(Code::UnknownPlacement, error.to_string()),
+            PlacementError::Invalid(_) => ApiError::new(Code::InvalidPlacement, error.to_string()),
+            PlacementError::Configured(_) => {
+                ApiError::new(Code::PlacementConfigured, error.to_string())
+            }
+            PlacementError::NeedsContext { .. } => {
+                ApiError::new(Code::InvalidQuery, error.to_string())
+            }
+            PlacementError::Store(e) => e.into(),
+            PlacementError::Engine(e) => e.into(),
+        }
+    }
+}
+
+/// Every placement, the settings file's and the API's, by name.
+#[utoipa::path(get, path = "/v1/placements", tag = "placements",
+    responses((status = 200, body = PlacementList)))]
+pub async fn list(State(state): State<AppState>) -> Json<PlacementList> {
+    Json(PlacementList {
+        placements: state
+            .service
+            .placements()
+            .all()
+            .iter()
+            .map(|p| PlacementInfo::from(p.as_ref()))
+            .collect(),
+    })
+}
+
+/// Sets a placement: `{"source", "model"?, "n"?, "rules"?, "fallback"?}`. Checked before it
+/// is stored: a bad rule is a 422 naming the field (`rules[1].boost.factor: ...`). Every
+/// replica serves it within seconds.
+#[utoipa::path(put, path = "/v1/placements/{name}", tag = "placements",
+    params(("name" = String, Path, description = "The placement")),
+    request_body(content = Object, description = "The definition (see docs/placements.md)"),
+    responses((status = 200, description = "Replaced", body = PlacementInfo),
+        (status = 201, description = "Created", body = PlacementInfo),
+        (status = 409, description = "`placement_configured`: defined in the settings file", body = ErrorBody),
+        (status = 422, description = "`invalid_placement`", body = ErrorBody)))]
+pub async fn put(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(definition): ApiJson<Value>,
+) -> Result<(StatusCode, Json<PlacementInfo>), ApiError> {
+    let service = state.service.clone();
+    let (placement, created) = run_blocking(move || {
+        Ok(service
+            .placements()
+            .put(service.store().as_ref(), &name, &definition)?)
+    })
+    .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(PlacementInfo::from(placement.as_ref()))))
+}
+
+/// One placement's definition.
+#[utoipa::path(get, path = "/v1/placements/{name}", tag = "placements",
+    params(("name" = String, Path, description = "The placement")),
+    responses((status = 200, body = PlacementInfo), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<PlacementInfo>, ApiError> {
+    match state.service.placements().get(&name) {
+        Some(placement) => Ok(Json(PlacementInfo::from(placement.as_ref()))),
+        None => Err(PlacementError::Unknown(name).into()),
+    }
+}
+
+/// Deletes a placement set through the API.
+#[utoipa::path(delete, path = "/v1/placements/{name}", tag = "placements",
+    params(("name" = String, Path, description = "The placement")),
+    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody),
+        (status = 409, description = "`placement_configured`", body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let service = state.service.clone();
+    run_blocking(move || {
+        Ok(service
+            .placements()
+            .delete(service.store().as_ref(), &name)?)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The page a placement's list is for.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// The shopper (their history, seen items, experiment variant, rotation).
+    pub user_id: Option<String>,
+    /// The item the page is about (similar, bought together; relative rules).
+    pub item_id: Option<String>,
+    /// Comma-separated basket items (a `basket` placement).
+    pub items: Option<String>,
+    /// A length other than the placement's own (1 to 1000).
+    #[param(minimum = 1, maximum = 1000)]
+    pub n: Option<usize>,
+    /// The explainer's item.
+    pub candidate: Option<String>,
+}
+
+impl PageQuery {
+    fn page(&self) -> Result<PageContext, ApiError> {
+        if let Some(n) = self.n
+            && !(1..=MAX_N).contains(&n)
+        {
+            return Err(ApiError::new(
+                Code::InvalidQuery,
+                format!("n must be between 1 and {MAX_N}, got {n}"),
+            ));
+        }
+        let blank = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+        Ok(PageContext {
+            user_id: blank(&self.user_id),
+            item_id: blank(&self.item_id),
+            items: self
+                .items
+                .as_deref()
+                .map(|items| {
+                    items
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            n: self.n,
+        })
+    }
+}
+
+/// A placement's list for a page, in the format of every list (a `recommendation_id` to send
+/// back with click and purchase events, reasons; logged for attribution). When the placement
+/// names no model, the running experiment's variant answers.
+#[utoipa::path(get, path = "/v1/placements/{name}/items", tag = "placements",
+    params(("name" = String, Path, description = "The placement"), PageQuery),
+    responses((status = 200, body = RecommendationList),
+        (status = 400, description = "`invalid_query`: the placement needs item_id, items or user_id", body = ErrorBody),
+        (status = 404, description = "`unknown_placement`, `unknown_item`, `unknown_model`", body = ErrorBody)))]
+pub async fn items(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<RecommendationList>, ApiError> {
+    let page = query.page()?;
+    let service = state.service.clone();
+    let list = run_blocking(move || Ok(service.serve_placement(&name, &page)?)).await?;
+    Ok(Json(list))
+}
+
+/// Why `candidate` is, or is not, in the placement's list for this page: its position and
+/// score, its rank before the rules, what each rule did to it, or why it was never scored.
+#[utoipa::path(get, path = "/v1/placements/{name}/explain", tag = "placements",
+    params(("name" = String, Path, description = "The placement"), PageQuery),
+    responses((status = 200, body = Explanation),
+        (status = 400, description = "`invalid_query`: no candidate", body = ErrorBody),
+        (status = 404, description = "`unknown_placement`", body = ErrorBody)))]
+pub async fn explain(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<Explanation>, ApiError> {
+    let page = query.page()?;
+    let Some(candidate) = query.candidate.filter(|c| !c.trim().is_empty()) else {
+        return Err(ApiError::new(
+            Code::InvalidQuery,
+            "candidate is required: the item to explain",
+        ));
+    };
+    let service = state.service.clone();
+    let explanation =
+        run_blocking(move || Ok(service.explain_placement(&name, &page, &candidate)?)).await?;
+    Ok(Json(explanation))
+}
