@@ -13,6 +13,8 @@ use serde_json::{Map, Value};
 
 use aisle_engine::experiments::ExperimentDefinition;
 use aisle_engine::placements::Placement;
+
+use crate::api::keys::{ApiKey, DEFAULT_RATE_PER_MINUTE, Scope};
 use aisle_engine::{EngineConfig, ServiceConfig, TrainSpec, TuneSpec, TuningSchedule};
 
 /// Default address: loopback only, so a first run exposes nothing.
@@ -84,6 +86,26 @@ pub struct Settings {
     /// `docs/placements.md`), read-only through the API.
     #[serde(default)]
     pub placements: Vec<Value>,
+    /// API keys with scopes (`[[keys]]` tables), beside `api_key` (an admin key) and
+    /// `read_api_key` (a read key).
+    #[serde(default)]
+    pub keys: Vec<KeySettings>,
+}
+
+/// A `[[keys]]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    pub key: String,
+    /// `public`, `read`, `write` or `admin`.
+    pub scope: String,
+    /// Public keys: the origins (`https://shop.example`) whose pages may call; `*` for any.
+    #[serde(default)]
+    pub origins: Vec<String>,
+    /// Public keys: calls a minute from one address (default 300).
+    pub rate_per_minute: Option<u32>,
+    /// Public keys: calls a minute from every address together (default: no limit).
+    pub key_rate_per_minute: Option<u32>,
 }
 
 /// The `[training]` table: what the server trains.
@@ -169,6 +191,11 @@ impl Settings {
             } else {
                 self.placements
             },
+            keys: if self.keys.is_empty() {
+                lower.keys
+            } else {
+                self.keys
+            },
         }
     }
 
@@ -194,6 +221,8 @@ impl Settings {
                 ));
             }
         }
+        let keys = resolve_keys(self.api_key, self.read_api_key, self.keys)
+            .map_err(|message| invalid("keys", message))?;
         let retrain_every = match self.retrain_every.as_deref() {
             None => None,
             Some(text) => {
@@ -310,8 +339,7 @@ impl Settings {
         };
         Ok(ServerConfig {
             addr,
-            api_key: self.api_key,
-            read_api_key: self.read_api_key,
+            keys,
             body_limit: limit("body_limit", self.body_limit, DEFAULT_BODY_LIMIT)?,
             max_batch: limit("max_batch", self.max_batch, DEFAULT_MAX_BATCH)?,
             train_wait,
@@ -364,8 +392,8 @@ impl Settings {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub addr: SocketAddr,
-    pub api_key: Option<String>,
-    pub read_api_key: Option<String>,
+    /// Every API key: `[[keys]]`, `api_key` (admin) and `read_api_key` (read).
+    pub keys: Vec<ApiKey>,
     pub body_limit: usize,
     pub max_batch: usize,
     /// Longest a training request with `wait=true` waits.
@@ -380,6 +408,56 @@ impl Default for ServerConfig {
             .resolve()
             .expect("the default settings are valid")
     }
+}
+
+/// Every key, checked: at least 8 characters, each once, origins and rates on public keys
+/// only.
+fn resolve_keys(
+    api_key: Option<String>,
+    read_api_key: Option<String>,
+    tables: Vec<KeySettings>,
+) -> Result<Vec<ApiKey>, String> {
+    let mut keys: Vec<ApiKey> = Vec::new();
+    let plain = |key: String, scope| ApiKey {
+        key,
+        scope,
+        origins: Vec::new(),
+        rate_per_minute: DEFAULT_RATE_PER_MINUTE,
+        key_rate_per_minute: 0,
+    };
+    keys.extend(api_key.map(|k| plain(k, Scope::Admin)));
+    keys.extend(read_api_key.map(|k| plain(k, Scope::Read)));
+    for (index, table) in tables.into_iter().enumerate() {
+        let at = |message: &str| format!("keys[{index}]: {message}");
+        let scope = Scope::parse(&table.scope)
+            .ok_or_else(|| at("scope must be public, read, write or admin"))?;
+        if table.key.trim().len() < 8 {
+            return Err(at("key must be at least 8 characters long"));
+        }
+        let public_only = !table.origins.is_empty()
+            || table.rate_per_minute.is_some()
+            || table.key_rate_per_minute.is_some();
+        if scope != Scope::Public && public_only {
+            return Err(at(
+                "origins, rate_per_minute and key_rate_per_minute are for public keys",
+            ));
+        }
+        if table.rate_per_minute == Some(0) {
+            return Err(at("rate_per_minute must be at least 1"));
+        }
+        keys.push(ApiKey {
+            key: table.key,
+            scope,
+            origins: table.origins,
+            rate_per_minute: table.rate_per_minute.unwrap_or(DEFAULT_RATE_PER_MINUTE),
+            key_rate_per_minute: table.key_rate_per_minute.unwrap_or(0),
+        });
+    }
+    let mut seen = std::collections::HashSet::new();
+    if keys.iter().any(|k| !seen.insert(k.key.as_str())) {
+        return Err("a key is given twice".into());
+    }
+    Ok(keys)
 }
 
 /// Reads `90s`, `15m`, `2h`, `1d` (or a plain number of seconds); `0` means never.
@@ -474,6 +552,51 @@ mod tests {
                 .to_string()
                 .contains("api_key")
         );
+    }
+
+    #[test]
+    fn keys_are_read_from_tables_and_the_older_settings() {
+        let settings: Settings = toml::from_str(
+            r#"
+            api_key = "legacy-admin-1"
+            read_api_key = "legacy-read-1"
+            [[keys]]
+            key = "pk-shop-1234"
+            scope = "public"
+            origins = ["https://shop.example"]
+            rate_per_minute = 60
+            "#,
+        )
+        .unwrap();
+        let keys = settings.resolve().unwrap().keys;
+        let scopes: Vec<Scope> = keys.iter().map(|k| k.scope).collect();
+        assert_eq!(scopes, [Scope::Admin, Scope::Read, Scope::Public]);
+        assert_eq!(keys[2].rate_per_minute, 60);
+        for (text, wanted) in [
+            (
+                "[[keys]]\nkey = \"short\"\nscope = \"write\"\n",
+                "8 characters",
+            ),
+            (
+                "[[keys]]\nkey = \"long-enough\"\nscope = \"owner\"\n",
+                "scope",
+            ),
+            (
+                "[[keys]]\nkey = \"long-enough\"\nscope = \"write\"\norigins = [\"*\"]\n",
+                "public keys",
+            ),
+            (
+                "api_key = \"long-enough\"\n[[keys]]\nkey = \"long-enough\"\nscope = \"write\"\n",
+                "twice",
+            ),
+        ] {
+            let settings: Settings = toml::from_str(text).unwrap();
+            let error = settings.resolve().unwrap_err().to_string();
+            assert!(
+                error.starts_with("keys") && error.contains(wanted),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -80,6 +80,7 @@ error_codes! {
     Cancelled = CONFLICT, "cancelled", "The work was cancelled.";
     PayloadTooLarge = PAYLOAD_TOO_LARGE, "payload_too_large", "The body is larger than the server's body_limit.";
     UnsupportedMediaType = UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "The body must be JSON with Content-Type: application/json.";
+    RateLimited = TOO_MANY_REQUESTS, "rate_limited", "Too many calls with this public key from this address (or in all); retry after the `Retry-After` seconds.";
     BatchTooLarge = UNPROCESSABLE_ENTITY, "batch_too_large", "A batch holds more records than the server's max_batch.";
     InvalidPlacement = UNPROCESSABLE_ENTITY, "invalid_placement", "A placement definition cannot be used; the message names the field (`rules[1].boost.factor: ...`).";
     InvalidBody = UNPROCESSABLE_ENTITY, "invalid_body", "The body is JSON but not of the expected shape (a missing or unknown field, a wrong type).";

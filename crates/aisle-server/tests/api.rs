@@ -1639,3 +1639,210 @@ async fn placements_are_set_served_explained_and_run_experiments() {
     )
     .await;
 }
+
+/// A raw request and its whole answer (headers included).
+async fn raw(app: &TestApp, request: Request<Body>) -> axum::response::Response {
+    app.router.clone().oneshot(request).await.unwrap()
+}
+
+#[tokio::test]
+async fn keys_with_scopes_rate_limits_and_cors_for_a_storefront() {
+    let mut keyed = settings();
+    keyed.api_key = Some("legacy-admin-1".into());
+    keyed.keys = serde_json::from_value(json!([
+        {"key": "pk-shop-1234", "scope": "public", "origins": ["https://shop.example"], "rate_per_minute": 5},
+        {"key": "wk-feed-1234", "scope": "write"},
+        {"key": "ak-owner-1234", "scope": "admin"},
+    ]))
+    .unwrap();
+    let app = app_with(keyed, true).await;
+    let (user, _) = some_user(&app);
+    let call = |method: &str, uri: &str, key: &str, body: Option<Value>| {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri.to_string())
+            .header("x-api-key", key.to_string());
+        if body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
+        request
+            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+            .unwrap()
+    };
+    let status = |response: &axum::response::Response| response.status();
+    let placement = json!({"source": "popular", "n": 3});
+    // Placements are admin calls: the write key may not, the admin and legacy keys may.
+    let answer = raw(
+        &app,
+        call(
+            "PUT",
+            "/v1/placements/footer",
+            "wk-feed-1234",
+            Some(placement.clone()),
+        ),
+    )
+    .await;
+    assert_eq!(status(&answer), StatusCode::FORBIDDEN);
+    let answer = raw(
+        &app,
+        call(
+            "PUT",
+            "/v1/placements/footer",
+            "ak-owner-1234",
+            Some(placement.clone()),
+        ),
+    )
+    .await;
+    assert_eq!(status(&answer), StatusCode::CREATED);
+    let answer = raw(
+        &app,
+        call(
+            "PUT",
+            "/v1/placements/footer",
+            "legacy-admin-1",
+            Some(placement),
+        ),
+    )
+    .await;
+    assert_eq!(status(&answer), StatusCode::OK);
+    // The write key writes the catalogue; the public key may not.
+    let item = json!({"item_id": "new-1", "title": "Lamp"});
+    assert_eq!(
+        status(
+            &raw(
+                &app,
+                call("PUT", "/v1/items/new-1", "wk-feed-1234", Some(item.clone()))
+            )
+            .await
+        ),
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(
+            &raw(
+                &app,
+                call("PUT", "/v1/items/new-1", "pk-shop-1234", Some(item))
+            )
+            .await
+        ),
+        StatusCode::FORBIDDEN
+    );
+
+    // The public key: lists (also as ?key=), clicks and views only, rate-limited per address.
+    let list = raw(
+        &app,
+        Request::get(format!(
+            "/v1/placements/footer/items?user_id={user}&key=pk-shop-1234"
+        ))
+        .body(Body::empty())
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status(&list), StatusCode::OK);
+    let events = json!([
+        {"user_id": user, "item_id": "i1", "type": "click"},
+        {"user_id": user, "item_id": "i2", "type": "purchase"},
+    ]);
+    // A beacon: text/plain, the key in the query.
+    let beacon = Request::post("/v1/events?key=pk-shop-1234")
+        .header("content-type", "text/plain;charset=UTF-8")
+        .body(Body::from(events.to_string()))
+        .unwrap();
+    let answer = raw(&app, beacon).await;
+    assert_eq!(status(&answer), StatusCode::OK);
+    let body: Value =
+        serde_json::from_slice(&answer.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["accepted"], 1, "{body}");
+    assert_eq!(body["errors"][0]["index"], 1);
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("click and view"),
+        "{body}"
+    );
+    // A secret key is never taken from a URL.
+    let answer = raw(
+        &app,
+        Request::get("/v1/popular?key=wk-feed-1234")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        status(&answer),
+        StatusCode::FORBIDDEN,
+        "even where no key is needed"
+    );
+    let answer = raw(
+        &app,
+        Request::post("/v1/events?key=wk-feed-1234")
+            .header("content-type", "application/json")
+            .body(Body::from(events.to_string()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status(&answer), StatusCode::FORBIDDEN);
+
+    // Five calls a minute from one address: the sixth waits, another address does not.
+    let from = |peer: &str| {
+        let peer: std::net::SocketAddr = peer.parse().unwrap();
+        Request::get("/v1/popular?n=2&key=pk-shop-1234")
+            .extension(axum::extract::ConnectInfo(peer))
+            .body(Body::empty())
+            .unwrap()
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            status(&raw(&app, from("10.1.1.1:4000")).await),
+            StatusCode::OK
+        );
+    }
+    let limited = raw(&app, from("10.1.1.1:4000")).await;
+    assert_eq!(status(&limited), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=12).contains(&retry), "{retry}");
+    assert_eq!(
+        status(&raw(&app, from("10.1.1.2:4000")).await),
+        StatusCode::OK
+    );
+
+    // CORS: the shop's origin gets a preflight answer and marked answers; another does not.
+    let preflight = Request::builder()
+        .method("OPTIONS")
+        .uri("/v1/placements/footer/items")
+        .header("origin", "https://shop.example")
+        .header("access-control-request-method", "GET")
+        .body(Body::empty())
+        .unwrap();
+    let answer = raw(&app, preflight).await;
+    assert_eq!(status(&answer), StatusCode::NO_CONTENT);
+    assert_eq!(
+        answer.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    let marked = Request::get("/v1/popular?n=1")
+        .header("origin", "https://shop.example")
+        .body(Body::empty())
+        .unwrap();
+    let answer = raw(&app, marked).await;
+    assert_eq!(
+        answer.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    let foreign = Request::get("/v1/popular?n=1")
+        .header("origin", "https://evil.example")
+        .body(Body::empty())
+        .unwrap();
+    assert!(
+        raw(&app, foreign)
+            .await
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}

@@ -3,6 +3,7 @@
 //! by index, so a bad row never costs the good ones.
 
 use aisle_engine::{IncomingEvent, Refusal, unix_now};
+use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,7 +12,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::api::catalogue::TimeValue;
-use crate::api::extract::ApiJson;
+use crate::api::extract::BeaconJson;
+use crate::api::keys::Scope;
 use crate::api::{AppState, run_blocking};
 use crate::error::{ApiError, Code, ErrorBody};
 
@@ -82,7 +84,9 @@ pub struct EventError {
     pub message: String,
 }
 
-/// Stores events: one JSON object or an array of them. Answers 200 when at least one event
+/// Stores events: one JSON object or an array of them (as `application/json`, or as
+/// `text/plain` for a storefront's `navigator.sendBeacon`; a public key sends clicks and
+/// views only). Answers 200 when at least one event
 /// was stored (or the batch was empty); when every event was refused, 404 if each names an
 /// item the catalogue does not list, 400 otherwise. The body lists refused events by index
 /// either way.
@@ -95,8 +99,12 @@ pub struct EventError {
         (status = 413, body = ErrorBody)))]
 pub async fn post_events(
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<Value>,
+    scope: Option<Extension<Scope>>,
+    BeaconJson(body): BeaconJson<Value>,
 ) -> Result<(StatusCode, Json<EventsAnswer>), ApiError> {
+    // A public key is in a storefront's pages for anyone to read: it may report what
+    // shoppers saw and clicked, never purchases or ratings.
+    let public = scope.is_some_and(|Extension(scope)| scope == Scope::Public);
     let rows = match body {
         Value::Array(rows) => rows,
         Value::Object(_) => vec![body],
@@ -125,6 +133,16 @@ pub async fn post_events(
     for (index, row) in rows.into_iter().enumerate() {
         let checked = serde_json::from_value::<EventBody>(row)
             .map_err(|e| Refusal::Invalid(e.to_string()))
+            .and_then(|body| {
+                if public && !matches!(body.kind.as_str(), "click" | "view") {
+                    Err(Refusal::Invalid(format!(
+                        "a public key sends click and view events only, not '{}'",
+                        body.kind
+                    )))
+                } else {
+                    Ok(body)
+                }
+            })
             .and_then(|body| body.into_event(now).map_err(Refusal::Invalid))
             .and_then(|event| service.check_event(index, &event).map(|()| event));
         match checked {

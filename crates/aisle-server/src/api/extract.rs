@@ -29,6 +29,53 @@ where
     }
 }
 
+/// A JSON body sent as `application/json` or as `text/plain`: a storefront's
+/// `navigator.sendBeacon` may only send a CORS-safe type without a preflight, and
+/// `text/plain` is one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BeaconJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for BeaconJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let plain_text = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/plain"));
+        if !plain_text {
+            return ApiJson::from_request(request, state)
+                .await
+                .map(|ApiJson(value)| BeaconJson(value));
+        }
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        Code::PayloadTooLarge,
+                        "the request body is larger than the server's body_limit",
+                    )
+                } else {
+                    ApiError::new(Code::MalformedJson, rejection.body_text())
+                }
+            })?;
+        serde_json::from_slice(&bytes).map(BeaconJson).map_err(|e| {
+            let code = if e.is_data() {
+                Code::InvalidBody
+            } else {
+                Code::MalformedJson
+            };
+            ApiError::new(code, e.to_string())
+        })
+    }
+}
+
 fn json_error(rejection: JsonRejection) -> ApiError {
     let code = match &rejection {
         JsonRejection::JsonDataError(_) => Code::InvalidBody,

@@ -7,10 +7,12 @@
 pub mod admin;
 mod auth;
 pub mod catalogue;
+mod cors;
 pub mod dashboard;
 pub mod events;
 pub mod experiments;
 pub mod extract;
+pub mod keys;
 pub mod lists;
 pub mod openapi;
 pub mod ops;
@@ -42,6 +44,8 @@ pub struct AppState {
     pub service: Arc<Service>,
     pub metrics: Arc<Metrics>,
     pub config: Arc<ServerConfig>,
+    /// The API keys and their rate limits.
+    pub keys: Arc<keys::Keys>,
     /// `/openapi.json`, rendered once from the routes.
     pub openapi: Arc<String>,
 }
@@ -103,6 +107,7 @@ impl AppState {
         AppState {
             service,
             metrics: Arc::new(Metrics::default()),
+            keys: Arc::new(keys::Keys::new(config.keys.clone())),
             config,
             openapi: Arc::new(openapi),
         }
@@ -127,9 +132,11 @@ pub(crate) fn with_middleware(routes: Router<AppState>, state: AppState) -> Rout
     let body_limit = state.config.body_limit;
     routes
         // Layers wrap what is above them: keys are checked innermost, panics become 500s
-        // around that, and the request log and metrics see every answer, 500s included.
+        // around that, CORS answers preflights and marks every answer (errors included) for
+        // the storefront's origins, and the request log and metrics see every answer.
         .layer(middleware::from_fn_with_state(state.clone(), auth::check))
         .layer(CatchPanicLayer::custom(panic_answer))
+        .layer(middleware::from_fn_with_state(state.clone(), cors::allow))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             request_log::observe,
