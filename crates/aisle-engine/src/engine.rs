@@ -280,6 +280,13 @@ impl Engine {
         self.catalogue.read().expect("catalogue lock").len()
     }
 
+    /// The serving catalogue's facts of each item (`None` for an item it does not list): what
+    /// a storefront shows of a list's items, with no database read.
+    pub fn item_facts(&self, ids: &[&str]) -> Vec<Option<crate::catalogue::ItemFacts>> {
+        let catalogue = self.catalogue.read().expect("catalogue lock");
+        ids.iter().map(|id| catalogue.get(id).cloned()).collect()
+    }
+
     /// The catalogue price of an item, if it has one.
     pub fn price(&self, item_id: &str) -> Option<f64> {
         self.catalogue

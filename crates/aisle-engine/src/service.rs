@@ -199,6 +199,7 @@ impl Service {
             && crate::baskets::is_basket_model(&model) == request.source.wants_basket_model()
         {
             request.model = Some(model);
+            request.assigned_model = true;
             return Some(tag);
         }
         None

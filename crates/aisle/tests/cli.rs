@@ -614,6 +614,128 @@ fn dashboard_pages_render_in_a_real_browser() {
 }
 
 #[test]
+fn the_storefront_widget_renders_placements_and_reports_clicks() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let shop = dir.path().join("shop");
+    // No simulated shoppers: the one click in the results is the browser's.
+    let server = start_server(&[
+        "demo",
+        "--dir",
+        shop.to_str().unwrap(),
+        "--users",
+        "400",
+        "--items",
+        "150",
+        "--events",
+        "20000",
+        "--addr",
+        "127.0.0.1:0",
+        "--no-simulate",
+    ]);
+    let addr = server.addr.clone();
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/v1/experiments",
+        Some(
+            r#"{"name": "widget-ab", "variants": [{"name": "control", "model": "popular", "share": 0.5}, {"name": "cf", "model": "als", "share": 0.5}]}"#,
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("storefront");
+    std::fs::create_dir_all(&shots).unwrap();
+    for (name, page, placements) in [
+        ("home", "?user=u1", 2),
+        ("product", "?user=u1&item=i3", 1),
+        ("cart", "?user=u1&cart", 1),
+    ] {
+        let url = format!("http://{addr}/shop/{page}");
+        let (dom, console) = browse(&chromium, &url, 1280, None);
+        assert!(console.is_empty(), "{name}: console messages: {console:#?}");
+        assert!(
+            !dom.contains("data-aisle-error"),
+            "{name}: a widget failed:\n{dom}"
+        );
+        assert_eq!(
+            dom.matches("data-aisle-ready=\"1\"").count(),
+            placements,
+            "{name}: not every placement rendered:\n{dom}"
+        );
+        let cards = dom.matches("class=\"aisle-card\"").count();
+        assert!(cards >= 8 * placements, "{name}: {cards} items shown");
+        for width in [1280, 390] {
+            let path = shots.join(format!("{name}-{width}.png"));
+            browse(&chromium, &url, width, Some(&path));
+            assert!(
+                std::fs::metadata(&path)
+                    .map(|m| m.len() > 10_000)
+                    .unwrap_or(false)
+            );
+        }
+    }
+
+    // A visitor clicks the first item the widget shows: the click arrives as an event with
+    // the list's id and position, and the experiment's results count it.
+    let visitor = "shop-visitor-1";
+    let (dom, console) = browse(
+        &chromium,
+        &format!("http://{addr}/shop/?user={visitor}&click=first"),
+        1280,
+        None,
+    );
+    assert!(console.is_empty(), "console messages: {console:#?}");
+    let clicked = dom
+        .split("data-clicked=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("nothing was clicked:\n{dom}"))
+        .to_string();
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body) = http(&addr, "GET", "/v1/experiments/widget-ab/results", None);
+        assert_eq!(status, 200, "{body}");
+        let results = json(&body);
+        let clicks: u64 = results["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["clicks"].as_u64().unwrap())
+            .sum();
+        if clicks == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "the click was not counted: {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let (_, body) = http(
+        &addr,
+        "GET",
+        &format!("/v1/users/{visitor}/history?n=10"),
+        None,
+    );
+    let history = json(&body);
+    let click = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "click")
+        .unwrap_or_else(|| panic!("no click in {body}"));
+    assert_eq!(click["item_id"], clicked.as_str());
+    assert_eq!(click["position"], 0);
+    assert!(click["recommendation_id"].is_string(), "{body}");
+    let (status, widget) = http(&addr, "GET", "/widget.js", None);
+    assert_eq!(status, 200);
+    assert!(widget.contains("sendBeacon"));
+    eprintln!("screenshots in {}", shots.display());
+}
+
+#[test]
 fn evaluate_baskets_and_cold_items_and_train_a_basket_model() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();

@@ -276,6 +276,11 @@ fn similar(
         return Ok(Vec::new());
     };
     if !trained.model.capabilities().similar_items {
+        if context.request.assigned_model {
+            // An experiment's variant (popularity, say) that has no notion of similarity:
+            // the fallback chain answers, rather than an error for the shopper.
+            return Ok(Vec::new());
+        }
         return Err(EngineError::NoSimilarity(
             context.serving.name().to_string(),
         ));

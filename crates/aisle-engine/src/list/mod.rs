@@ -136,6 +136,9 @@ pub struct ListRequest {
     pub fallback: Option<Vec<Source>>,
     /// Adjusting stages run on the candidate pool, in order.
     pub stages: Vec<Arc<dyn Stage>>,
+    /// The model was chosen by an experiment, not by the caller: where it cannot answer the
+    /// source (similar items from popularity), the fallback chain does.
+    pub assigned_model: bool,
 }
 
 impl ListRequest {
@@ -152,6 +155,7 @@ impl ListRequest {
             model: None,
             fallback: None,
             stages: Vec::new(),
+            assigned_model: false,
         }
     }
 

@@ -173,6 +173,9 @@ pub struct HistoryEvent {
     pub kind: String,
     pub value: Option<f64>,
     pub timestamp: Option<i64>,
+    /// The list the event is attributed to, and the item's place in it.
+    pub recommendation_id: Option<String>,
+    pub position: Option<u32>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -222,6 +225,8 @@ pub async fn history(
                     kind: e.kind.clone(),
                     value: e.value,
                     timestamp: e.timestamp,
+                    recommendation_id: e.recommendation_id.clone(),
+                    position: e.position,
                 })
                 .collect(),
             user_id: user,

@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod ops;
 pub mod placements;
 mod request_log;
+pub mod storefront;
 pub mod tuning;
 
 use std::any::Any;
@@ -119,10 +120,14 @@ pub fn router(state: AppState) -> Router {
     let app = api_routes()
         .split_for_parts()
         .0
-        // The dashboard's page and assets are not API: they are not in the document.
+        // The dashboard's and the storefront's pages and assets are not API: they are not in
+        // the document.
         .route("/", get(dashboard::index))
         .route("/assets/app.js", get(dashboard::script))
         .route("/assets/style.css", get(dashboard::style))
+        .route("/widget.js", get(storefront::widget))
+        .route("/shop", get(storefront::shop))
+        .route("/shop/", get(storefront::shop))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed);
     with_middleware(app, state)

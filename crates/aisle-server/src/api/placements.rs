@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
@@ -159,6 +159,9 @@ pub struct PageQuery {
     pub n: Option<usize>,
     /// The explainer's item.
     pub candidate: Option<String>,
+    /// With each item, what a storefront shows of it (`item`: title, price, categories,
+    /// availability, attributes such as `image_url` and `url`), from the catalogue.
+    pub details: Option<bool>,
 }
 
 impl PageQuery {
@@ -193,8 +196,10 @@ impl PageQuery {
 }
 
 /// A placement's list for a page, in the format of every list (a `recommendation_id` to send
-/// back with click and purchase events, reasons; logged for attribution). When the placement
-/// names no model, the running experiment's variant answers.
+/// back with click and purchase events, reasons; logged for attribution), with the
+/// placement's `title` when it has one, and with `details=true` each item's `item` (title,
+/// price, categories, availability, attributes). When the placement names no model, the
+/// running experiment's variant answers.
 #[utoipa::path(get, path = "/v1/placements/{name}/items", tag = "placements",
     params(("name" = String, Path, description = "The placement"), PageQuery),
     responses((status = 200, body = RecommendationList),
@@ -204,11 +209,35 @@ pub async fn items(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
-) -> Result<Json<RecommendationList>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let page = query.page()?;
     let service = state.service.clone();
-    let list = run_blocking(move || Ok(service.serve_placement(&name, &page)?)).await?;
-    Ok(Json(list))
+    let placement_name = name.clone();
+    let list = run_blocking(move || Ok(service.serve_placement(&placement_name, &page)?)).await?;
+    let mut answer = serde_json::to_value(&list).map_err(ApiError::internal)?;
+    if let Some(title) = state
+        .service
+        .placements()
+        .get(&name)
+        .and_then(|p| p.definition.get("title").cloned())
+    {
+        answer["title"] = title;
+    }
+    if query.details == Some(true) {
+        let ids: Vec<&str> = list.items.iter().map(|i| i.item_id.as_str()).collect();
+        let facts = state.service.engine().item_facts(&ids);
+        if let Some(items) = answer["items"].as_array_mut() {
+            for (entry, facts) in items.iter_mut().zip(facts) {
+                entry["item"] = match facts {
+                    Some(f) => json!({"title": f.title, "price": f.price,
+                        "categories": f.categories, "available": f.available,
+                        "attributes": f.attributes}),
+                    None => Value::Null,
+                };
+            }
+        }
+    }
+    Ok(Json(answer))
 }
 
 /// Why `candidate` is, or is not, in the placement's list for this page: its position and

@@ -119,7 +119,7 @@ fn real_shop(args: &DemoArgs, file: &Path) -> Result<()> {
     let config = settings.resolve()?;
     outln!("\n3. Serving the shop:\n");
     let hints = vec![
-        "  Dashboard: http://{addr}/\n  Try:".to_string(),
+        "  Dashboard: http://{addr}/\n  Sample storefront (the widget, placements): http://{addr}/shop/?user=u1\n  Try:".to_string(),
         format!("  curl -s 'http://{{addr}}/v1/users/{user}/recommendations?n=5'"),
         format!("  curl -s 'http://{{addr}}/v1/users/{user}/buy-again?n=5'"),
         format!("  curl -s 'http://{{addr}}/v1/items/{item}/similar?n=5'"),
@@ -230,6 +230,21 @@ fn sample_shop(args: DemoArgs) -> Result<()> {
                 window_hours: None,
             }]
         },
+        // The sample storefront's slots (`/shop/`), each a placement the widget renders.
+        placements: vec![
+            serde_json::json!({"name": "home", "source": "user", "n": 10,
+                "title": "Recommended for you",
+                "rules": [{"diversity": {"field": "category", "max": 3}}],
+                "fallback": ["popular"]}),
+            serde_json::json!({"name": "product-page", "source": "similar", "n": 8,
+                "title": "Similar items",
+                "rules": [{"filter": {"field": "available", "equals": true}}],
+                "fallback": ["popular_in_category", "popular"]}),
+            serde_json::json!({"name": "cart", "source": "basket", "n": 8,
+                "title": "Goes well with your cart", "fallback": ["popular"]}),
+            serde_json::json!({"name": "popular", "source": "popular", "n": 10,
+                "title": "Popular now"}),
+        ],
         ..Settings::default()
     };
     let config = settings.resolve()?;
