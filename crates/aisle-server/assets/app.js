@@ -1068,14 +1068,18 @@ function reasonText(reason) {
     case 'trending': return 'trending';
     case 'similar_item': return `similar to ${titleOf(reason.item_id)}`;
     case 'bought_before': return `bought ${fmtCount(reason.units)} before, last ${fmtDateTime(reason.last)}`;
+    case 'bought_with': return `bought with ${titleOf(reason.item_id)}`;
+    case 'pinned': return 'pinned by a placement rule';
     default: return reason.kind.replace(/_/g, ' ');
   }
 }
 
-function exploreHash(user, item) {
+function exploreHash(user, item, placement, why) {
   const params = new URLSearchParams();
   if (user) params.set('user', user);
   if (item) params.set('item', item);
+  if (placement) params.set('placement', placement);
+  if (why) params.set('why', why);
   const query = params.toString();
   return query ? `#explore?${query}` : '#explore';
 }
@@ -1083,28 +1087,36 @@ function exploreHash(user, item) {
 async function explorePage(ctx) {
   const user = (ctx.params.get('user') || '').trim();
   const item = (ctx.params.get('item') || '').trim();
-  const [models, users, items] = await Promise.all([
-    tryApi('/v1/models'), tryApi('/v1/users?limit=8'), tryApi('/v1/items?limit=8'),
+  const placement = (ctx.params.get('placement') || '').trim();
+  const why = (ctx.params.get('why') || '').trim();
+  const [models, users, items, placements] = await Promise.all([
+    tryApi('/v1/models'), tryApi('/v1/users?limit=8'), tryApi('/v1/items?limit=8'), tryApi('/v1/placements'),
   ]);
+  const placementNames = ((placements.data && placements.data.placements) || []).map((p) => p.name);
   for (const it of (items.data && items.data.items) || []) itemCache.set(it.item_id, it);
   const modelNames = ((models.data && models.data.serving) || []).map((m) => m.name);
   // Recommendations are asked for here only: on submit or a hash load, never per keystroke.
-  const [userView, itemView] = await Promise.all([
+  const [placementView, userView, itemView] = await Promise.all([
+    placement ? placementSection(placement, user, item, why) : null,
     user ? userSection(user, modelNames, models.error) : null,
     item ? itemSection(item, user) : null,
   ]);
   return h('div', {},
     h('h1', {}, 'Explore'),
-    exploreForm(user, item, users, items),
+    exploreForm(user, item, users, items, placement, placementNames),
+    placementView,
     userView,
     itemView,
-    !user && !item ? muted('Enter a user id to see their history and recommendations from each serving model, or an item id to see similar items.') : null);
+    !user && !item && !placement ? muted('Enter a user id to see their history and recommendations from each serving model, an item id to see similar items, or pick a placement to see its list with what each rule did, and ask why an item is (not) in it.') : null);
 }
 
-function exploreForm(user, item, users, items) {
+function exploreForm(user, item, users, items, placement, placementNames) {
   const userInput = h('input', { id: 'explore-user', name: 'user', value: user, placeholder: 'e.g. u1', autocomplete: 'off', spellcheck: 'false' });
   const itemInput = h('input', { id: 'explore-item', name: 'item', value: item, placeholder: 'e.g. i5', autocomplete: 'off', spellcheck: 'false' });
-  const go = () => navigate(exploreHash(userInput.value.trim(), itemInput.value.trim()));
+  const placementSelect = h('select', { id: 'explore-placement', name: 'placement' },
+    h('option', { value: '' }, '(none)'),
+    placementNames.map((name) => h('option', { value: name, selected: name === placement ? 'selected' : null }, name)));
+  const go = () => navigate(exploreHash(userInput.value.trim(), itemInput.value.trim(), placementSelect.value));
   const examples = (label, answer, key, input) => {
     const list = (answer.data && answer.data[key]) || [];
     if (!list.length) return null;
@@ -1128,6 +1140,7 @@ function exploreForm(user, item, users, items) {
   h('div', { class: 'fields' },
     h('label', { for: 'explore-user' }, 'User id', userInput),
     h('label', { for: 'explore-item' }, 'Item id', itemInput),
+    placementNames.length ? h('label', { for: 'explore-placement' }, 'Placement', placementSelect) : null,
     h('button', { type: 'submit' }, 'Show')),
   examples('Example users:', users, 'users', userInput),
   examples('Example items:', items, 'items', itemInput));
@@ -1202,6 +1215,64 @@ function recList(items, user) {
       ' ', h('code', { class: 'id' }, rec.item_id),
       h('div', { class: 'reason' }, reasonText(rec.reason))),
     h('span', { class: 'score', title: 'score' }, fmtScore(rec.score)))));
+}
+
+async function placementSection(name, user, item, why) {
+  const query = new URLSearchParams();
+  if (user) query.set('user_id', user);
+  if (item) query.set('item_id', item);
+  const base = `/v1/placements/${enc(name)}`;
+  const [preview, explained] = await Promise.all([
+    tryApi(`${base}/preview?${query}`),
+    why ? tryApi(`${base}/explain?${query}&candidate=${enc(why)}`) : null,
+  ]);
+  if (preview.data) await loadItems(preview.data.items.map((i) => i.item_id));
+  let listView;
+  if (preview.error) {
+    listView = errorBox(preview.error, 'Could not preview the placement.');
+  } else {
+    const list = preview.data;
+    listView = h('div', { class: 'card column placement-preview' },
+      h('p', { class: 'muted small' }, `served by ${list.model} v${list.model_version}`,
+        list.experiment ? ` · in experiment ${experimentLabel(list.experiment)}` : ''),
+      list.fallback ? h('p', { class: 'note fallback' }, 'not personalised (the fallback chain answered)') : null,
+      list.items.length ? h('ol', { class: 'rec-list' }, list.items.map((rec) => h('li', { class: 'rec-item' },
+        h('div', { class: 'rec-main' },
+          h('a', { href: exploreHash(user, item, name, rec.item_id) }, titleOf(rec.item_id)),
+          ' ', h('code', { class: 'id' }, rec.item_id),
+          h('div', { class: 'reason' }, reasonText(rec.reason)),
+          rec.rules.map((r) => h('div', { class: 'rule-effect' }, h('code', {}, r.rule), ' ', r.effect))),
+        h('span', { class: 'score', title: 'score' }, fmtScore(rec.score)))))
+        : muted('The placement gives no items for this page.'));
+  }
+  return h('section', { class: 'explore-placement' },
+    h('h2', {}, 'Placement ', h('code', {}, name), user ? [' for ', h('code', {}, user)] : null),
+    h('div', { class: 'rec-grid' }, listView, whyBox(name, user, item, why, explained)));
+}
+
+function whyBox(name, user, item, why, explained) {
+  const input = h('input', { id: 'why-item', name: 'why', value: why, placeholder: 'an item id', autocomplete: 'off', spellcheck: 'false' });
+  const form = h('form', {
+    class: 'why-form',
+    onsubmit: (event) => {
+      event.preventDefault();
+      navigate(exploreHash(user, item, name, input.value.trim()));
+    },
+  }, h('label', { for: 'why-item' }, 'Why (not) item', input), h('button', { type: 'submit' }, 'Explain'));
+  let answer = null;
+  if (explained && explained.error) {
+    answer = errorBox(explained.error, 'Could not explain.');
+  } else if (explained) {
+    const e = explained.data;
+    answer = h('div', { class: 'why-answer' },
+      h('p', {}, h('strong', {}, titleOf(e.candidate)), ' ', h('code', {}, e.candidate), ': ', e.reason),
+      h('p', { class: 'muted small' },
+        e.in_list ? `position ${e.position} · score ${fmtScore(e.score)}` : 'not in the list',
+        ` · rank before rules: ${isNum(e.rank_before_rules) ? e.rank_before_rules : 'beyond 1000'}`),
+      e.rules.length ? h('ul', { class: 'rule-effects' }, e.rules.map((r) => h('li', {}, h('code', {}, r.rule), ' ', r.effect)))
+        : muted('No rule acted on it.'));
+  }
+  return h('div', { class: 'card column why' }, h('h3', {}, 'Why is an item (not) shown?'), form, answer);
 }
 
 async function itemSection(item, user) {

@@ -574,6 +574,7 @@ fn dashboard_pages_render_in_a_real_browser() {
         "models",
         "experiments",
         "explore?user=u1&item=i1",
+        "explore?user=u2&placement=home&why=i7",
     ] {
         let url = format!("http://{addr}/#{page}");
         let (dom, console) = browse(&chromium, &url, 1280, None);
@@ -586,7 +587,18 @@ fn dashboard_pages_render_in_a_real_browser() {
             !dom.contains("class=\"error\""),
             "{page} shows an error:\n{dom}"
         );
-        if page.starts_with("explore") {
+        if page.contains("placement=") {
+            // The placement's list, with each item's reason, and the explainer's answer.
+            let preview = dom.split("placement-preview").nth(1).unwrap_or_default();
+            assert!(
+                preview.matches("rec-item").count() >= 10,
+                "{page}: the placement's list is not shown:\n{dom}"
+            );
+            assert!(
+                dom.contains("class=\"why-answer\""),
+                "{page}: no answer:\n{dom}"
+            );
+        } else if page.starts_with("explore") {
             let recommended = dom.matches("rec-item").count();
             assert!(
                 recommended >= 10,
@@ -599,7 +611,10 @@ fn dashboard_pages_render_in_a_real_browser() {
                 + chart.matches("<circle").count();
             assert!(marks > 0, "{page}: the chart is empty:\n{dom}");
         }
-        let name = page.split('?').next().unwrap();
+        let name = match page.split('?').next().unwrap() {
+            "explore" if page.contains("placement=") => "placement",
+            other => other,
+        };
         for width in [1280, 390] {
             let path = shots.join(format!("{name}-{width}.png"));
             browse(&chromium, &url, width, Some(&path));

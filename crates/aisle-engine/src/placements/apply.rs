@@ -39,33 +39,57 @@ pub struct RuleEffect {
     pub effect: String,
 }
 
-/// The item an explained request watches, and what happened to it.
+/// What the rules did to the items an explained request watches: one item (the explainer)
+/// or every item (a preview of the list).
 #[derive(Debug)]
 pub(crate) struct Trace {
-    pub id: String,
-    /// Its index in the answering model (known once the model is), if it has one.
+    /// The watched item's id; `None`: every item.
+    watched: Option<String>,
+    /// The watched item's index in the answering model (known once the model is), if any.
     item: OnceLock<Option<u32>>,
-    pub effects: Mutex<Vec<RuleEffect>>,
+    effects: Mutex<Vec<(u32, RuleEffect)>>,
 }
 
 impl Trace {
+    /// Watches one item.
     pub(crate) fn new(id: &str) -> Trace {
         Trace {
-            id: id.to_string(),
+            watched: Some(id.to_string()),
             item: OnceLock::new(),
             effects: Mutex::new(Vec::new()),
         }
     }
 
-    pub(crate) fn take(&self) -> Vec<RuleEffect> {
-        std::mem::take(&mut *self.effects.lock().expect("trace lock"))
+    /// Watches every item.
+    pub(crate) fn every_item() -> Trace {
+        Trace {
+            watched: None,
+            item: OnceLock::new(),
+            effects: Mutex::new(Vec::new()),
+        }
     }
 
+    /// What was noted, by model item, in the order it happened.
+    pub(crate) fn take(&self) -> Vec<(u32, RuleEffect)> {
+        std::mem::take(&mut *self.effects.lock().expect("trace lock"))
+    }
+}
+
+/// Notes effects on one item.
+pub(crate) struct Noter<'t> {
+    trace: &'t Trace,
+    item: u32,
+}
+
+impl Noter<'_> {
     fn note(&self, index: usize, rule: &Rule, effect: String) {
-        self.effects.lock().expect("trace lock").push(RuleEffect {
-            rule: label(index, rule),
-            effect,
-        });
+        self.trace.effects.lock().expect("trace lock").push((
+            self.item,
+            RuleEffect {
+                rule: label(index, rule),
+                effect,
+            },
+        ));
     }
 }
 
@@ -169,18 +193,21 @@ impl RuleStage {
         }
     }
 
-    /// The trace, when `item` is the watched one. `resolve` has run first.
-    fn watching(&self, item: u32) -> Option<&Trace> {
-        self.trace
-            .as_ref()
-            .filter(|t| t.item.get().copied().flatten() == Some(item))
+    /// A noter for `item`, when it is watched. `resolve` has run first.
+    fn watching(&self, item: u32) -> Option<Noter<'_>> {
+        let trace = self.trace.as_ref()?;
+        let watched = match &trace.watched {
+            None => true,
+            Some(_) => trace.item.get().copied().flatten() == Some(item),
+        };
+        watched.then_some(Noter { trace, item })
     }
 
     fn resolve(&self, context: &ListContext<'_>) {
-        if let Some(trace) = &self.trace {
-            trace
-                .item
-                .get_or_init(|| context.trained.items.get(&trace.id));
+        if let Some(trace) = &self.trace
+            && let Some(id) = &trace.watched
+        {
+            trace.item.get_or_init(|| context.trained.items.get(id));
         }
     }
 

@@ -1,6 +1,7 @@
 //! Why an item is, or is not, in a placement's list: where it is and with which score, its
 //! rank before the rules, what each rule did to it, or why it was never scored (not in the
-//! catalogue, unknown to the model, unavailable, already the shopper's).
+//! catalogue, unknown to the model, unavailable, already the shopper's). And a preview: the
+//! list as it would be served, with what the rules did to each item.
 
 use serde::Serialize;
 
@@ -24,6 +25,29 @@ pub struct Explanation {
     pub rules: Vec<RuleEffect>,
     /// The answer in one sentence.
     pub reason: String,
+}
+
+/// A placement's list as it would be served, not served (no id, nothing logged), with what
+/// the rules did to each item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Preview {
+    pub model: String,
+    pub model_version: i64,
+    pub fallback: bool,
+    pub experiment: Option<crate::list::ExperimentTag>,
+    pub items: Vec<PreviewItem>,
+}
+
+/// One item of a [`Preview`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PreviewItem {
+    pub item_id: String,
+    pub score: f32,
+    pub reason: crate::list::Reason,
+    /// What each rule did to it, in the order they acted.
+    pub rules: Vec<RuleEffect>,
 }
 
 /// What the engine found out about a candidate, gathered by the service.

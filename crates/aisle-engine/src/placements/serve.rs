@@ -1,15 +1,15 @@
 //! A placement's lists as the service answers them: the placement's request made for a page
 //! (its rules as a candidate filter and a stage, the shopper's recent lists read when a
 //! rotation rule needs them), served as a shopper sees it — experiment, log, attribution —
-//! or explained.
+//! or explained and previewed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::list::pipeline;
 use crate::list::{ListContext, ListRequest, RecommendationList};
-use crate::placements::apply::{RuleFilter, RuleStage, Trace};
-use crate::placements::explain::{self, Explanation, Findings};
+use crate::placements::apply::{RuleEffect, RuleFilter, RuleStage, Trace};
+use crate::placements::explain::{self, Explanation, Findings, Preview, PreviewItem};
 use crate::placements::{MAX_N, PageContext, Placement, PlacementError, recently_shown};
 use crate::service::Service;
 use crate::unix_now;
@@ -47,7 +47,7 @@ impl Service {
             mut request,
             filter,
             stage,
-        } = self.prepare(&placement, page, Some(candidate))?;
+        } = self.prepare(&placement, page, Some(Trace::new(candidate)))?;
         self.assign_experiment(&mut request);
         let explanation = self.engine().with_context(&request, |context| {
             let made = pipeline::run(context)?;
@@ -86,7 +86,10 @@ impl Service {
                         .as_ref()
                         .and_then(|s| s.trace.as_ref())
                         .map(Trace::take)
-                        .unwrap_or_default(),
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(_, effect)| effect)
+                        .collect(),
                     refused: filter.as_ref().and_then(|f| f.refusal(context, candidate)),
                     in_catalogue: facts.is_some(),
                     catalogue_empty: context.catalogue.is_empty(),
@@ -100,6 +103,53 @@ impl Service {
         Ok(explanation)
     }
 
+    /// Placement `name`'s list for a page as it would be served (the experiment's variant
+    /// included), with what the rules did to each item; nothing is logged.
+    pub fn preview_placement(
+        &self,
+        name: &str,
+        page: &PageContext,
+    ) -> Result<Preview, PlacementError> {
+        let placement = self.placement(name)?;
+        let Prepared {
+            mut request, stage, ..
+        } = self.prepare(&placement, page, Some(Trace::every_item()))?;
+        let experiment = self.assign_experiment(&mut request);
+        let preview = self.engine().with_context(&request, |context| {
+            let made = pipeline::run(context)?;
+            let mut effects: HashMap<&str, Vec<RuleEffect>> = HashMap::new();
+            let noted = stage
+                .as_ref()
+                .and_then(|s| s.trace.as_ref())
+                .map(Trace::take)
+                .unwrap_or_default();
+            for (item, effect) in noted {
+                effects
+                    .entry(context.trained.items.id(item))
+                    .or_default()
+                    .push(effect);
+            }
+            let items = made
+                .items
+                .into_iter()
+                .map(|r| PreviewItem {
+                    rules: effects.remove(r.item_id.as_str()).unwrap_or_default(),
+                    item_id: r.item_id,
+                    score: r.score,
+                    reason: r.reason,
+                })
+                .collect();
+            Ok(Preview {
+                model: made.model,
+                model_version: context.serving.info.version.0,
+                fallback: made.fallback,
+                experiment: experiment.clone(),
+                items,
+            })
+        })?;
+        Ok(preview)
+    }
+
     fn placement(&self, name: &str) -> Result<Arc<Placement>, PlacementError> {
         self.placements()
             .get(name)
@@ -110,7 +160,7 @@ impl Service {
         &self,
         placement: &Placement,
         page: &PageContext,
-        trace: Option<&str>,
+        trace: Option<Trace>,
     ) -> Result<Prepared, PlacementError> {
         let mut request = placement.request(page)?;
         let now = unix_now();
@@ -119,8 +169,9 @@ impl Service {
             request.filters.extra.push(Arc::clone(filter) as _);
         }
         let acts_on_pool = placement.rules.iter().any(|r| !r.is_filter());
+        let user = request.user_id.as_deref();
         let stage = (acts_on_pool || trace.is_some()).then(|| {
-            let shown = match (placement.rotation_hours(), &request.user_id) {
+            let shown = match (placement.rotation_hours(), user) {
                 (Some(hours), Some(user)) => {
                     recently_shown(self.store().as_ref(), user, hours, now).unwrap_or_else(|e| {
                         // The database is away: the list is served without rotation.
@@ -131,7 +182,7 @@ impl Service {
                 _ => HashMap::new(),
             };
             let mut stage = RuleStage::new(Arc::clone(&placement.rules), now, shown);
-            stage.trace = trace.map(Trace::new);
+            stage.trace = trace;
             Arc::new(stage)
         });
         if let Some(stage) = &stage {

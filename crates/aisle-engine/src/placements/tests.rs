@@ -414,6 +414,49 @@ fn the_explainer_names_the_rule_or_the_reason() {
 }
 
 #[test]
+fn a_preview_is_the_served_list_with_each_items_rule_effects() {
+    let shop = TestEngine::new();
+    let (user, history) = shop.known_user();
+    let base = plain(&service(&shop, &[]), &user);
+    let outsider = (0..120)
+        .map(|i| format!("i{i}"))
+        .find(|i| !base.contains(i) && !history.contains(i))
+        .unwrap();
+    let service = service(
+        &shop,
+        &[(
+            "home",
+            json!({"source": "user", "n": 6, "rules": [
+                {"boost": {"field": "id", "equals": base[4], "factor": 1000}},
+                {"pin": {"item_id": outsider, "position": 1}},
+            ]}),
+        )],
+    );
+    let preview = service.preview_placement("home", &for_user(&user)).unwrap();
+    let served = service.serve_placement("home", &for_user(&user)).unwrap();
+    let previewed: Vec<&str> = preview.items.iter().map(|i| i.item_id.as_str()).collect();
+    assert_eq!(
+        previewed,
+        ids(&served).iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert_eq!(previewed[..2], [base[4].as_str(), outsider.as_str()]);
+    let rules = |k: usize| -> Vec<&str> {
+        preview.items[k]
+            .rules
+            .iter()
+            .map(|r| r.rule.as_str())
+            .collect()
+    };
+    assert_eq!(rules(0), ["rules[0] boost"]);
+    assert_eq!(rules(1), ["rules[1] pin"]);
+    assert_eq!(rules(2), ["rules[1] pin"], "moved one place down");
+    assert_eq!(
+        preview.items[2].rules[0].effect,
+        "moved one place down by a pinned item"
+    );
+}
+
+#[test]
 fn placements_are_stored_replaced_and_guarded() {
     let shop = TestEngine::new();
     let service = service(&shop, &[("configured", json!({"source": "popular"}))]);

@@ -95,6 +95,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(placements::items))
         .routes(routes!(placements::explain))
+        .routes(routes!(placements::preview))
 }
 
 /// The OpenAPI document of the routes, as a server with `config` answers them.

@@ -2,7 +2,7 @@
 //! delete them, get a placement's list for a page, and ask why an item is (not) in it.
 
 use aisle_engine::RecommendationList;
-use aisle_engine::placements::explain::Explanation;
+use aisle_engine::placements::explain::{Explanation, Preview};
 use aisle_engine::placements::{PageContext, Placement, PlacementError};
 use axum::Json;
 use axum::extract::State;
@@ -238,6 +238,24 @@ pub async fn items(
         }
     }
     Ok(Json(answer))
+}
+
+/// The placement's list for this page as it would be served (the experiment's variant
+/// included), with what the rules did to each item: for merchandisers. Nothing is logged.
+#[utoipa::path(get, path = "/v1/placements/{name}/preview", tag = "placements",
+    params(("name" = String, Path, description = "The placement"), PageQuery),
+    responses((status = 200, body = Preview),
+        (status = 400, description = "`invalid_query`", body = ErrorBody),
+        (status = 404, description = "`unknown_placement`", body = ErrorBody)))]
+pub async fn preview(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<Preview>, ApiError> {
+    let page = query.page()?;
+    let service = state.service.clone();
+    let preview = run_blocking(move || Ok(service.preview_placement(&name, &page)?)).await?;
+    Ok(Json(preview))
 }
 
 /// Why `candidate` is, or is not, in the placement's list for this page: its position and
