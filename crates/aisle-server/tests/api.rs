@@ -1554,7 +1554,7 @@ async fn placements_are_set_served_explained_and_run_experiments() {
         "placement_configured",
     )
     .await;
-    // A similar-items placement needs the page's item.
+    // A similar-items placement without the page's item: the fallback chain answers.
     let (status, _) = app
         .call(
             "PUT",
@@ -1563,14 +1563,11 @@ async fn placements_are_set_served_explained_and_run_experiments() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    app.expect_error(
-        "GET",
-        "/v1/placements/product-page/items",
-        None,
-        StatusCode::BAD_REQUEST,
-        "invalid_query",
-    )
-    .await;
+    let without = app.get("/v1/placements/product-page/items").await;
+    assert_eq!(
+        (without["fallback"].as_bool(), ids(&without).len()),
+        (Some(true), 4)
+    );
     let similar = app
         .get("/v1/placements/product-page/items?item_id=i1")
         .await;

@@ -142,7 +142,8 @@ pub struct ListRequest {
 }
 
 impl ListRequest {
-    fn new(source: Source) -> Self {
+    /// A request of `source` with no context yet (no user, item or basket).
+    pub(crate) fn new(source: Source) -> Self {
         ListRequest {
             source,
             user_id: None,

@@ -22,10 +22,17 @@ const DAY: f64 = 86_400.0;
 /// 1 lowers it, for negative scores too (a model's scores may be below 0, where a plain
 /// product would move them the wrong way).
 pub(crate) fn scaled(score: f32, factor: f32) -> f32 {
-    if score >= 0.0 {
+    let scaled = if score >= 0.0 {
         score * factor
     } else {
         score / factor
+    };
+    // A factor beyond f32's range (1e300 in the JSON) must not make a score infinite or
+    // NaN: a list's scores are finite numbers.
+    if scaled.is_nan() {
+        0.0
+    } else {
+        scaled.clamp(f32::MIN, f32::MAX)
     }
 }
 
@@ -527,5 +534,20 @@ impl Stage for RuleStage {
             }
             _ => true,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scaled;
+
+    #[test]
+    fn scaling_moves_scores_the_way_the_factor_means_and_stays_finite() {
+        assert_eq!(scaled(2.0, 1.5), 3.0);
+        assert_eq!(scaled(-2.0, 2.0), -1.0, "a boost raises a negative score");
+        assert_eq!(scaled(-2.0, 0.5), -4.0, "a bury lowers it");
+        assert_eq!(scaled(2.0, f32::INFINITY), f32::MAX);
+        assert_eq!(scaled(-2.0, 0.0), f32::MIN);
+        assert_eq!(scaled(0.0, f32::INFINITY), 0.0);
     }
 }

@@ -92,8 +92,8 @@ impl Placement {
         definition: &Value,
         origin: Origin,
     ) -> Result<Placement, DefinitionError> {
-        if name.trim().is_empty() || name.len() > 100 {
-            return Err(DefinitionError::new("name", "must be 1 to 100 characters"));
+        if let Err(e) = aisle_store::record::check_id("placement name", name) {
+            return Err(DefinitionError::new("name", e.to_string()));
         }
         let Some(fields) = definition.as_object() else {
             return Err(DefinitionError::new("placement", "must be an object"));
@@ -119,7 +119,8 @@ impl Placement {
         };
         let model = match fields.get("model") {
             None | Some(Value::Null) => None,
-            Some(Value::String(m)) if !m.trim().is_empty() => Some(m.clone()),
+            Some(Value::String(m)) if m.trim().is_empty() => None,
+            Some(Value::String(m)) => Some(m.clone()),
             Some(_) => {
                 return Err(DefinitionError::new(
                     "model",
@@ -129,9 +130,7 @@ impl Placement {
         };
         let n = match fields.get("n") {
             None => 10,
-            Some(value) => value
-                .as_u64()
-                .and_then(|n| usize::try_from(n).ok())
+            Some(value) => rules::whole(value)
                 .filter(|n| (1..=MAX_N).contains(n))
                 .ok_or_else(|| DefinitionError::new("n", format!("must be from 1 to {MAX_N}")))?,
         };
@@ -196,40 +195,18 @@ impl Placement {
         Placement::parse(&name, &Value::Object(fields), Origin::Settings).map_err(at)
     }
 
-    /// The list request this placement makes for a page.
-    pub fn request(&self, page: &PageContext) -> Result<ListRequest, PlacementError> {
-        let needs = |what: &'static str| PlacementError::NeedsContext {
-            placement: self.name.clone(),
-            what,
-        };
-        let mut request = match self.source {
-            Source::User => match &page.user_id {
-                Some(user) => ListRequest::for_user(user.clone()),
-                // An anonymous visitor: nothing personal to go on, the fallback chain answers.
-                None => ListRequest::for_history(Vec::new()),
-            },
-            Source::Similar => {
-                ListRequest::similar_to(page.item_id.clone().ok_or_else(|| needs("item_id"))?)
-            }
-            Source::BoughtTogether => {
-                ListRequest::bought_together(page.item_id.clone().ok_or_else(|| needs("item_id"))?)
-            }
-            Source::Basket => {
-                if page.items.is_empty() {
-                    return Err(needs("items"));
-                }
-                ListRequest::complete_basket(page.items.clone())
-            }
-            Source::BuyAgain => {
-                ListRequest::buy_again(page.user_id.clone().ok_or_else(|| needs("user_id"))?)
-            }
-            Source::Popular => ListRequest::popular(),
-            Source::Trending => ListRequest::trending(),
-            Source::PopularInCategory => {
-                let mut request = ListRequest::popular();
-                request.source = Source::PopularInCategory;
-                request
-            }
+    /// The list request this placement makes for a page. A page without what the source
+    /// needs (a similar-items placement without an item, a basket one with an empty basket,
+    /// buy-again without a shopper) gets the fallback chain's list, flagged `fallback`: a
+    /// storefront's empty cart still shows something.
+    pub fn request(&self, page: &PageContext) -> ListRequest {
+        let mut request = match (self.source, &page.user_id, &page.item_id) {
+            (Source::User, Some(user), _) => ListRequest::for_user(user.clone()),
+            (Source::Similar, _, Some(item)) => ListRequest::similar_to(item.clone()),
+            (Source::BoughtTogether, _, Some(item)) => ListRequest::bought_together(item.clone()),
+            (Source::Basket, _, _) => ListRequest::complete_basket(page.items.clone()),
+            (Source::BuyAgain, Some(user), _) => ListRequest::buy_again(user.clone()),
+            (source, _, _) => ListRequest::new(source),
         };
         if request.user_id.is_none() {
             request.user_id = page.user_id.clone();
@@ -240,7 +217,7 @@ impl Placement {
         request.n = page.n.unwrap_or(self.n);
         request.model = self.model.clone();
         request.fallback = self.fallback.clone();
-        Ok(request)
+        request
     }
 
     /// Whether the rules look at what this user was shown lately, and how far back.
@@ -274,11 +251,6 @@ pub enum PlacementError {
     Invalid(#[from] DefinitionError),
     #[error("placement '{0}' is defined in the settings file; change it there")]
     Configured(String),
-    #[error("placement '{placement}' needs {what} in the request")]
-    NeedsContext {
-        placement: String,
-        what: &'static str,
-    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -420,7 +420,7 @@ pub struct Condition {
 pub enum Test {
     Equals(Field, Value),
     In(Field, Vec<Value>),
-    /// Numeric bounds, both inclusive.
+    /// Numeric bounds, both inclusive (a minimum above the maximum matches nothing).
     Range(Field, Option<f64>, Option<f64>),
     Exists(Field, bool),
     /// A time field (Unix seconds) within the last so many days.
@@ -563,11 +563,6 @@ impl Condition {
                 if min.is_none() && max.is_none() {
                     return Err(DefinitionError::new(at("range"), "give min, max or both"));
                 }
-                if let (Some(min), Some(max)) = (min, max)
-                    && min > max
-                {
-                    return Err(DefinitionError::new(at("range"), "min is above max"));
-                }
                 Test::Range(field, min, max)
             }
             ("exists", Some(field)) => match value {
@@ -685,11 +680,20 @@ fn number(value: Option<&Value>, path: &str) -> Checked<f64> {
 fn count(value: Option<&Value>, path: &str) -> Checked<usize> {
     match value {
         None => Err(DefinitionError::new(path, "is required")),
-        Some(value) => value
-            .as_u64()
-            .and_then(|n| usize::try_from(n).ok())
+        Some(value) => whole(value)
             .filter(|&n| n <= 1_000)
             .ok_or_else(|| DefinitionError::new(path, "must be a whole number from 0 to 1000")),
+    }
+}
+
+/// A whole number, also when written as an integral float (`10.0`), as everywhere in the API.
+pub(crate) fn whole(value: &Value) -> Option<usize> {
+    match value.as_u64() {
+        Some(n) => usize::try_from(n).ok(),
+        None => value
+            .as_f64()
+            .filter(|f| *f >= 0.0 && f.fract() == 0.0 && *f <= u32::MAX as f64)
+            .map(|f| f as usize),
     }
 }
 
@@ -815,7 +819,7 @@ mod tests {
                 "rules[2].filter",
             ),
             (
-                json!({"filter": {"field": "price", "range": {"min": 5, "max": 1}}}),
+                json!({"filter": {"field": "price", "range": {}}}),
                 "rules[2].filter.range",
             ),
             (

@@ -162,7 +162,7 @@ impl Service {
         page: &PageContext,
         trace: Option<Trace>,
     ) -> Result<Prepared, PlacementError> {
-        let mut request = placement.request(page)?;
+        let mut request = placement.request(page);
         let now = unix_now();
         let filter = RuleFilter::new(Arc::clone(&placement.rules), now).map(Arc::new);
         if let Some(filter) = &filter {

@@ -123,6 +123,21 @@ pub fn finish(document: utoipa::openapi::OpenApi, config: &ServerConfig) -> Valu
     if let Some(batch) = document.pointer_mut("/components/schemas/EventsBody/oneOf/1") {
         batch["maxItems"] = json!(config.max_batch);
     }
+    // A placement's definition, as exact as its checks.
+    if let Some(schemas) = document
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        schemas.insert(
+            "PlacementDefinition".into(),
+            crate::api::placements::definition_schema(),
+        );
+    }
+    if let Some(schema) = document.pointer_mut(
+        "/paths/~1v1~1placements~1{name}/put/requestBody/content/application~1json/schema",
+    ) {
+        *schema = json!({"$ref": "#/components/schemas/PlacementDefinition"});
+    }
     document
 }
 

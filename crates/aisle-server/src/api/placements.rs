@@ -56,9 +56,6 @@ impl From<PlacementError> for ApiError {
             PlacementError::Configured(_) => {
                 ApiError::new(Code::PlacementConfigured, error.to_string())
             }
-            PlacementError::NeedsContext { .. } => {
-                ApiError::new(Code::InvalidQuery, error.to_string())
-            }
             PlacementError::Store(e) => e.into(),
             PlacementError::Engine(e) => e.into(),
         }
@@ -157,11 +154,25 @@ pub struct PageQuery {
     /// A length other than the placement's own (1 to 1000).
     #[param(minimum = 1, maximum = 1000)]
     pub n: Option<usize>,
-    /// The explainer's item.
-    pub candidate: Option<String>,
     /// With each item, what a storefront shows of it (`item`: title, price, categories,
     /// availability, attributes such as `image_url` and `url`), from the catalogue.
     pub details: Option<bool>,
+}
+
+/// The page and the item to explain.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainQuery {
+    /// The item to explain.
+    #[param(min_length = 1, max_length = 512)]
+    pub candidate: String,
+    pub user_id: Option<String>,
+    pub item_id: Option<String>,
+    /// Comma-separated basket items.
+    pub items: Option<String>,
+    #[param(minimum = 1, maximum = 1000)]
+    pub n: Option<usize>,
 }
 
 impl PageQuery {
@@ -203,7 +214,7 @@ impl PageQuery {
 #[utoipa::path(get, path = "/v1/placements/{name}/items", tag = "placements",
     params(("name" = String, Path, description = "The placement"), PageQuery),
     responses((status = 200, body = RecommendationList),
-        (status = 400, description = "`invalid_query`: the placement needs item_id, items or user_id", body = ErrorBody),
+        (status = 400, description = "`invalid_query`", body = ErrorBody),
         (status = 404, description = "`unknown_placement`, `unknown_item`, `unknown_model`", body = ErrorBody)))]
 pub async fn items(
     State(state): State<AppState>,
@@ -261,24 +272,149 @@ pub async fn preview(
 /// Why `candidate` is, or is not, in the placement's list for this page: its position and
 /// score, its rank before the rules, what each rule did to it, or why it was never scored.
 #[utoipa::path(get, path = "/v1/placements/{name}/explain", tag = "placements",
-    params(("name" = String, Path, description = "The placement"), PageQuery),
+    params(("name" = String, Path, description = "The placement"), ExplainQuery),
     responses((status = 200, body = Explanation),
         (status = 400, description = "`invalid_query`: no candidate", body = ErrorBody),
         (status = 404, description = "`unknown_placement`", body = ErrorBody)))]
 pub async fn explain(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
-    ApiQuery(query): ApiQuery<PageQuery>,
+    ApiQuery(query): ApiQuery<ExplainQuery>,
 ) -> Result<Json<Explanation>, ApiError> {
-    let page = query.page()?;
-    let Some(candidate) = query.candidate.filter(|c| !c.trim().is_empty()) else {
+    let ExplainQuery {
+        candidate,
+        user_id,
+        item_id,
+        items,
+        n,
+    } = query;
+    let page = PageQuery {
+        user_id,
+        item_id,
+        items,
+        n,
+        details: None,
+    }
+    .page()?;
+    let length = candidate.chars().count();
+    if !(1..=aisle_store::MAX_ID_CHARS).contains(&length) {
         return Err(ApiError::new(
             Code::InvalidQuery,
-            "candidate is required: the item to explain",
+            format!(
+                "candidate must be an item id of 1 to {} characters",
+                aisle_store::MAX_ID_CHARS
+            ),
         ));
-    };
+    }
     let service = state.service.clone();
     let explanation =
         run_blocking(move || Ok(service.explain_placement(&name, &page, &candidate)?)).await?;
     Ok(Json(explanation))
+}
+
+/// The JSON Schema of a placement definition, as exact as the checks of
+/// `aisle_engine::placements::rules` (so a schema-valid definition is accepted): the
+/// document's `PlacementDefinition`.
+pub(crate) fn definition_schema() -> Value {
+    let sources = json!([
+        "user",
+        "similar",
+        "bought_together",
+        "basket",
+        "popular",
+        "popular_in_category",
+        "trending",
+        "buy_again"
+    ]);
+    let field = json!({"type": "string",
+        "pattern": "^(id|item_id|title|category|categories|available|price|created_at|attributes\\..+)$"});
+    let scalar = json!({"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"},
+        {"type": "array"}]});
+    let days = json!({"type": "number", "minimum": 0});
+    // Each test of a condition, with the keys the enclosing rule adds.
+    let conditions = |extra: &Value, required_extra: &[&str]| -> Value {
+        let tests = [
+            ("equals", scalar.clone(), true),
+            ("in", json!({"type": "array", "minItems": 1}), true),
+            (
+                "range",
+                json!({"type": "object", "minProperties": 1, "additionalProperties": false,
+                "properties": {"min": {"type": "number"}, "max": {"type": "number"}}}),
+                true,
+            ),
+            ("exists", json!({"type": "boolean"}), true),
+            ("newer_than_days", days.clone(), true),
+            ("older_than_days", days.clone(), true),
+            ("same_category_as_context", json!({"const": true}), false),
+            ("different_category", json!({"const": true}), false),
+            ("price_within_percent", days.clone(), false),
+        ];
+        let branches: Vec<Value> = tests
+            .iter()
+            .map(|(test, schema, with_field)| {
+                let mut properties = json!({"not": {"type": "boolean"}});
+                properties[*test] = schema.clone();
+                let mut required = vec![json!(test)];
+                if *with_field {
+                    properties["field"] = field.clone();
+                    required.push(json!("field"));
+                }
+                for (key, schema) in extra.as_object().into_iter().flatten() {
+                    properties[key] = schema.clone();
+                }
+                required.extend(required_extra.iter().map(|k| json!(k)));
+                json!({"type": "object", "properties": properties, "required": required,
+                    "additionalProperties": false})
+            })
+            .collect();
+        json!({"oneOf": branches})
+    };
+    let condition = conditions(&json!({}), &[]);
+    let rule = |kind: &str, body: Value| -> Value {
+        json!({"type": "object", "properties": {kind: body}, "required": [kind],
+            "additionalProperties": false})
+    };
+    let rules = json!({"oneOf": [
+        rule("filter", condition.clone()),
+        rule("boost", conditions(&json!({"factor": {"type": "number", "exclusiveMinimum": 0}}), &["factor"])),
+        rule("bury", conditions(&json!({"factor": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}}), &["factor"])),
+        rule("pin", json!({"oneOf": [
+            {"type": "object", "additionalProperties": false, "required": ["item_id", "position"],
+             "properties": {"item_id": {"type": "string", "pattern": "\\S"},
+                            "position": {"type": "integer", "minimum": 0, "maximum": 1000}}},
+            {"type": "object", "additionalProperties": false, "required": ["filter", "position"],
+             "properties": {"filter": condition.clone(),
+                            "position": {"type": "integer", "minimum": 0, "maximum": 1000}}}]})),
+        rule("promote", json!({"type": "object", "additionalProperties": false,
+            "required": ["share", "filter"],
+            "properties": {"share": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                           "filter": condition.clone()}})),
+        rule("diversity", json!({"oneOf": [
+            {"type": "object", "additionalProperties": false, "required": ["max"],
+             "properties": {"field": field.clone(), "max": {"type": "integer", "minimum": 1, "maximum": 1000}}},
+            {"type": "object", "additionalProperties": false, "required": ["lambda"],
+             "properties": {"field": field.clone(), "lambda": {"type": "number", "minimum": 0, "maximum": 1}}}]})),
+        rule("rotation", json!({"type": "object", "additionalProperties": false,
+            "required": ["hours", "penalty"],
+            "properties": {"hours": {"type": "number", "exclusiveMinimum": 0},
+                           "penalty": {"type": "number", "minimum": 0, "maximum": 1}}})),
+        rule("repurchase", json!({"type": "object", "additionalProperties": false,
+            "required": ["days"],
+            "properties": {"days": {"type": "number", "exclusiveMinimum": 0},
+                           "except_categories": {"type": "array", "items": {"type": "string"}}}})),
+    ]});
+    json!({
+        "type": "object",
+        "description": "A placement: its source, model, length, merchandising rules and fallback chain (docs/placements.md).",
+        "additionalProperties": false,
+        "required": ["source"],
+        "properties": {
+            "source": {"type": "string", "enum": sources},
+            "model": {"type": ["string", "null"]},
+            "n": {"type": "integer", "minimum": 1, "maximum": 1000},
+            "rules": {"type": "array", "items": rules},
+            "fallback": {"type": "array", "items": {"type": "string", "enum": sources}},
+            "title": {"type": "string"}
+        }
+    })
 }
