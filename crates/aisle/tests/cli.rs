@@ -384,8 +384,13 @@ fn train_then_recommend_and_similar_from_the_store() {
 
 /// `aisle demo` on a small shop in `dir`, serving on a free port.
 fn start_demo(dir: &Path) -> Running {
+    start_demo_with(dir, &[])
+}
+
+/// [`start_demo`] with more flags.
+fn start_demo_with(dir: &Path, extra: &[&str]) -> Running {
     let shop = dir.join("shop");
-    start_server(&[
+    let mut args = vec![
         "demo",
         "--dir",
         shop.to_str().unwrap(),
@@ -397,7 +402,9 @@ fn start_demo(dir: &Path) -> Running {
         "20000",
         "--addr",
         "127.0.0.1:0",
-    ])
+    ];
+    args.extend_from_slice(extra);
+    start_server(&args)
 }
 
 #[test]
@@ -634,22 +641,8 @@ fn the_storefront_widget_renders_placements_and_reports_clicks() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let shop = dir.path().join("shop");
     // No simulated shoppers: the one click in the results is the browser's.
-    let server = start_server(&[
-        "demo",
-        "--dir",
-        shop.to_str().unwrap(),
-        "--users",
-        "400",
-        "--items",
-        "150",
-        "--events",
-        "20000",
-        "--addr",
-        "127.0.0.1:0",
-        "--no-simulate",
-    ]);
+    let server = start_demo_with(dir.path(), &["--no-simulate"]);
     let addr = server.addr.clone();
     let (status, body) = http(
         &addr,

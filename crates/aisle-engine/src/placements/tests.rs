@@ -65,6 +65,14 @@ fn facts(shop: &TestEngine) -> HashMap<String, ItemFacts> {
     }
 }
 
+/// An item of the test shop in neither `listed` nor `history`.
+fn outsider(listed: &[String], history: &[String]) -> String {
+    (0..120)
+        .map(|i| format!("i{i}"))
+        .find(|i| !listed.contains(i) && !history.contains(i))
+        .unwrap()
+}
+
 fn category<'a>(facts: &'a HashMap<String, ItemFacts>, id: &str) -> &'a str {
     facts[id].categories[0].as_str()
 }
@@ -148,10 +156,7 @@ fn a_pin_places_an_item_and_shifts_the_rest() {
     let (user, history) = shop.known_user();
     let base = plain(&service(&shop, &[]), &user);
     // An item far down (not in the list), never in the user's history.
-    let outsider = (0..120)
-        .map(|i| format!("i{i}"))
-        .find(|i| !base.contains(i) && !history.contains(i))
-        .unwrap();
+    let outsider = outsider(&base, &history);
     let service = service(
         &shop,
         &[
@@ -418,10 +423,7 @@ fn a_preview_is_the_served_list_with_each_items_rule_effects() {
     let shop = TestEngine::new();
     let (user, history) = shop.known_user();
     let base = plain(&service(&shop, &[]), &user);
-    let outsider = (0..120)
-        .map(|i| format!("i{i}"))
-        .find(|i| !base.contains(i) && !history.contains(i))
-        .unwrap();
+    let outsider = outsider(&base, &history);
     let service = service(
         &shop,
         &[(
