@@ -34,7 +34,7 @@ pub use rules::{Condition, DefinitionError, Field, Rule};
 /// Longest list a placement may hold.
 pub const MAX_N: usize = 1_000;
 /// How many of a user's recently served lists a rotation rule looks at.
-const ROTATION_LISTS: usize = 50;
+const ROTATION_LISTS: usize = 20;
 
 /// Where a placement's definition lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
