@@ -61,6 +61,26 @@ pub enum StoreCommand {
         #[arg(long)]
         to: String,
     },
+    /// Back a SQLite store up while it serves: a consistent copy of everything committed
+    /// when the backup began (PostgreSQL: use pg_dump, see docs/store.md).
+    Backup {
+        /// The SQLite store.
+        #[arg(long)]
+        db: PathBuf,
+        /// The backup file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Put a backup in place of a store (the server must be stopped): the backup is checked
+    /// to be an Aisle store first, and the store's file is replaced, its WAL files removed.
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// The store to replace (or create).
+        #[arg(long)]
+        db: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -809,3 +809,78 @@ fn evaluate_baskets_and_cold_items_and_train_a_basket_model() {
         "{text}"
     );
 }
+
+#[test]
+fn a_store_is_backed_up_and_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    generate_shop(&path("shop"));
+    import_shop(&path("shop"), &path("aisle.db"));
+    let text = String::from_utf8_lossy(
+        &succeed(&[
+            "store",
+            "backup",
+            "--db",
+            &path("aisle.db"),
+            "--out",
+            &path("backup.db"),
+        ])
+        .stdout,
+    )
+    .into_owned();
+    assert!(text.contains("Backed up"), "{text}");
+    // Never over an existing file.
+    let again = aisle(&[
+        "store",
+        "backup",
+        "--db",
+        &path("aisle.db"),
+        "--out",
+        &path("backup.db"),
+    ]);
+    assert_eq!(again.status.code(), Some(1));
+    let text = String::from_utf8_lossy(
+        &succeed(&[
+            "store",
+            "restore",
+            "--from",
+            &path("backup.db"),
+            "--db",
+            &path("restored.db"),
+        ])
+        .stdout,
+    )
+    .into_owned();
+    assert!(
+        text.contains("80 items") && text.contains("events"),
+        "{text}"
+    );
+    // What is restored is the store: the same counts through `aisle stats`-like listing.
+    let original = aisle_store::open(path("aisle.db"))
+        .unwrap()
+        .counts()
+        .unwrap();
+    let restored = aisle_store::open(path("restored.db"))
+        .unwrap()
+        .counts()
+        .unwrap();
+    assert_eq!(original, restored);
+    // A file that is not a store is refused before anything is replaced.
+    std::fs::write(path("junk.db"), b"not a database").unwrap();
+    let refused = aisle(&[
+        "store",
+        "restore",
+        "--from",
+        &path("junk.db"),
+        "--db",
+        &path("restored.db"),
+    ]);
+    assert_ne!(refused.status.code(), Some(0));
+    assert_eq!(
+        aisle_store::open(path("restored.db"))
+            .unwrap()
+            .counts()
+            .unwrap(),
+        original
+    );
+}

@@ -140,6 +140,31 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Writes a consistent copy of the store to `out` (a new file) while the store is in use:
+    /// `VACUUM INTO` reads one snapshot — every write committed before it began, none after —
+    /// on a connection of its own, so writers and readers go on meanwhile. Answers the size of
+    /// the copy in bytes.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidArgument`] when `out` exists (a backup never overwrites), else
+    /// the backend's error.
+    pub fn backup_to(&self, out: &Path) -> Result<u64> {
+        if out.exists() {
+            return Err(StoreError::invalid(
+                "backup file",
+                format!("{} exists; a backup never overwrites a file", out.display()),
+            ));
+        }
+        let conn = self.open_reader()?;
+        // A query-only connection may not run VACUUM, though VACUUM INTO leaves this file alone.
+        conn.pragma_update(None, "query_only", false)?;
+        let target = out.to_str().ok_or_else(|| {
+            StoreError::invalid("backup file", format!("{} is not UTF-8", out.display()))
+        })?;
+        conn.execute("VACUUM INTO ?1", [target])?;
+        Ok(std::fs::metadata(out).map(|m| m.len()).unwrap_or(0))
+    }
+
     /// The schema version the file had before this open migrated it (0: a new store).
     pub fn migrated_from(&self) -> i64 {
         self.migrated_from

@@ -187,3 +187,46 @@ fn schema_3_moves_the_last_event_out_of_the_metrics() {
     store.delete_item("i1").unwrap();
     assert_eq!(store.catalogue_changes(version).unwrap().changed, ["i1"]);
 }
+
+#[test]
+fn a_backup_under_write_load_holds_everything_committed_before_it_began() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("aisle.db")).unwrap());
+    store
+        .append_events(&[NewEvent::new("u0", "i0", "view")])
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (store, stop) = (Arc::clone(&store), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut batches = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let events: Vec<NewEvent<'_>> =
+                    (0..50).map(|_| NewEvent::new("u1", "i1", "view")).collect();
+                store.append_events(&events).unwrap();
+                batches += 1;
+            }
+            batches
+        })
+    };
+    // Let writes run, then back up while they go on.
+    while store.counts().unwrap().events < 2_000 {
+        std::thread::yield_now();
+    }
+    let acknowledged = store.counts().unwrap().events;
+    let out = dir.path().join("backup.db");
+    let bytes = store.backup_to(&out).unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let batches = writer.join().unwrap();
+    assert!(bytes > 0 && batches > 0);
+    let backup = SqliteStore::open(&out).unwrap();
+    let backed_up = backup.counts().unwrap().events;
+    assert!(
+        backed_up >= acknowledged,
+        "{backed_up} events in the backup, {acknowledged} acknowledged before it began"
+    );
+    // Never over an existing file.
+    assert!(store.backup_to(&out).is_err());
+}
