@@ -171,6 +171,12 @@ fn last_purchases(context: &ListContext<'_>) -> HashMap<String, i64> {
     last
 }
 
+/// The values a model item counts under for a diversity rule on `field`.
+fn item_keys(context: &ListContext<'_>, field: &Field, item: u32) -> Vec<String> {
+    let id = context.trained.items.id(item);
+    field.keys(id, context.catalogue.get(id))
+}
+
 fn subject<'a>(context: &ListContext<'a>, id: &'a str, now: i64) -> Subject<'a> {
     Subject {
         id,
@@ -267,10 +273,7 @@ impl RuleStage {
         limit: Diversity,
         pool: &mut Vec<Candidate>,
     ) {
-        let keys = |item: u32| {
-            let id = context.trained.items.id(item);
-            field.keys(id, context.catalogue.get(id))
-        };
+        let keys = |item: u32| item_keys(context, field, item);
         match limit {
             Diversity::AtMost(max) => {
                 let mut counts: HashMap<String, usize> = HashMap::new();
@@ -521,10 +524,7 @@ impl Stage for RuleStage {
                 field,
                 limit: Diversity::AtMost(max),
             } => {
-                let keys_of = |item: u32| {
-                    let id = context.trained.items.id(item);
-                    field.keys(id, context.catalogue.get(id))
-                };
+                let keys_of = |item: u32| item_keys(context, field, item);
                 keys_of(candidate.item).iter().all(|key| {
                     list.iter()
                         .filter(|c| keys_of(c.item).contains(key))

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::list::ListRequest;
 use crate::placements::apply::{RuleEffect, label};
-use crate::placements::rules::Rule;
+use crate::placements::rules::{Condition, Field, Rule, Test};
 
 /// The explainer's answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -99,7 +99,13 @@ pub(crate) fn explain(findings: Findings<'_>, rules: &[Rule]) -> Explanation {
     } else if request.filters.available_only && findings.available == Some(false) {
         "not available".to_string()
     } else if let Some((index, effect)) = &refused {
-        let unavailable = matches!(&rules[*index], Rule::Filter(c) if c.test == crate::placements::rules::Test::Equals(crate::placements::rules::Field::Available, serde_json::Value::Bool(true)));
+        let unavailable = matches!(
+            &rules[*index],
+            Rule::Filter(Condition {
+                test: Test::Equals(Field::Available, _),
+                ..
+            })
+        );
         if unavailable && findings.available == Some(false) {
             "not available".to_string()
         } else {
