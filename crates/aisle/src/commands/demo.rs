@@ -114,6 +114,7 @@ fn real_shop(args: &DemoArgs, file: &Path) -> Result<()> {
             ..Default::default()
         },
         basket_model: Some(basket_model.into()),
+        placements: storefront_placements(),
         ..Settings::default()
     };
     let config = settings.resolve()?;
@@ -230,27 +231,13 @@ fn sample_shop(args: DemoArgs) -> Result<()> {
                 window_hours: None,
             }]
         },
-        // The sample storefront's slots (`/shop/`), each a placement the widget renders.
-        placements: vec![
-            serde_json::json!({"name": "home", "source": "user", "n": 10,
-                "title": "Recommended for you",
-                "rules": [{"diversity": {"field": "category", "max": 3}}],
-                "fallback": ["popular"]}),
-            serde_json::json!({"name": "product-page", "source": "similar", "n": 8,
-                "title": "Similar items",
-                "rules": [{"filter": {"field": "available", "equals": true}}],
-                "fallback": ["popular_in_category", "popular"]}),
-            serde_json::json!({"name": "cart", "source": "basket", "n": 8,
-                "title": "Goes well with your cart", "fallback": ["popular"]}),
-            serde_json::json!({"name": "popular", "source": "popular", "n": 10,
-                "title": "Popular now"}),
-        ],
+        placements: storefront_placements(),
         ..Settings::default()
     };
     let config = settings.resolve()?;
     outln!("\n4. Serving the shop:\n");
     let hints = vec![
-        "  Dashboard: http://{addr}/\n  Try:".to_string(),
+        "  Dashboard: http://{addr}/\n  Sample storefront (the widget, placements): http://{addr}/shop/?user=u1\n  Try:".to_string(),
         "  curl -s 'http://{addr}/v1/users/u1/recommendations?n=5'".to_string(),
         "  curl -s 'http://{addr}/v1/items/i1/similar?n=5'".to_string(),
         "  curl -s -X POST http://{addr}/v1/recommend -H 'Content-Type: application/json' \\\n       -d '{\"history\": [{\"item_id\": \"i1\"}, {\"item_id\": \"i2\"}], \"n\": 5}'".to_string(),
@@ -292,6 +279,25 @@ fn sample_shop(args: DemoArgs) -> Result<()> {
         }))
     };
     crate::commands::serve::serve(db, config, hints, on_ready)
+}
+
+/// The sample storefront's slots (`/shop/`), each a placement the widget renders; the cart's
+/// is a basket placement (a basket model answers it when one is trained, popular items else).
+fn storefront_placements() -> Vec<serde_json::Value> {
+    vec![
+        serde_json::json!({"name": "home", "source": "user", "n": 10,
+            "title": "Recommended for you",
+            "rules": [{"diversity": {"field": "category", "max": 3}}],
+            "fallback": ["popular"]}),
+        serde_json::json!({"name": "product-page", "source": "similar", "n": 8,
+            "title": "Similar items",
+            "rules": [{"filter": {"field": "available", "equals": true}}],
+            "fallback": ["popular_in_category", "popular"]}),
+        serde_json::json!({"name": "cart", "source": "basket", "n": 8,
+            "title": "Goes well with your cart", "fallback": ["popular"]}),
+        serde_json::json!({"name": "popular", "source": "popular", "n": 10,
+            "title": "Popular now"}),
+    ]
 }
 
 fn today_midnight() -> i64 {
