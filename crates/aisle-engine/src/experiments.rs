@@ -336,8 +336,9 @@ impl Experiments {
         ))
     }
 
-    /// Queues a served list for the log.
-    pub fn log(&self, user_id: Option<&str>, list: &RecommendationList) {
+    /// Queues a served list for the log; answers the time it was served at.
+    pub fn log(&self, user_id: Option<&str>, list: &RecommendationList) -> i64 {
+        let served_at = unix_now();
         let impression = Impression {
             recommendation_id: list.recommendation_id.clone(),
             user_id: user_id.map(String::from),
@@ -346,12 +347,13 @@ impl Experiments {
             experiment: list.experiment.as_ref().map(|e| e.name.clone()),
             variant: list.experiment.as_ref().map(|e| e.variant.clone()),
             items: list.items.iter().map(|i| i.item_id.clone()).collect(),
-            served_at: unix_now(),
+            served_at,
         };
         self.pending
             .lock()
             .expect("impression log lock")
             .push(impression);
+        served_at
     }
 
     /// Writes the queued lists; returns how many.

@@ -26,6 +26,8 @@ const LOG_FLUSH_EVERY: Duration = Duration::from_millis(250);
 /// How often the catalogue cache looks for changes made by other processes (and at once when
 /// the store sends a change notice).
 const CATALOGUE_FOLLOW_EVERY: Duration = Duration::from_secs(1);
+/// How often rotation's memory of served lists reads the lists other replicas logged.
+const RECENT_LISTS_FOLLOW_EVERY: Duration = Duration::from_secs(5);
 /// How often the store is asked for model versions saved by other processes (replicas
 /// sharing a database): a new version serves everywhere within about this long, or at once
 /// when the store sends change notices (PostgreSQL's `LISTEN`/`NOTIFY`).
@@ -180,7 +182,15 @@ impl Service {
         let experiment = self.assign_experiment(&mut request);
         let mut list = self.engine.list(&request)?;
         list.experiment = experiment;
-        self.experiments.log(request.user_id.as_deref(), &list);
+        let served_at = self.experiments.log(request.user_id.as_deref(), &list);
+        if let Some(user) = request.user_id.as_deref()
+            && self.placements.rotates()
+        {
+            let items: Vec<String> = list.items.iter().map(|i| i.item_id.clone()).collect();
+            self.placements
+                .recent()
+                .record(user, &list.recommendation_id, served_at, &items);
+        }
         Stats::add(&self.stats.lists_served, 1);
         if list.fallback {
             Stats::add(&self.stats.fallbacks_served, 1);
@@ -309,6 +319,27 @@ impl Service {
                 }
             },
         ));
+        let (engine, placements) = (Arc::clone(&self.engine), Arc::clone(&self.placements));
+        let stopping = Arc::clone(&self.stopping);
+        // At once (a restarted server's memory is empty) and whenever the window changes;
+        // on the period too when replicas share the store (their lists reach us only
+        // through it). A lone server knows every list it serves.
+        let tails = self.store().serves_replicas();
+        background.push(spawn("aisle-recent-lists", move || {
+            loop {
+                let recent = placements.recent();
+                if let Some(window) = placements.rotation_window_secs()
+                    && (tails || recent.followed_window() != Some(window))
+                    && let Err(e) =
+                        recent.follow(engine.store().as_ref(), window, crate::unix_now())
+                {
+                    tracing::warn!("reading recently served lists failed: {e}");
+                }
+                if stopping.wait(RECENT_LISTS_FOLLOW_EVERY, 0) {
+                    break;
+                }
+            }
+        }));
         if let Some(schedule) = self.config.tuning.as_ref().filter(|_| self.config.trains) {
             // Tuned at once when the trained model never was, then on the schedule.
             let untuned = self

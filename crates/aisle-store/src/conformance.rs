@@ -490,6 +490,23 @@ pub(crate) fn experiments_and_served_lists_round_trip(store: Arc<dyn Store>) {
         vec![lists[2].clone()]
     );
     assert!(store.user_impressions("u9", 0, 10).unwrap().is_empty());
+
+    // Everyone's lists since a time, newest first, limited.
+    let mut recent_ids = Vec::new();
+    let n = store
+        .recent_impressions(15, 10, &mut |i| {
+            recent_ids.push(i.recommendation_id.clone())
+        })
+        .unwrap();
+    assert_eq!(
+        (n, recent_ids),
+        (3, vec!["r3".into(), "r4".into(), "r2".into()])
+    );
+    let mut newest = Vec::new();
+    store
+        .recent_impressions(0, 1, &mut |i| newest.push(i.clone()))
+        .unwrap();
+    assert_eq!(newest, vec![lists[2].clone()]);
 }
 
 pub(crate) fn placements_are_replaced_listed_by_name_and_deleted(store: Arc<dyn Store>) {

@@ -142,6 +142,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Lists served to `user_id` at or after `since` (Unix seconds), newest first, at most
     /// `limit` (1 to [`MAX_PAGE`](crate::MAX_PAGE)): what a rotation rule looks at.
     fn user_impressions(&self, user_id: &str, since: i64, limit: usize) -> Result<Vec<Impression>>;
+    /// Calls `visit` for the lists served at or after `since`, newest first, at most `limit`
+    /// of them; returns how many: what keeps rotation's memory of recent lists whole.
+    fn recent_impressions(
+        &self,
+        since: i64,
+        limit: usize,
+        visit: &mut dyn FnMut(&Impression),
+    ) -> Result<u64>;
 
     // ---- placements ----
 
@@ -201,6 +209,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn watch_changes(&self, listen: ChangeListener) -> Result<bool> {
         drop(listen);
         Ok(false)
+    }
+
+    /// Whether several servers may serve from this store at once (replicas behind a load
+    /// balancer), so that lists they serve reach this one only through the store.
+    fn serves_replicas(&self) -> bool {
+        false
     }
 
     // ---- training snapshots ----

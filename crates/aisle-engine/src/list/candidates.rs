@@ -14,16 +14,32 @@ use crate::list::filter::Filters;
 use crate::list::pipeline::{Candidate, Origin};
 use crate::list::{ListContext, Source};
 
-/// Up to `want` items of `source`, best first; empty when the source cannot answer this
-/// context (an unknown user without history, an item the model has not seen).
+/// How many candidates a list draws: the `need` it cannot do without (its `n` past the
+/// offset) and the deeper `pool` that stages reordering it (a placement's rules) would
+/// like to choose from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Depth {
+    pub need: usize,
+    pub pool: usize,
+}
+
+impl Depth {
+    pub(crate) fn exactly(n: usize) -> Depth {
+        Depth { need: n, pool: n }
+    }
+}
+
+/// Up to `depth.pool` items of `source`, best first; empty when the source cannot answer
+/// this context (an unknown user without history, an item the model has not seen).
 pub(crate) fn draw(
     context: &ListContext<'_>,
     filters: &Filters<'_, '_>,
     source: Source,
-    want: usize,
+    depth: Depth,
 ) -> Result<Vec<Candidate>, EngineError> {
+    let want = depth.pool;
     let scored = match source {
-        Source::User => personal(context, filters, want),
+        Source::User => personal(context, filters, depth),
         Source::Similar => similar(context, filters, want)?,
         Source::BuyAgain => {
             return Ok(bought_before(context, filters)
@@ -72,7 +88,9 @@ pub(crate) fn ranked_or_drawn<'i>(
         | Source::Similar
         | Source::BuyAgain
         | Source::BoughtTogether
-        | Source::Basket => Box::new(draw(context, filters, source, want)?.into_iter()),
+        | Source::Basket => {
+            Box::new(draw(context, filters, source, Depth::exactly(want))?.into_iter())
+        }
     })
 }
 
@@ -190,7 +208,8 @@ fn decayed_purchases(context: &ListContext<'_>, filters: &Filters<'_, '_>) -> Ve
 }
 
 /// A user's (or an anonymous history's) best items.
-fn personal(context: &ListContext<'_>, filters: &Filters<'_, '_>, want: usize) -> Vec<Scored> {
+fn personal(context: &ListContext<'_>, filters: &Filters<'_, '_>, depth: Depth) -> Vec<Scored> {
+    let want = depth.pool;
     let trained = context.trained;
     let known = context.known_user;
     // Precomputed lists leave the training history out, so they serve only requests that
@@ -206,8 +225,11 @@ fn personal(context: &ListContext<'_>, filters: &Filters<'_, '_>, want: usize) -
             .filter(|s| filters.allows(s.item))
             .take(want)
             .collect();
-        // A list that ran out may be hiding items past its end: score in full then.
-        if kept.len() == want || list.len() < context.config.precompute {
+        // A list that ran out may be hiding items past its end: score in full then. A
+        // deeper pool is a wish, not a need: scoring every item for it would cost a
+        // placement's rules more than the rest of the list (a filter or two always takes a
+        // few of the precomputed items).
+        if kept.len() >= depth.need || list.len() < context.config.precompute {
             return kept;
         }
     }

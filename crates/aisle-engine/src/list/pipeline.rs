@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use crate::error::EngineError;
+use crate::list::candidates::Depth;
 use crate::list::filter::Filters;
 use crate::list::{ListContext, Recommended, Source, candidates, reasons};
 
@@ -54,7 +55,11 @@ pub(crate) fn run(context: &ListContext<'_>) -> Result<Made, EngineError> {
         .iter()
         .map(|stage| stage.pool_size(want))
         .fold(want, usize::max);
-    let mut pool = candidates::draw(context, &filters, request.source, pool_size)?;
+    let depth = Depth {
+        need: want,
+        pool: pool_size,
+    };
+    let mut pool = candidates::draw(context, &filters, request.source, depth)?;
     for stage in &request.stages {
         stage.apply(context, &mut pool);
     }

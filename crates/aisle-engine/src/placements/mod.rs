@@ -5,7 +5,8 @@
 //! - [`rules`]: what a rule is and how a definition spells it, checked field by field;
 //! - [`apply`]: how the rules act on a list (a filter on candidates, a stage on the scored
 //!   pool);
-//! - [`explain`]: why an item is, or is not, in a placement's list.
+//! - [`explain`]: why an item is, or is not, in a placement's list;
+//! - [`recent`]: what each user was recently shown, in memory, for rotation.
 //!
 //! A placement comes from the settings file (`[[placements]]`, read-only through the API: the
 //! file is the truth for those) or from `PUT /v1/placements/{name}` (kept in the store, so
@@ -14,6 +15,7 @@
 
 pub mod apply;
 pub mod explain;
+pub mod recent;
 pub mod rules;
 mod serve;
 #[cfg(test)]
@@ -29,12 +31,11 @@ use aisle_store::{PlacementRecord, Store, StoreError};
 
 use crate::list::{ListRequest, Source};
 use crate::unix_now;
+pub use recent::RecentLists;
 pub use rules::{Condition, DefinitionError, Field, Rule};
 
 /// Longest list a placement may hold.
 pub const MAX_N: usize = 1_000;
-/// How many of a user's recently served lists a rotation rule looks at.
-const ROTATION_LISTS: usize = 20;
 
 /// Where a placement's definition lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -262,6 +263,8 @@ pub enum PlacementError {
 pub struct Placements {
     configured: HashMap<String, Arc<Placement>>,
     stored: ArcSwap<HashMap<String, Arc<Placement>>>,
+    /// What each user was recently shown, for rotation rules.
+    recent: RecentLists,
 }
 
 impl Placements {
@@ -273,6 +276,7 @@ impl Placements {
                 .map(|p| (p.name.clone(), Arc::new(p)))
                 .collect(),
             stored: ArcSwap::from_pointee(HashMap::new()),
+            recent: RecentLists::default(),
         };
         placements.follow(store)?;
         Ok(placements)
@@ -307,6 +311,26 @@ impl Placements {
             .get(name)
             .cloned()
             .or_else(|| self.stored.load().get(name).cloned())
+    }
+
+    /// Whether some placement has a rotation rule (served lists are then remembered).
+    pub fn rotates(&self) -> bool {
+        let has_rotation = |p: &Arc<Placement>| p.rotation_hours().is_some();
+        self.configured.values().any(has_rotation) || self.stored.load().values().any(has_rotation)
+    }
+
+    /// The longest rotation window of any placement, in seconds.
+    pub fn rotation_window_secs(&self) -> Option<i64> {
+        self.all()
+            .iter()
+            .filter_map(|p| p.rotation_hours())
+            .reduce(f64::max)
+            .map(|hours| (hours * 3_600.0).ceil() as i64)
+    }
+
+    /// What each user was recently shown.
+    pub fn recent(&self) -> &RecentLists {
+        &self.recent
     }
 
     /// Every placement, by name.
@@ -369,22 +393,4 @@ impl Placements {
         });
         Ok(())
     }
-}
-
-/// When each item was last shown to `user_id` within `hours`, from the served-list log.
-pub(crate) fn recently_shown(
-    store: &dyn Store,
-    user_id: &str,
-    hours: f64,
-    now: i64,
-) -> Result<HashMap<String, i64>, StoreError> {
-    let since = now - (hours * 3_600.0) as i64;
-    let mut shown = HashMap::new();
-    for list in store.user_impressions(user_id, since, ROTATION_LISTS)? {
-        for item in list.items {
-            let at = shown.entry(item).or_insert(list.served_at);
-            *at = (*at).max(list.served_at);
-        }
-    }
-    Ok(shown)
 }

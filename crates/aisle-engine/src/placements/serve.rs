@@ -10,7 +10,7 @@ use crate::list::pipeline;
 use crate::list::{ListContext, ListRequest, RecommendationList};
 use crate::placements::apply::{RuleEffect, RuleFilter, RuleStage, Trace};
 use crate::placements::explain::{self, Explanation, Findings, Preview, PreviewItem};
-use crate::placements::{MAX_N, PageContext, Placement, PlacementError, recently_shown};
+use crate::placements::{MAX_N, PageContext, Placement, PlacementError};
 use crate::service::Service;
 use crate::unix_now;
 
@@ -173,11 +173,15 @@ impl Service {
         let stage = (acts_on_pool || trace.is_some()).then(|| {
             let shown = match (placement.rotation_hours(), user) {
                 (Some(hours), Some(user)) => {
-                    recently_shown(self.store().as_ref(), user, hours, now).unwrap_or_else(|e| {
-                        // The database is away: the list is served without rotation.
-                        tracing::debug!("recent lists unavailable, no rotation: {e}");
-                        HashMap::new()
-                    })
+                    let since = now - (hours * 3_600.0) as i64;
+                    let recent = self.placements().recent();
+                    recent
+                        .shown_since(self.store().as_ref(), user, since)
+                        .unwrap_or_else(|e| {
+                            // The database is away: the list is served without rotation.
+                            tracing::debug!("recent lists unavailable, no rotation: {e}");
+                            HashMap::new()
+                        })
                 }
                 _ => HashMap::new(),
             };

@@ -968,6 +968,24 @@ impl Store for PostgresStore {
         rows.iter().map(read_impression).collect()
     }
 
+    fn recent_impressions(
+        &self,
+        since: i64,
+        limit: usize,
+        visit: &mut dyn FnMut(&Impression),
+    ) -> Result<u64> {
+        self.scan_rows(
+            "SELECT recommendation_id, user_id, model, model_version, experiment, variant,
+                    items, served_at
+             FROM impressions WHERE served_at >= $1 ORDER BY served_at DESC LIMIT $2",
+            &[&since, &(limit.min(i64::MAX as usize) as i64)],
+            &mut |row| {
+                visit(&read_impression(row)?);
+                Ok(())
+            },
+        )
+    }
+
     fn put_placement(&self, placement: &PlacementRecord) -> Result<()> {
         check_id("placement name", &placement.name)?;
         let definition = to_json(&placement.definition)?;
@@ -1202,6 +1220,10 @@ impl Store for PostgresStore {
         let loaded = loaded?;
         rebuilt?;
         Ok(loaded)
+    }
+
+    fn serves_replicas(&self) -> bool {
+        true
     }
 
     fn watch_changes(&self, listen: ChangeListener) -> Result<bool> {

@@ -131,6 +131,12 @@ pub const MIGRATIONS: &[Migration] = &[
     CREATE INDEX impressions_by_user ON impressions (user_id, served_at);
 ",
     },
+    Migration {
+        version: 6,
+        sql: "
+    CREATE INDEX impressions_by_time ON impressions (served_at);
+",
+    },
 ];
 
 /// The index a user's history is read through; dropped while an empty store is bulk-loaded

@@ -160,6 +160,13 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX impressions_by_user ON impressions (user_id, served_at);
     ",
     },
+    Migration {
+        version: 6,
+        description: "served lists by time (rotation's memory, retention)",
+        sql: "
+        CREATE INDEX impressions_by_time ON impressions (served_at);
+    ",
+    },
 ];
 
 /// The schema version this build writes.

@@ -230,3 +230,21 @@ fn a_backup_under_write_load_holds_everything_committed_before_it_began() {
     // Never over an existing file.
     assert!(store.backup_to(&out).is_err());
 }
+
+#[test]
+fn a_read_with_a_limit_parameter_is_planned_once_not_at_every_binding() {
+    // Without the planner's stability guarantee, SQLite re-prepares a statement with
+    // `LIMIT ?` whenever that parameter is bound: every list request parsed its SQL again.
+    let (_dir, store) = temp_store();
+    let sql = "SELECT id FROM events WHERE user_id = ?1 ORDER BY timestamp DESC LIMIT ?2";
+    store
+        .read(|conn| {
+            let mut stmt = conn.prepare_cached(sql)?;
+            for limit in [10_i64, 20, 30] {
+                stmt.query(params!["u1", limit])?.next()?;
+            }
+            assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
+            Ok(())
+        })
+        .unwrap();
+}
