@@ -37,6 +37,7 @@ pub mod jobs;
 pub mod lenient;
 pub mod list;
 pub mod placements;
+pub mod retention;
 pub mod service;
 pub mod serving;
 pub mod stats;
@@ -53,6 +54,7 @@ pub use list::{
     ExperimentTag, HistoryEntry, ListFilters, ListRequest, Reason, RecommendationList, Recommended,
     Source,
 };
+pub use retention::{Retention, RetentionRun};
 pub use service::{Service, ServiceConfig, TuningSchedule};
 pub use serving::{ModelSet, Serving};
 pub use stats::Stats;

@@ -17,6 +17,7 @@ use crate::experiments::{ExperimentDefinition, Experiments};
 use crate::jobs::{JobStatus, Trainer};
 use crate::list::{ExperimentTag, ListRequest, RecommendationList};
 use crate::placements::{Placement, Placements};
+use crate::retention::{Retention, RetentionRun};
 use crate::stats::Stats;
 use crate::training::{TrainError, TrainSpec};
 use crate::tuning::{TuneSpec, TuneStatus, Tuner};
@@ -26,6 +27,8 @@ const LOG_FLUSH_EVERY: Duration = Duration::from_millis(250);
 /// How often the catalogue cache looks for changes made by other processes (and at once when
 /// the store sends a change notice).
 const CATALOGUE_FOLLOW_EVERY: Duration = Duration::from_secs(1);
+/// How often old served lists (and events, if set) are deleted.
+const RETENTION_EVERY: Duration = Duration::from_secs(3_600);
 /// How often rotation's memory of served lists reads the lists other replicas logged.
 const RECENT_LISTS_FOLLOW_EVERY: Duration = Duration::from_secs(5);
 /// How often the store is asked for model versions saved by other processes (replicas
@@ -54,6 +57,8 @@ pub struct ServiceConfig {
     pub basket_training: Option<TrainSpec>,
     /// The settings file's placements (read-only through the API).
     pub placements: Vec<Placement>,
+    /// How long served lists and events are kept (enforced by the process that trains).
+    pub retention: Retention,
 }
 
 /// When and how the models are re-tuned on the store's snapshot.
@@ -75,6 +80,7 @@ impl Default for ServiceConfig {
             trains: true,
             basket_training: None,
             placements: Vec::new(),
+            retention: Retention::default(),
         }
     }
 }
@@ -91,6 +97,8 @@ pub struct Service {
     config: ServiceConfig,
     stopping: Arc<Stopping>,
     background: Mutex<Vec<JoinHandle<()>>>,
+    /// The last retention pass, if one ran.
+    retention_run: Arc<Mutex<Option<RetentionRun>>>,
 }
 
 impl Service {
@@ -137,6 +145,7 @@ impl Service {
             config,
             stopping: Arc::new(Stopping::default()),
             background: Mutex::new(Vec::new()),
+            retention_run: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -170,6 +179,11 @@ impl Service {
 
     pub fn config(&self) -> &ServiceConfig {
         &self.config
+    }
+
+    /// What the last retention pass deleted, if one ran here.
+    pub fn last_retention(&self) -> Option<RetentionRun> {
+        *self.retention_run.lock().expect("retention lock")
     }
 
     // ---- lists ----
@@ -340,6 +354,32 @@ impl Service {
                 }
             }
         }));
+        if self.config.trains {
+            let (engine, retention) = (Arc::clone(&self.engine), self.config.retention);
+            let (stopping, last) = (Arc::clone(&self.stopping), Arc::clone(&self.retention_run));
+            // At start-up, then hourly; a stop interrupts it between batches.
+            background.push(spawn("aisle-retention", move || {
+                loop {
+                    let stopped = || stopping.is_stopped();
+                    match retention.enforce(engine.store().as_ref(), crate::unix_now(), &stopped) {
+                        Ok(run) => {
+                            if run.served_lists_deleted + run.events_deleted > 0 {
+                                tracing::info!(
+                                    served_lists = run.served_lists_deleted,
+                                    events = run.events_deleted,
+                                    "deleted what is older than kept"
+                                );
+                            }
+                            *last.lock().expect("retention lock") = Some(run);
+                        }
+                        Err(e) => tracing::warn!("deleting old served lists or events failed: {e}"),
+                    }
+                    if stopping.wait(RETENTION_EVERY, 0) {
+                        break;
+                    }
+                }
+            }));
+        }
         if let Some(schedule) = self.config.tuning.as_ref().filter(|_| self.config.trains) {
             // Tuned at once when the trained model never was, then on the schedule.
             let untuned = self
@@ -494,5 +534,9 @@ impl Stopping {
     fn stop(&self) {
         self.state.lock().expect("stop lock").stopped = true;
         self.wake.notify_all();
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.state.lock().expect("stop lock").stopped
     }
 }

@@ -15,7 +15,7 @@ use aisle_engine::experiments::ExperimentDefinition;
 use aisle_engine::placements::Placement;
 
 use crate::api::keys::{ApiKey, DEFAULT_RATE_PER_MINUTE, Scope};
-use aisle_engine::{EngineConfig, ServiceConfig, TrainSpec, TuneSpec, TuningSchedule};
+use aisle_engine::{EngineConfig, Retention, ServiceConfig, TrainSpec, TuneSpec, TuningSchedule};
 
 /// Default address: loopback only, so a first run exposes nothing.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
@@ -26,6 +26,10 @@ pub const DEFAULT_MAX_BATCH: usize = 1_000;
 /// Default longest wait of `POST /v1/admin/train?wait=true`: below the 10 s most HTTP
 /// clients give up after; a longer training answers 202 and is polled.
 pub const DEFAULT_TRAIN_WAIT: Duration = Duration::from_secs(9);
+/// Default request timeout and stop deadline.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Served lists are kept this many days unless set otherwise.
+pub const DEFAULT_SERVED_LISTS_DAYS: u32 = 90;
 
 /// A setting that cannot be used, naming where it came from.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +70,15 @@ pub struct Settings {
     pub precompute: Option<usize>,
     /// Longest a `POST /v1/admin/train?wait=true` waits for the job, e.g. `9s`, `2m`.
     pub train_wait: Option<String>,
+    /// Longest a request may take before it is answered 503 `timeout` (default 10s).
+    pub request_timeout: Option<String>,
+    /// Longest a stop (SIGTERM, Ctrl-C) waits for requests in flight (default 10s).
+    pub shutdown_timeout: Option<String>,
+    /// Served lists older than this many days are deleted (default 90; 0 keeps them).
+    pub served_lists_days: Option<u32>,
+    /// Events older than this many days are deleted, and so left out of training (default:
+    /// kept).
+    pub events_days: Option<u32>,
     /// Re-tune on the store's snapshot this often: `daily`, `weekly` or a duration (`12h`);
     /// absent or `0` for never (`POST /v1/admin/tune` still tunes on demand).
     pub tune: Option<String>,
@@ -160,6 +173,10 @@ impl Settings {
             history_events: self.history_events.or(lower.history_events),
             precompute: self.precompute.or(lower.precompute),
             train_wait: self.train_wait.or(lower.train_wait),
+            request_timeout: self.request_timeout.or(lower.request_timeout),
+            shutdown_timeout: self.shutdown_timeout.or(lower.shutdown_timeout),
+            served_lists_days: self.served_lists_days.or(lower.served_lists_days),
+            events_days: self.events_days.or(lower.events_days),
             tune: self.tune.or(lower.tune),
             tune_budget: self.tune_budget.or(lower.tune_budget),
             tune_models: self.tune_models.or(lower.tune_models),
@@ -235,6 +252,14 @@ impl Settings {
                 .map_err(|message| invalid("train_wait", message))?
                 .unwrap_or(Duration::ZERO),
         };
+        let timeout = |setting: &'static str, value: Option<&str>| match value {
+            None => Ok(DEFAULT_TIMEOUT),
+            Some(text) => parse_duration(text)
+                .map_err(|message| invalid(setting, message))?
+                .ok_or_else(|| invalid(setting, "must be at least 1s".into())),
+        };
+        let request_timeout = timeout("request_timeout", self.request_timeout.as_deref())?;
+        let shutdown_timeout = timeout("shutdown_timeout", self.shutdown_timeout.as_deref())?;
         let mut cleaning = CleaningOptions {
             min_user_events: self.training.min_user_events.unwrap_or(0),
             min_item_events: self.training.min_item_events.unwrap_or(0),
@@ -343,7 +368,17 @@ impl Settings {
             body_limit: limit("body_limit", self.body_limit, DEFAULT_BODY_LIMIT)?,
             max_batch: limit("max_batch", self.max_batch, DEFAULT_MAX_BATCH)?,
             train_wait,
+            request_timeout,
+            shutdown_timeout,
             service: ServiceConfig {
+                retention: Retention {
+                    served_lists_days: match self.served_lists_days {
+                        None => Some(DEFAULT_SERVED_LISTS_DAYS),
+                        Some(0) => None,
+                        Some(days) => Some(days),
+                    },
+                    events_days: self.events_days.filter(|&d| d > 0),
+                },
                 retrain_every,
                 train_on_start: self.train_on_start.unwrap_or(true),
                 engine: EngineConfig {
@@ -398,6 +433,10 @@ pub struct ServerConfig {
     pub max_batch: usize,
     /// Longest a training request with `wait=true` waits.
     pub train_wait: Duration,
+    /// Longest a request may take before it is answered 503 `timeout`.
+    pub request_timeout: Duration,
+    /// Longest a stop waits for requests in flight before it writes what is queued and exits.
+    pub shutdown_timeout: Duration,
     /// What the engine does besides answering: training, schedule, experiments.
     pub service: ServiceConfig,
 }

@@ -87,6 +87,7 @@ error_codes! {
     Internal = INTERNAL_SERVER_ERROR, "internal", "The server failed; the error is in its log.";
     NoModel = SERVICE_UNAVAILABLE, "no_model", "No model is trained yet.";
     StoreUnavailable = SERVICE_UNAVAILABLE, "store_unavailable", "The database does not answer (down, restarting, the connection cut); nothing was written. Retry after the `Retry-After` seconds.";
+    Timeout = SERVICE_UNAVAILABLE, "timeout", "The request took longer than the server's request_timeout; a write may still complete. Retry after the `Retry-After` seconds.";
 }
 
 impl Code {
@@ -169,7 +170,7 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.code.status(), Json(body)).into_response();
-        if self.code == Code::StoreUnavailable {
+        if matches!(self.code, Code::StoreUnavailable | Code::Timeout) {
             // The pool retries a connection within seconds of the database coming back.
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,

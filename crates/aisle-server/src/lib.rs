@@ -79,8 +79,10 @@ impl Server {
         self.state.service.start_background();
     }
 
-    /// Answers on `listener` until `shutdown` completes, then finishes the requests in
-    /// flight, stops the background work and writes the served lists still queued.
+    /// Answers on `listener` until `shutdown` completes, then stops taking connections,
+    /// finishes the requests in flight (for at most the settings' `shutdown_timeout`: a
+    /// keep-alive client never holds a stop), stops the background work, writes the served
+    /// lists still queued and checkpoints the store.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -91,13 +93,35 @@ impl Server {
         let app = self
             .router()
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+        let graceful = axum::serve(listener, app).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stopping.send(());
+        });
+        let deadline = self.state.config.shutdown_timeout;
+        tokio::select! {
+            served = graceful => served?,
+            () = async {
+                if stopped.await.is_ok() {
+                    tokio::time::sleep(deadline).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                tracing::warn!(
+                    "requests still in flight after the shutdown_timeout ({} s): stopping anyway",
+                    deadline.as_secs_f64()
+                );
+            }
+        }
         let service = Arc::clone(&self.state.service);
-        tokio::task::spawn_blocking(move || service.shutdown())
-            .await
-            .map_err(std::io::Error::other)??;
+        tokio::task::spawn_blocking(move || -> Result<(), ServerError> {
+            service.shutdown()?;
+            service.store().checkpoint()?;
+            Ok(())
+        })
+        .await
+        .map_err(std::io::Error::other)??;
         Ok(())
     }
 }

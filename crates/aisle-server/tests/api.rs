@@ -1130,6 +1130,20 @@ async fn overview_and_history_feed_the_dashboard() {
     let overview = app.get("/v1/stats/overview").await;
     assert_eq!(overview["items"], 120);
     assert_eq!(overview["events"], 12_000);
+    assert_eq!(overview["retention"]["served_lists_days"], 90);
+    assert!(overview["retention"]["events_days"].is_null());
+    let served_before = overview["served_lists"].as_u64().unwrap();
+    app.get("/v1/users/u1/recommendations?n=3").await;
+    app.server
+        .service()
+        .experiments()
+        .flush(app.store().as_ref())
+        .unwrap();
+    let overview = app.get("/v1/stats/overview").await;
+    assert_eq!(
+        overview["served_lists"].as_u64().unwrap(),
+        served_before + 1
+    );
     let per_day: u64 = overview["events_per_day"]
         .as_array()
         .unwrap()

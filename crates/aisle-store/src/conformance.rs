@@ -507,6 +507,41 @@ pub(crate) fn experiments_and_served_lists_round_trip(store: Arc<dyn Store>) {
         .recent_impressions(0, 1, &mut |i| newest.push(i.clone()))
         .unwrap();
     assert_eq!(newest, vec![lists[2].clone()]);
+
+    // Retention: lists served before a time go, in batches.
+    assert_eq!(store.counts().unwrap().served_lists, 4);
+    assert_eq!(store.delete_impressions_before(25, 1).unwrap(), 1);
+    assert_eq!(store.delete_impressions_before(25, 10).unwrap(), 1);
+    assert_eq!(store.delete_impressions_before(25, 10).unwrap(), 0);
+    let mut kept = Vec::new();
+    store
+        .recent_impressions(0, 10, &mut |i| kept.push(i.recommendation_id.clone()))
+        .unwrap();
+    assert_eq!(kept, vec!["r3".to_string(), "r4".into()]);
+
+    // ...and dated events, oldest first; undated ones stay.
+    store
+        .append_events(&(0..20).map(event).collect::<Vec<_>>())
+        .unwrap();
+    // With the two events appended at the start.
+    let events: Vec<_> = [0, 1].into_iter().chain(0..20).map(event).collect();
+    let dated_before = |t: i64| {
+        events
+            .iter()
+            .filter(|e| e.timestamp.is_some_and(|ts| ts < t))
+            .count() as u64
+    };
+    let cutoff = 1_700_000_010;
+    assert_eq!(store.delete_events_before(cutoff, 3).unwrap(), 3);
+    assert_eq!(
+        store.delete_events_before(cutoff, 100).unwrap(),
+        dated_before(cutoff) - 3
+    );
+    assert_eq!(
+        store.counts().unwrap().events,
+        22 - dated_before(cutoff),
+        "undated and newer events stay"
+    );
 }
 
 pub(crate) fn placements_are_replaced_listed_by_name_and_deleted(store: Arc<dyn Store>) {

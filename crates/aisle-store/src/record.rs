@@ -127,6 +127,8 @@ pub struct Counts {
     pub users: u64,
     pub events: u64,
     pub models: u64,
+    /// Lists in the served-list log.
+    pub served_lists: u64,
 }
 
 /// What is known about a trained model besides its bytes.

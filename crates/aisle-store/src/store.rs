@@ -150,6 +150,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         limit: usize,
         visit: &mut dyn FnMut(&Impression),
     ) -> Result<u64>;
+    /// Deletes up to `limit` lists served before `before` (Unix seconds); returns how many
+    /// (retention: called in batches until it answers fewer than `limit`).
+    fn delete_impressions_before(&self, before: i64, limit: usize) -> Result<u64>;
+    /// Deletes up to `limit` events dated before `before`, oldest first; events without a
+    /// timestamp stay. Returns how many.
+    fn delete_events_before(&self, before: i64, limit: usize) -> Result<u64>;
 
     // ---- placements ----
 
@@ -209,6 +215,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn watch_changes(&self, listen: ChangeListener) -> Result<bool> {
         drop(listen);
         Ok(false)
+    }
+
+    /// Makes everything committed so far part of the store proper, for a stop or a backup
+    /// (SQLite: moves the write-ahead log into the file and empties it). A no-op where the
+    /// database does that itself.
+    fn checkpoint(&self) -> Result<()> {
+        Ok(())
     }
 
     /// Whether several servers may serve from this store at once (replicas behind a load

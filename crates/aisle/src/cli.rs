@@ -458,6 +458,18 @@ pub struct ServeArgs {
     /// A user's most recent events read as their history [default: 1000].
     #[arg(long, env = "AISLE_HISTORY_EVENTS")]
     pub history_events: Option<usize>,
+    /// Longest a request may take before it is answered 503 `timeout` (90s, 2m) [default: 10s].
+    #[arg(long, env = "AISLE_REQUEST_TIMEOUT")]
+    pub request_timeout: Option<String>,
+    /// Longest a stop (SIGTERM, Ctrl-C) waits for requests in flight [default: 10s].
+    #[arg(long, env = "AISLE_SHUTDOWN_TIMEOUT")]
+    pub shutdown_timeout: Option<String>,
+    /// Served lists older than this many days are deleted (0: kept) [default: 90].
+    #[arg(long, env = "AISLE_SERVED_LISTS_DAYS")]
+    pub served_lists_days: Option<u32>,
+    /// Events older than this many days are deleted, and left out of training [default: kept].
+    #[arg(long, env = "AISLE_EVENTS_DAYS")]
+    pub events_days: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -113,9 +113,32 @@ pub struct Overview {
     pub users: u64,
     pub events: u64,
     pub models: u64,
+    /// Lists in the served-list log.
+    pub served_lists: u64,
     /// Purchases' money less returns' over the dated events.
     pub revenue: f64,
     pub events_per_day: Vec<DayCountBody>,
+    /// How long served lists and events are kept, and what the last pass deleted.
+    pub retention: RetentionBody,
+}
+
+/// The retention settings and the last pass of this server (`null` before the first, and
+/// on a `--role serve` replica, which leaves retention to the one that trains).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetentionBody {
+    /// `null`: kept for ever.
+    pub served_lists_days: Option<u32>,
+    /// `null`: kept for ever.
+    pub events_days: Option<u32>,
+    pub last_run: Option<RetentionRunBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetentionRunBody {
+    /// Unix seconds.
+    pub at: i64,
+    pub served_lists_deleted: u64,
+    pub events_deleted: u64,
 }
 
 /// Catalogue, users, events and model versions, and events per day by type.
@@ -140,6 +163,7 @@ pub async fn overview(State(state): State<AppState>) -> Result<Json<Overview>, A
             users: counts.users,
             events: counts.events,
             models: counts.models,
+            served_lists: counts.served_lists,
             revenue,
             events_per_day: days
                 .into_iter()
@@ -150,6 +174,15 @@ pub async fn overview(State(state): State<AppState>) -> Result<Json<Overview>, A
                     amount: d.amount,
                 })
                 .collect(),
+            retention: RetentionBody {
+                served_lists_days: service.config().retention.served_lists_days,
+                events_days: service.config().retention.events_days,
+                last_run: service.last_retention().map(|run| RetentionRunBody {
+                    at: run.at,
+                    served_lists_deleted: run.served_lists_deleted,
+                    events_deleted: run.events_deleted,
+                }),
+            },
         }))
     })
     .await

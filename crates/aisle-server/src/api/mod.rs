@@ -9,6 +9,7 @@ mod auth;
 pub mod catalogue;
 mod cors;
 pub mod dashboard;
+mod deadline;
 pub mod events;
 pub mod experiments;
 pub mod extract;
@@ -138,10 +139,14 @@ pub(crate) fn with_middleware(routes: Router<AppState>, state: AppState) -> Rout
     let body_limit = state.config.body_limit;
     routes
         // Layers wrap what is above them: keys are checked innermost, panics become 500s
-        // around that, CORS answers preflights and marks every answer (errors included) for
+        // around that, a request past its deadline is answered 503 `timeout`, CORS answers preflights and marks every answer (errors included) for
         // the storefront's origins, and the request log and metrics see every answer.
         .layer(middleware::from_fn_with_state(state.clone(), auth::check))
         .layer(CatchPanicLayer::custom(panic_answer))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            deadline::limit,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), cors::allow))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -209,5 +214,47 @@ mod tests {
             metrics.contains("route=\"/boom\",status=\"500\"} 2"),
             "{metrics}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_past_its_deadline_is_answered_503_timeout_and_others_are_not() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = aisle_store::open(dir.path().join("aisle.db").to_str().unwrap()).unwrap();
+        let config = ServerConfig {
+            request_timeout: std::time::Duration::from_secs(2),
+            ..ServerConfig::default()
+        };
+        let server = Server::new(store, config).unwrap();
+        async fn stuck() -> &'static str {
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            "too late"
+        }
+        async fn quick() -> &'static str {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            "in time"
+        }
+        let app = with_middleware(
+            Router::new()
+                .route("/stuck", get(stuck))
+                .route("/quick", get(quick)),
+            server.state().clone(),
+        );
+        let response = app
+            .clone()
+            .oneshot(Request::get("/stuck").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "2");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "timeout");
+        let response = app
+            .oneshot(Request::get("/quick").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
     }
 }

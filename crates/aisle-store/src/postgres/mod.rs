@@ -986,6 +986,28 @@ impl Store for PostgresStore {
         )
     }
 
+    fn delete_impressions_before(&self, before: i64, limit: usize) -> Result<u64> {
+        self.run(async {
+            self.execute(
+                "DELETE FROM impressions WHERE recommendation_id IN
+                    (SELECT recommendation_id FROM impressions WHERE served_at < $1 LIMIT $2)",
+                &[&before, &(limit.min(i64::MAX as usize) as i64)],
+            )
+            .await
+        })
+    }
+
+    fn delete_events_before(&self, before: i64, limit: usize) -> Result<u64> {
+        self.run(async {
+            self.execute(
+                "DELETE FROM events WHERE id IN
+                    (SELECT id FROM events WHERE timestamp < $1 ORDER BY id LIMIT $2)",
+                &[&before, &(limit.min(i64::MAX as usize) as i64)],
+            )
+            .await
+        })
+    }
+
     fn put_placement(&self, placement: &PlacementRecord) -> Result<()> {
         check_id("placement name", &placement.name)?;
         let definition = to_json(&placement.definition)?;
@@ -1101,7 +1123,8 @@ impl Store for PostgresStore {
             let row = self
                 .row(
                     "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM users),
-                            (SELECT count(*) FROM events), (SELECT count(*) FROM models)",
+                            (SELECT count(*) FROM events), (SELECT count(*) FROM models),
+                        (SELECT count(*) FROM impressions)",
                     &[],
                 )
                 .await?;
@@ -1111,6 +1134,7 @@ impl Store for PostgresStore {
                 users: count(1),
                 events: count(2),
                 models: count(3),
+                served_lists: count(4),
             })
         })
     }

@@ -778,6 +778,15 @@ impl Store for SqliteStore {
         })
     }
 
+    fn checkpoint(&self) -> Result<()> {
+        self.write(|conn| {
+            // Readers still in a transaction keep their part of the log: the checkpoint
+            // then copies what it can and leaves the rest, which is no error.
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+    }
+
     fn recent_impressions(
         &self,
         since: i64,
@@ -797,6 +806,28 @@ impl Store for SqliteStore {
                 visited += 1;
             }
             Ok(visited)
+        })
+    }
+
+    fn delete_impressions_before(&self, before: i64, limit: usize) -> Result<u64> {
+        self.write(|conn| {
+            Ok(conn.execute(
+                "DELETE FROM impressions WHERE rowid IN
+                    (SELECT rowid FROM impressions WHERE served_at < ?1 LIMIT ?2)",
+                params![before, limit.min(i64::MAX as usize) as i64],
+            )? as u64)
+        })
+    }
+
+    fn delete_events_before(&self, before: i64, limit: usize) -> Result<u64> {
+        // Oldest ids first: old events sit at the start of the table, so each batch stops
+        // early rather than scanning every event.
+        self.write(|conn| {
+            Ok(conn.execute(
+                "DELETE FROM events WHERE id IN
+                    (SELECT id FROM events WHERE timestamp < ?1 ORDER BY id LIMIT ?2)",
+                params![before, limit.min(i64::MAX as usize) as i64],
+            )? as u64)
         })
     }
 
@@ -904,7 +935,8 @@ impl Store for SqliteStore {
             let count = |n: i64| u64::try_from(n).unwrap_or(0);
             Ok(conn.query_row(
                 "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM users),
-                        (SELECT count(*) FROM events), (SELECT count(*) FROM models)",
+                        (SELECT count(*) FROM events), (SELECT count(*) FROM models),
+                        (SELECT count(*) FROM impressions)",
                 [],
                 |r| {
                     Ok(Counts {
@@ -912,6 +944,7 @@ impl Store for SqliteStore {
                         users: count(r.get(1)?),
                         events: count(r.get(2)?),
                         models: count(r.get(3)?),
+                        served_lists: count(r.get(4)?),
                     })
                 },
             )?)

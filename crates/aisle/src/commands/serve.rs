@@ -26,6 +26,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
         train_on_start: args.train_on_start,
         history_events: args.history_events,
         precompute: args.precompute,
+        request_timeout: args.request_timeout,
+        shutdown_timeout: args.shutdown_timeout,
+        served_lists_days: args.served_lists_days,
+        events_days: args.events_days,
         ..Settings::default()
     };
     flags.training.model = args.model;
