@@ -8,10 +8,10 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
-
 use aisle_store::{Store, StoreError};
 
+/// Served lists are kept this many days unless set otherwise.
+pub const DEFAULT_SERVED_LISTS_DAYS: u32 = 90;
 /// Rows deleted per write transaction.
 pub const BATCH: usize = 5_000;
 /// The pause between batches, for the writes of serving.
@@ -30,14 +30,14 @@ pub struct Retention {
 impl Default for Retention {
     fn default() -> Self {
         Retention {
-            served_lists_days: Some(90),
+            served_lists_days: Some(DEFAULT_SERVED_LISTS_DAYS),
             events_days: None,
         }
     }
 }
 
 /// What one pass deleted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RetentionRun {
     /// When the pass ended (Unix seconds).
     pub at: i64,
@@ -55,14 +55,15 @@ impl Retention {
         stopping: &dyn Fn() -> bool,
     ) -> Result<RetentionRun, StoreError> {
         let mut run = RetentionRun::default();
+        let before = |days: u32| now - i64::from(days) * DAY;
         if let Some(days) = self.served_lists_days {
             run.served_lists_deleted = in_batches(stopping, |limit| {
-                store.delete_impressions_before(now - i64::from(days) * DAY, limit)
+                store.delete_impressions_before(before(days), limit)
             })?;
         }
         if let Some(days) = self.events_days {
             run.events_deleted = in_batches(stopping, |limit| {
-                store.delete_events_before(now - i64::from(days) * DAY, limit)
+                store.delete_events_before(before(days), limit)
             })?;
         }
         run.at = now;

@@ -200,10 +200,10 @@ impl Service {
         if let Some(user) = request.user_id.as_deref()
             && self.placements.rotates()
         {
-            let items: Vec<String> = list.items.iter().map(|i| i.item_id.clone()).collect();
+            let items = list.items.iter().map(|i| i.item_id.as_str());
             self.placements
                 .recent()
-                .record(user, &list.recommendation_id, served_at, &items);
+                .record(user, &list.recommendation_id, served_at, items);
         }
         Stats::add(&self.stats.lists_served, 1);
         if list.fallback {
@@ -333,14 +333,15 @@ impl Service {
                 }
             },
         ));
-        let (engine, placements) = (Arc::clone(&self.engine), Arc::clone(&self.placements));
-        let stopping = Arc::clone(&self.stopping);
         // At once (a restarted server's memory is empty) and whenever the window changes;
         // on the period too when replicas share the store (their lists reach us only
         // through it). A lone server knows every list it serves.
+        let (engine, placements) = (Arc::clone(&self.engine), Arc::clone(&self.placements));
         let tails = self.store().serves_replicas();
-        background.push(spawn("aisle-recent-lists", move || {
-            loop {
+        background.push(self.now_and_every(
+            "aisle-recent-lists",
+            RECENT_LISTS_FOLLOW_EVERY,
+            move || {
                 let recent = placements.recent();
                 if let Some(window) = placements.rotation_window_secs()
                     && (tails || recent.followed_window() != Some(window))
@@ -349,17 +350,14 @@ impl Service {
                 {
                     tracing::warn!("reading recently served lists failed: {e}");
                 }
-                if stopping.wait(RECENT_LISTS_FOLLOW_EVERY, 0) {
-                    break;
-                }
-            }
-        }));
+            },
+        ));
         if self.config.trains {
+            // At start-up, then hourly; a stop interrupts it between batches.
             let (engine, retention) = (Arc::clone(&self.engine), self.config.retention);
             let (stopping, last) = (Arc::clone(&self.stopping), Arc::clone(&self.retention_run));
-            // At start-up, then hourly; a stop interrupts it between batches.
-            background.push(spawn("aisle-retention", move || {
-                loop {
+            background.push(
+                self.now_and_every("aisle-retention", RETENTION_EVERY, move || {
                     let stopped = || stopping.is_stopped();
                     match retention.enforce(engine.store().as_ref(), crate::unix_now(), &stopped) {
                         Ok(run) => {
@@ -374,11 +372,8 @@ impl Service {
                         }
                         Err(e) => tracing::warn!("deleting old served lists or events failed: {e}"),
                     }
-                    if stopping.wait(RETENTION_EVERY, 0) {
-                        break;
-                    }
-                }
-            }));
+                }),
+            );
         }
         if let Some(schedule) = self.config.tuning.as_ref().filter(|_| self.config.trains) {
             // Tuned at once when the trained model never was, then on the schedule.
@@ -429,6 +424,22 @@ impl Service {
         work: impl FnMut() + Send + 'static,
     ) -> JoinHandle<()> {
         self.every_or_when(name, period, 0, work)
+    }
+
+    /// Like [`Service::every`], but runs `work` once at once, then after each period.
+    fn now_and_every(
+        &self,
+        name: &str,
+        period: Duration,
+        mut work: impl FnMut() + Send + 'static,
+    ) -> JoinHandle<()> {
+        let stopping = Arc::clone(&self.stopping);
+        spawn(name, move || {
+            work();
+            while !stopping.wait(period, 0) {
+                work();
+            }
+        })
     }
 
     /// Like [`Service::every`], and also as soon as one of `topics` is nudged.

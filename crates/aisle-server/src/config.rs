@@ -28,8 +28,6 @@ pub const DEFAULT_MAX_BATCH: usize = 1_000;
 pub const DEFAULT_TRAIN_WAIT: Duration = Duration::from_secs(9);
 /// Default request timeout and stop deadline.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Served lists are kept this many days unless set otherwise.
-pub const DEFAULT_SERVED_LISTS_DAYS: u32 = 90;
 
 /// A setting that cannot be used, naming where it came from.
 #[derive(Debug, thiserror::Error)]
@@ -373,7 +371,7 @@ impl Settings {
             service: ServiceConfig {
                 retention: Retention {
                     served_lists_days: match self.served_lists_days {
-                        None => Some(DEFAULT_SERVED_LISTS_DAYS),
+                        None => Retention::default().served_lists_days,
                         Some(0) => None,
                         Some(days) => Some(days),
                     },

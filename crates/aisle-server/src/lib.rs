@@ -98,21 +98,18 @@ impl Server {
             shutdown.await;
             let _ = stopping.send(());
         });
+        // Counts from the stop signal; if the server ends first, `graceful` wins the race.
         let deadline = self.state.config.shutdown_timeout;
+        let past_deadline = async move {
+            let _ = stopped.await;
+            tokio::time::sleep(deadline).await;
+        };
         tokio::select! {
             served = graceful => served?,
-            () = async {
-                if stopped.await.is_ok() {
-                    tokio::time::sleep(deadline).await;
-                } else {
-                    std::future::pending::<()>().await;
-                }
-            } => {
-                tracing::warn!(
-                    "requests still in flight after the shutdown_timeout ({} s): stopping anyway",
-                    deadline.as_secs_f64()
-                );
-            }
+            () = past_deadline => tracing::warn!(
+                "requests still in flight after the shutdown_timeout ({} s): stopping anyway",
+                deadline.as_secs_f64()
+            ),
         }
         let service = Arc::clone(&self.state.service);
         tokio::task::spawn_blocking(move || -> Result<(), ServerError> {

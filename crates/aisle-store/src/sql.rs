@@ -14,8 +14,16 @@ pub(crate) const EVENT_COLUMNS: &str = "id, user_id, item_id, type, value, times
                                         recommendation_id, position, quantity, price, basket";
 pub(crate) const MODEL_INFO_COLUMNS: &str =
     "version, name, params, trained_at, metrics, format_version, size, saved_at, last_event_id";
+pub(crate) const IMPRESSION_COLUMNS: &str =
+    "recommendation_id, user_id, model, model_version, experiment, variant, items, served_at";
 pub(crate) const TUNING_COLUMNS: &str = "id, model, weighting, params, metric, score, \
                                          default_score, trials, seconds, report, created_at";
+
+/// A row limit as SQL takes it: `usize::MAX` (read everything) saturates rather than wrapping
+/// to a negative `LIMIT`.
+pub(crate) fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
 
 /// Unix seconds now, for `updated_at`, `saved_at` and `created_at` columns.
 pub(crate) fn now() -> i64 {

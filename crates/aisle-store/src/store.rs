@@ -217,9 +217,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         Ok(false)
     }
 
-    /// Makes everything committed so far part of the store proper, for a stop or a backup
-    /// (SQLite: moves the write-ahead log into the file and empties it). A no-op where the
-    /// database does that itself.
+    /// Makes everything committed so far part of the store proper, for a clean stop (SQLite:
+    /// moves the write-ahead log into the file and empties it). A no-op where the database
+    /// does that itself.
     fn checkpoint(&self) -> Result<()> {
         Ok(())
     }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
-use common::{Running, aisle, http, json, start_server};
+use common::{Running, aisle, http, json, start_server, succeed};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -25,16 +25,6 @@ fn shared_data(relative: &str) -> Option<PathBuf> {
 }
 
 /// Runs `aisle` and asserts that it succeeded.
-fn succeed(args: &[&str]) -> Output {
-    let out = aisle(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 /// A small generated shop (300 users, 80 items, 8,000 events) in `dir`.
 fn generate_shop(dir: &str) {
     succeed(&[
@@ -816,28 +806,12 @@ fn a_store_is_backed_up_and_restored() {
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
     generate_shop(&path("shop"));
     import_shop(&path("shop"), &path("aisle.db"));
-    let text = String::from_utf8_lossy(
-        &succeed(&[
-            "store",
-            "backup",
-            "--db",
-            &path("aisle.db"),
-            "--out",
-            &path("backup.db"),
-        ])
-        .stdout,
-    )
-    .into_owned();
+    let (db, backup) = (path("aisle.db"), path("backup.db"));
+    let back_up = ["store", "backup", "--db", &db, "--out", &backup];
+    let text = String::from_utf8_lossy(&succeed(&back_up).stdout).into_owned();
     assert!(text.contains("Backed up"), "{text}");
     // Never over an existing file.
-    let again = aisle(&[
-        "store",
-        "backup",
-        "--db",
-        &path("aisle.db"),
-        "--out",
-        &path("backup.db"),
-    ]);
+    let again = aisle(&back_up);
     assert_eq!(again.status.code(), Some(1));
     let text = String::from_utf8_lossy(
         &succeed(&[

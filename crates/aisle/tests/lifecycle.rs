@@ -8,16 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{aisle, http, json, start_server};
-
-fn succeed(args: &[&str]) {
-    let output = aisle(args);
-    assert!(
-        output.status.success(),
-        "aisle {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
+use common::{http, json, start_server, succeed};
 
 #[cfg(unix)]
 #[test]

@@ -12,26 +12,16 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use aisle_store::postgres::testing::TestDatabase;
-use common::{Running, aisle, http, json, start_server};
-
-/// Runs `aisle ARGS`, which must succeed.
-fn aisle_ok(args: &[&str]) {
-    let output = aisle(args);
-    assert!(
-        output.status.success(),
-        "aisle {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
+use common::{Running, http, json, start_server, succeed};
 
 /// A small generated shop imported into the database.
 fn import_shop(dir: &Path, url: &str) {
     let shop = dir.join("shop");
     let shop = shop.to_str().unwrap();
-    aisle_ok(&[
+    succeed(&[
         "generate", "--out", shop, "--users", "300", "--items", "120", "--events", "9000",
     ]);
-    aisle_ok(&[
+    succeed(&[
         "import",
         "--database-url",
         url,

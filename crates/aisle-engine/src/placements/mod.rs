@@ -221,8 +221,9 @@ impl Placement {
         request
     }
 
-    /// Whether the rules look at what this user was shown lately, and how far back.
-    pub fn rotation_hours(&self) -> Option<f64> {
+    /// Whether the rules look at what this user was shown lately, and how far back (in
+    /// seconds).
+    pub fn rotation_secs(&self) -> Option<i64> {
         self.rules
             .iter()
             .filter_map(|r| match r {
@@ -230,6 +231,7 @@ impl Placement {
                 _ => None,
             })
             .reduce(f64::max)
+            .map(|hours| (hours * 3_600.0) as i64)
     }
 }
 
@@ -315,17 +317,12 @@ impl Placements {
 
     /// Whether some placement has a rotation rule (served lists are then remembered).
     pub fn rotates(&self) -> bool {
-        let has_rotation = |p: &Arc<Placement>| p.rotation_hours().is_some();
-        self.configured.values().any(has_rotation) || self.stored.load().values().any(has_rotation)
+        self.rotation_window_secs().is_some()
     }
 
     /// The longest rotation window of any placement, in seconds.
     pub fn rotation_window_secs(&self) -> Option<i64> {
-        self.all()
-            .iter()
-            .filter_map(|p| p.rotation_hours())
-            .reduce(f64::max)
-            .map(|hours| (hours * 3_600.0).ceil() as i64)
+        self.with_each(|each| each.filter_map(|p| p.rotation_secs()).max())
     }
 
     /// What each user was recently shown.
@@ -335,19 +332,25 @@ impl Placements {
 
     /// Every placement, by name.
     pub fn all(&self) -> Vec<Arc<Placement>> {
-        let stored = self.stored.load();
-        let mut all: Vec<Arc<Placement>> = self
-            .configured
-            .values()
-            .chain(
-                stored
-                    .values()
-                    .filter(|p| !self.configured.contains_key(&p.name)),
-            )
-            .cloned()
-            .collect();
+        let mut all: Vec<Arc<Placement>> = self.with_each(|each| each.cloned().collect());
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all
+    }
+
+    /// Calls `visit` with every placement served, in no order (without allocating: this is
+    /// asked at every list served).
+    fn with_each<R>(
+        &self,
+        visit: impl FnOnce(&mut dyn Iterator<Item = &Arc<Placement>>) -> R,
+    ) -> R {
+        let stored = self.stored.load();
+        // A stored placement named like a configured one is never served.
+        let mut each = self.configured.values().chain(
+            stored
+                .values()
+                .filter(|p| !self.configured.contains_key(&p.name)),
+        );
+        visit(&mut each)
     }
 
     /// Checks and stores a definition; answers the placement and whether it is new.

@@ -112,16 +112,28 @@ impl Generations {
         index
     }
 
-    fn shown(&mut self, recommendation_id: &str, served_at: i64, items: &[String]) -> Shown {
+    fn shown<'i>(
+        &mut self,
+        recommendation_id: &str,
+        served_at: i64,
+        items: impl IntoIterator<Item = &'i str>,
+    ) -> Shown {
         Shown {
             id: id_hash(recommendation_id),
             served_at,
-            items: items.iter().map(|i| self.intern(i)).collect(),
+            items: items.into_iter().map(|i| self.intern(i)).collect(),
         }
     }
 
-    /// Adds a list; answers the generation dropped to make room, if one was, for the caller
-    /// to free after letting go of the lock (freeing 100,000 lists takes milliseconds).
+    fn shown_logged(&mut self, list: &Impression) -> Shown {
+        let items = list.items.iter().map(String::as_str);
+        self.shown(&list.recommendation_id, list.served_at, items)
+    }
+
+    /// Adds a list (one already held, as this process's own lists are when the log is
+    /// followed, is left out); answers the generation dropped to make room, if one was, for
+    /// the caller to free after letting go of the lock (freeing a generation takes
+    /// milliseconds).
     #[must_use]
     fn add(&mut self, user: &str, shown: Shown) -> Option<HashMap<Box<str>, UserLists>> {
         if self.entry(user).push(shown) {
@@ -130,28 +142,18 @@ impl Generations {
         if self.young_lists <= GENERATION_LISTS {
             return None;
         }
-        {
-            let dropped = std::mem::take(&mut self.young);
-            let dropped = std::mem::replace(&mut self.old, dropped);
-            // Whoever was shown a list after the newest dropped one is still held.
-            let newest_dropped = dropped
-                .values()
-                .filter_map(|l| l.lists.back().map(|s| s.served_at))
-                .max();
-            if let Some(newest) = newest_dropped {
-                self.covered_since = self.covered_since.map(|c| c.max(newest + 1));
-            }
-            self.young_lists = 0;
-            Some(dropped)
+        let dropped = std::mem::take(&mut self.young);
+        let dropped = std::mem::replace(&mut self.old, dropped);
+        // Whoever was shown a list after the newest dropped one is still held.
+        let newest_dropped = dropped
+            .values()
+            .filter_map(|l| l.lists.back().map(|s| s.served_at))
+            .max();
+        if let Some(newest) = newest_dropped {
+            self.covered_since = self.covered_since.map(|c| c.max(newest + 1));
         }
-    }
-
-    /// Whether `user`'s list `recommendation_id` is held (lists this process served come
-    /// back when the log is followed).
-    fn holds(&self, user: &str, recommendation_id: &str) -> bool {
-        let id = id_hash(recommendation_id);
-        self.get(user)
-            .is_some_and(|l| l.lists.iter().any(|s| s.id == id))
+        self.young_lists = 0;
+        Some(dropped)
     }
 
     /// Whether memory holds every list of `user` served from `since` on.
@@ -172,7 +174,13 @@ pub struct RecentLists {
 
 impl RecentLists {
     /// Records a list just served to `user`.
-    pub fn record(&self, user: &str, recommendation_id: &str, served_at: i64, items: &[String]) {
+    pub fn record<'i>(
+        &self,
+        user: &str,
+        recommendation_id: &str,
+        served_at: i64,
+        items: impl IntoIterator<Item = &'i str>,
+    ) {
         let dropped = {
             let mut generations = self.lock();
             let shown = generations.shown(recommendation_id, served_at, items);
@@ -202,8 +210,8 @@ impl RecentLists {
         let logged: Vec<Impression> = store.user_impressions(user, since, ROTATION_LISTS)?;
         let mut generations = self.lock();
         let mut dropped = Vec::new();
-        for list in logged {
-            let shown = generations.shown(&list.recommendation_id, list.served_at, &list.items);
+        for list in &logged {
+            let shown = generations.shown_logged(list);
             dropped.extend(generations.add(user, shown));
         }
         let lists = generations.entry(user);
@@ -224,15 +232,15 @@ impl RecentLists {
         };
         let mut logged = Vec::new();
         let read = store.recent_impressions(from, GENERATION_LISTS, &mut |list| {
-            if let Some(user) = &list.user_id {
-                logged.push((user.clone(), list.clone()));
+            if list.user_id.is_some() {
+                logged.push(list.clone());
             }
         })?;
         let complete = (read as usize) < GENERATION_LISTS;
         // Newest first: when the read stopped at its limit, every list served after the
         // oldest one read was read.
         let read_from = match logged.last() {
-            Some((_, oldest)) if !complete => oldest.served_at + 1,
+            Some(oldest) if !complete => oldest.served_at + 1,
             _ => from,
         };
         {
@@ -250,11 +258,12 @@ impl RecentLists {
         for chunk in logged.chunks(MERGE_CHUNK) {
             let mut dropped = Vec::new();
             let mut generations = self.lock();
-            for (user, list) in chunk {
-                if generations.holds(user, &list.recommendation_id) {
-                    continue;
-                }
-                let shown = generations.shown(&list.recommendation_id, list.served_at, &list.items);
+            for list in chunk {
+                let user = list
+                    .user_id
+                    .as_deref()
+                    .expect("only lists with a user are kept");
+                let shown = generations.shown_logged(list);
                 dropped.extend(generations.add(user, shown));
             }
             drop(generations);
@@ -341,7 +350,7 @@ mod tests {
             .log_impressions(&[impression("r2", "u1", &["c"], 1_500)])
             .unwrap();
         // Served here: seen at once.
-        recent.record("u1", "r3", 2_001, &["b".into(), "d".into()]);
+        recent.record("u1", "r3", 2_001, ["b", "d"]);
         let second = recent.shown_since(&store, "u1", 500).unwrap();
         assert_eq!(
             second,
@@ -402,7 +411,7 @@ mod tests {
         for i in 0..(ROTATION_LISTS + 5) {
             let id = format!("r{i}");
             let item = format!("i{i}");
-            recent.record("u1", &id, 1_000 + i as i64, std::slice::from_ref(&item));
+            recent.record("u1", &id, 1_000 + i as i64, [item.as_str()]);
             // The log has them too (flushed), and they must not be doubled.
             store
                 .log_impressions(&[impression(&id, "u1", &[&item], 1_000 + i as i64)])
@@ -420,12 +429,7 @@ mod tests {
         let recent = RecentLists::default();
         recent.follow(&store, 3_600, 10_000).unwrap();
         for i in 0..(2 * GENERATION_LISTS + 10) {
-            recent.record(
-                &format!("u{i}"),
-                &format!("r{i}"),
-                10_000 + i as i64,
-                &["a".into()],
-            );
+            recent.record(&format!("u{i}"), &format!("r{i}"), 10_000 + i as i64, ["a"]);
         }
         let generations = recent.lock();
         let held: usize = generations

@@ -171,9 +171,9 @@ impl Service {
         let acts_on_pool = placement.rules.iter().any(|r| !r.is_filter());
         let user = request.user_id.as_deref();
         let stage = (acts_on_pool || trace.is_some()).then(|| {
-            let shown = match (placement.rotation_hours(), user) {
-                (Some(hours), Some(user)) => {
-                    let since = now - (hours * 3_600.0) as i64;
+            let shown = match (placement.rotation_secs(), user) {
+                (Some(window), Some(user)) => {
+                    let since = now - window;
                     let recent = self.placements().recent();
                     recent
                         .shown_since(self.store().as_ref(), user, since)

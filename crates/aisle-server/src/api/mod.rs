@@ -139,8 +139,9 @@ pub(crate) fn with_middleware(routes: Router<AppState>, state: AppState) -> Rout
     let body_limit = state.config.body_limit;
     routes
         // Layers wrap what is above them: keys are checked innermost, panics become 500s
-        // around that, a request past its deadline is answered 503 `timeout`, CORS answers preflights and marks every answer (errors included) for
-        // the storefront's origins, and the request log and metrics see every answer.
+        // around that, a request past its deadline is answered 503 `timeout`, CORS answers
+        // preflights and marks every answer (errors included) for the storefront's origins,
+        // and the request log and metrics see every answer.
         .layer(middleware::from_fn_with_state(state.clone(), auth::check))
         .layer(CatchPanicLayer::custom(panic_answer))
         .layer(middleware::from_fn_with_state(

@@ -52,8 +52,8 @@ use crate::record::{
     check_model_meta, check_tuning, check_user,
 };
 use crate::sql::{
-    EVENT_COLUMNS, ITEM_COLUMNS, MODEL_INFO_COLUMNS, TUNING_COLUMNS, from_json, now, to_json,
-    whole_model,
+    EVENT_COLUMNS, IMPRESSION_COLUMNS, ITEM_COLUMNS, MODEL_INFO_COLUMNS, TUNING_COLUMNS, from_json,
+    now, sql_limit, to_json, whole_model,
 };
 use crate::store::{Change, ChangeListener, Store, TrainerLock};
 
@@ -945,9 +945,10 @@ impl Store for PostgresStore {
         visit: &mut dyn FnMut(&Impression),
     ) -> Result<u64> {
         self.scan_rows(
-            "SELECT recommendation_id, user_id, model, model_version, experiment, variant,
-                    items, served_at
-             FROM impressions WHERE experiment = $1 ORDER BY served_at",
+            &format!(
+                "SELECT {IMPRESSION_COLUMNS} FROM impressions
+                 WHERE experiment = $1 ORDER BY served_at"
+            ),
             &[&experiment],
             &mut |row| {
                 visit(&read_impression(row)?);
@@ -959,10 +960,10 @@ impl Store for PostgresStore {
     fn user_impressions(&self, user_id: &str, since: i64, limit: usize) -> Result<Vec<Impression>> {
         check_limit(limit)?;
         let rows = self.run(self.rows(
-            "SELECT recommendation_id, user_id, model, model_version, experiment, variant,
-                    items, served_at
-             FROM impressions WHERE user_id = $1 AND served_at >= $2
-             ORDER BY served_at DESC LIMIT $3",
+            &format!(
+                "SELECT {IMPRESSION_COLUMNS} FROM impressions
+                 WHERE user_id = $1 AND served_at >= $2 ORDER BY served_at DESC LIMIT $3"
+            ),
             &[&user_id, &since, &(limit as i64)],
         ))?;
         rows.iter().map(read_impression).collect()
@@ -975,10 +976,11 @@ impl Store for PostgresStore {
         visit: &mut dyn FnMut(&Impression),
     ) -> Result<u64> {
         self.scan_rows(
-            "SELECT recommendation_id, user_id, model, model_version, experiment, variant,
-                    items, served_at
-             FROM impressions WHERE served_at >= $1 ORDER BY served_at DESC LIMIT $2",
-            &[&since, &(limit.min(i64::MAX as usize) as i64)],
+            &format!(
+                "SELECT {IMPRESSION_COLUMNS} FROM impressions
+                 WHERE served_at >= $1 ORDER BY served_at DESC LIMIT $2"
+            ),
+            &[&since, &sql_limit(limit)],
             &mut |row| {
                 visit(&read_impression(row)?);
                 Ok(())
@@ -991,7 +993,7 @@ impl Store for PostgresStore {
             self.execute(
                 "DELETE FROM impressions WHERE recommendation_id IN
                     (SELECT recommendation_id FROM impressions WHERE served_at < $1 LIMIT $2)",
-                &[&before, &(limit.min(i64::MAX as usize) as i64)],
+                &[&before, &sql_limit(limit)],
             )
             .await
         })
@@ -1002,7 +1004,7 @@ impl Store for PostgresStore {
             self.execute(
                 "DELETE FROM events WHERE id IN
                     (SELECT id FROM events WHERE timestamp < $1 ORDER BY id LIMIT $2)",
-                &[&before, &(limit.min(i64::MAX as usize) as i64)],
+                &[&before, &sql_limit(limit)],
             )
             .await
         })
@@ -1124,7 +1126,7 @@ impl Store for PostgresStore {
                 .row(
                     "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM users),
                             (SELECT count(*) FROM events), (SELECT count(*) FROM models),
-                        (SELECT count(*) FROM impressions)",
+                            (SELECT count(*) FROM impressions)",
                     &[],
                 )
                 .await?;

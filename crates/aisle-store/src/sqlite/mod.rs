@@ -41,8 +41,8 @@ use crate::record::{
     check_model_meta, check_tuning, check_user,
 };
 use crate::sql::{
-    EVENT_COLUMNS, ITEM_COLUMNS, MODEL_INFO_COLUMNS, TUNING_COLUMNS, from_json, now, to_json,
-    whole_model,
+    EVENT_COLUMNS, IMPRESSION_COLUMNS, ITEM_COLUMNS, MODEL_INFO_COLUMNS, TUNING_COLUMNS, from_json,
+    now, sql_limit, to_json, whole_model,
 };
 use crate::store::Store;
 
@@ -293,6 +293,19 @@ fn fill_event(row: &Row<'_>, event: &mut StoredEvent) -> Result<()> {
 }
 
 /// Bumps the catalogue's version inside a write transaction and returns the new one.
+/// Calls `visit` with each row's served list; answers how many.
+fn visit_impressions(
+    rows: &mut rusqlite::Rows<'_>,
+    visit: &mut dyn FnMut(&Impression),
+) -> Result<u64> {
+    let mut visited = 0;
+    while let Some(row) = rows.next()? {
+        visit(&read_impression(row)?);
+        visited += 1;
+    }
+    Ok(visited)
+}
+
 fn read_impression(row: &Row<'_>) -> Result<Impression> {
     let id: String = row.get(0)?;
     let items: String = row.get(6)?;
@@ -745,45 +758,28 @@ impl Store for SqliteStore {
         visit: &mut dyn FnMut(&Impression),
     ) -> Result<u64> {
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT recommendation_id, user_id, model, model_version, experiment, variant,
-                        items, served_at
-                 FROM impressions WHERE experiment = ?1 ORDER BY served_at",
-            )?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {IMPRESSION_COLUMNS} FROM impressions
+                     WHERE experiment = ?1 ORDER BY served_at"
+            ))?;
             let mut rows = stmt.query([experiment])?;
-            let mut visited = 0;
-            while let Some(row) = rows.next()? {
-                visit(&read_impression(row)?);
-                visited += 1;
-            }
-            Ok(visited)
+            visit_impressions(&mut rows, visit)
         })
     }
 
     fn user_impressions(&self, user_id: &str, since: i64, limit: usize) -> Result<Vec<Impression>> {
         check_limit(limit)?;
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT recommendation_id, user_id, model, model_version, experiment, variant,
-                        items, served_at
-                 FROM impressions WHERE user_id = ?1 AND served_at >= ?2
-                 ORDER BY served_at DESC LIMIT ?3",
-            )?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {IMPRESSION_COLUMNS} FROM impressions
+                     WHERE user_id = ?1 AND served_at >= ?2 ORDER BY served_at DESC LIMIT ?3"
+            ))?;
             let mut rows = stmt.query(params![user_id, since, limit as i64])?;
             let mut impressions = Vec::new();
             while let Some(row) = rows.next()? {
                 impressions.push(read_impression(row)?);
             }
             Ok(impressions)
-        })
-    }
-
-    fn checkpoint(&self) -> Result<()> {
-        self.write(|conn| {
-            // Readers still in a transaction keep their part of the log: the checkpoint
-            // then copies what it can and leaves the rest, which is no error.
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-            Ok(())
         })
     }
 
@@ -794,18 +790,12 @@ impl Store for SqliteStore {
         visit: &mut dyn FnMut(&Impression),
     ) -> Result<u64> {
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT recommendation_id, user_id, model, model_version, experiment, variant,
-                        items, served_at
-                 FROM impressions WHERE served_at >= ?1 ORDER BY served_at DESC LIMIT ?2",
-            )?;
-            let mut rows = stmt.query(params![since, limit.min(i64::MAX as usize) as i64])?;
-            let mut visited = 0;
-            while let Some(row) = rows.next()? {
-                visit(&read_impression(row)?);
-                visited += 1;
-            }
-            Ok(visited)
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {IMPRESSION_COLUMNS} FROM impressions
+                     WHERE served_at >= ?1 ORDER BY served_at DESC LIMIT ?2"
+            ))?;
+            let mut rows = stmt.query(params![since, sql_limit(limit)])?;
+            visit_impressions(&mut rows, visit)
         })
     }
 
@@ -814,7 +804,7 @@ impl Store for SqliteStore {
             Ok(conn.execute(
                 "DELETE FROM impressions WHERE rowid IN
                     (SELECT rowid FROM impressions WHERE served_at < ?1 LIMIT ?2)",
-                params![before, limit.min(i64::MAX as usize) as i64],
+                params![before, sql_limit(limit)],
             )? as u64)
         })
     }
@@ -826,7 +816,7 @@ impl Store for SqliteStore {
             Ok(conn.execute(
                 "DELETE FROM events WHERE id IN
                     (SELECT id FROM events WHERE timestamp < ?1 ORDER BY id LIMIT ?2)",
-                params![before, limit.min(i64::MAX as usize) as i64],
+                params![before, sql_limit(limit)],
             )? as u64)
         })
     }
@@ -1053,6 +1043,15 @@ impl Store for SqliteStore {
                 tunings.push(read_tuning(row)?);
             }
             Ok(tunings)
+        })
+    }
+
+    fn checkpoint(&self) -> Result<()> {
+        self.write(|conn| {
+            // Readers still in a transaction keep their part of the log: the checkpoint
+            // then copies what it can and leaves the rest, which is no error.
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
         })
     }
 }

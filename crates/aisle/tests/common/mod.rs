@@ -12,6 +12,17 @@ pub fn aisle(args: &[&str]) -> Output {
         .expect("the aisle binary runs")
 }
 
+/// Runs `aisle ARGS`, which must succeed.
+pub fn succeed(args: &[&str]) -> Output {
+    let out = aisle(args);
+    assert!(
+        out.status.success(),
+        "aisle {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// A running `aisle` server process, killed when dropped.
 pub struct Running {
     pub child: std::process::Child,
