@@ -231,6 +231,36 @@ fn megabyte_line_and_latin1_ids() {
 }
 
 #[test]
+fn a_million_columns_read_as_one_row_with_its_columns_found() {
+    // A header of 10^6 columns with the three needed ones at the far end, and one row.
+    let mut header: Vec<String> = (0..1_000_000 - 3).map(|k| format!("c{k}")).collect();
+    header.extend(["user_id", "item_id", "type"].map(String::from));
+    let mut row: Vec<&str> = vec![""; 1_000_000 - 3];
+    row.extend(["u1", "i1", "view"]);
+    let content = format!("{}\n{}\n", header.join(","), row.join(","));
+    let d = load_default(temp_file(content.as_bytes()).path()).unwrap();
+    assert_eq!((d.report.rows, d.report.kept), (1, 1));
+    // Without user and item columns the first line is no header: the file is read by
+    // position and every line is counted as dropped, none kept.
+    let content = format!(
+        "{}\n{}\n",
+        header[..1_000].join(","),
+        row[..1_000].join(",")
+    );
+    let d = load_default(temp_file(content.as_bytes()).path()).unwrap();
+    assert_eq!((d.report.rows, d.report.kept), (2, 0));
+    assert_eq!(d.report.dropped_total(), 2);
+}
+
+/// Cases per property (`AISLE_FUZZ_CASES`; `bench/fuzz` runs 10,000).
+fn fuzz_cases() -> u32 {
+    std::env::var("AISLE_FUZZ_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(256)
+}
+
+#[test]
 fn movielens_formats_are_recognised() {
     let dat = temp_file(b"1::1193::5::978300760\n1::661::3::978302109\n2::1193::4::978298413\n");
     let read = ReadOptions {
@@ -315,6 +345,10 @@ proptest! {
         got.sort();
         prop_assert_eq!(got, expected);
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: fuzz_cases(), failure_persistence: None, ..ProptestConfig::default() })]
 
     /// Arbitrary bytes never panic, and every row read is either kept or counted as dropped.
     #[test]
@@ -326,6 +360,39 @@ proptest! {
         if let Ok(d) = load_default(f.path()) {
             prop_assert_eq!(d.report.rows, d.report.kept + d.report.dropped_total());
             prop_assert_eq!(d.events.len() as u64, d.report.kept);
+        }
+    }
+
+    /// Gzip cut anywhere, and gzip of arbitrary bytes, is read or refused: never a panic.
+    #[test]
+    fn gzip_cut_anywhere_is_read_or_refused(body in proptest::collection::vec(any::<u8>(), 0..2_000), cut in 0.0f64..1.0) {
+        let mut content = b"user_id,item_id,type\n".to_vec();
+        content.extend_from_slice(&body);
+        let compressed = gzip(&content);
+        let keep = (compressed.len() as f64 * cut) as usize;
+        let f = temp_file(&compressed[..keep]);
+        if let Ok(d) = load_default(f.path()) {
+            prop_assert_eq!(d.report.rows, d.report.kept + d.report.dropped_total());
+        }
+    }
+
+    /// Very long fields, invalid UTF-8 and stray quotes in any column.
+    #[test]
+    fn odd_fields_are_accounted_for(rows in proptest::collection::vec(
+        (proptest::collection::vec(any::<u8>(), 0..40), 0usize..3, 0usize..70_000), 1..8)) {
+        let mut content = b"user_id,item_id,type,timestamp\n".to_vec();
+        for (bytes, column, long) in &rows {
+            let mut fields: Vec<Vec<u8>> = vec![b"u1".to_vec(), b"i1".to_vec(), b"view".to_vec(), b"1700000000".to_vec()];
+            fields[*column] = bytes.clone();
+            if *long > 60_000 {
+                fields[(*column + 1) % 4] = vec![b'y'; *long];
+            }
+            content.extend_from_slice(&fields.join(&b","[..]));
+            content.push(b'\n');
+        }
+        let f = temp_file(&content);
+        if let Ok(d) = load_default(f.path()) {
+            prop_assert_eq!(d.report.rows, d.report.kept + d.report.dropped_total());
         }
     }
 }

@@ -18,4 +18,7 @@ pub enum EngineError {
     DeletedUser(String),
     #[error("the '{0}' model has no notion of item similarity")]
     NoSimilarity(String),
+    /// The log of served lists is full (the store is not taking them fast enough).
+    #[error("the server is serving lists faster than the store can log them; retry shortly")]
+    Overloaded(#[from] crate::writer::Overloaded),
 }

@@ -236,7 +236,13 @@ pub struct Experiments {
     /// Lists served and not yet written: written in batches by [`Experiments::flush`], so
     /// serving never waits for the database.
     pending: Mutex<Vec<Impression>>,
+    /// The most lists `pending` holds; past it a list is refused, not logged.
+    capacity: usize,
 }
+
+/// The default bound of the served-list log's queue: at 5,000 lists a second, ten seconds of
+/// a store that does not take them (a few tens of MB).
+pub const DEFAULT_SERVED_LIST_QUEUE: usize = 50_000;
 
 impl Experiments {
     pub fn load(store: &dyn Store) -> Result<Experiments, StoreError> {
@@ -248,7 +254,16 @@ impl Experiments {
         Ok(Experiments {
             all: ArcSwap::from_pointee(all),
             pending: Mutex::new(Vec::new()),
+            capacity: DEFAULT_SERVED_LIST_QUEUE,
         })
+    }
+
+    /// The same, holding at most `capacity` lists not yet written.
+    pub fn bounded(self, capacity: usize) -> Experiments {
+        Experiments {
+            capacity: capacity.max(1),
+            ..self
+        }
     }
 
     pub fn all(&self) -> Arc<Vec<Arc<Experiment>>> {
@@ -336,8 +351,17 @@ impl Experiments {
         ))
     }
 
-    /// Queues a served list for the log; answers the time it was served at.
-    pub fn log(&self, user_id: Option<&str>, list: &RecommendationList) -> i64 {
+    /// Queues a served list for the log; answers the time it was served at. Refused when the
+    /// queue is full: a list served but never logged would be invisible to the experiment's
+    /// results and to rotation.
+    pub fn log(
+        &self,
+        user_id: Option<&str>,
+        list: &RecommendationList,
+    ) -> Result<i64, crate::writer::Overloaded> {
+        if self.pending.lock().expect("impression log lock").len() >= self.capacity {
+            return Err(crate::writer::Overloaded);
+        }
         let served_at = unix_now();
         let impression = Impression {
             recommendation_id: list.recommendation_id.clone(),
@@ -353,7 +377,7 @@ impl Experiments {
             .lock()
             .expect("impression log lock")
             .push(impression);
-        served_at
+        Ok(served_at)
     }
 
     /// Writes the queued lists; returns how many.

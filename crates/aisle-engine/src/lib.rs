@@ -9,6 +9,7 @@
 //!   a time, swapped in when done.
 //! - [`experiments`]: A/B experiments, the log of served lists, attribution and results.
 //! - [`placements`]: named recommendation slots with merchandising rules, and the explainer.
+//! - [`writer`]: live events queued and written in groups (group commit), the queue bounded.
 //! - [`service`]: all of the above for one shop, with the work that runs beside requests.
 //!
 //! An HTTP layer (the `aisle-server` crate) parses requests into calls on a [`Service`];
@@ -45,6 +46,7 @@ pub mod stats;
 pub mod testing;
 pub mod training;
 pub mod tuning;
+pub mod writer;
 
 pub use engine::{Engine, EngineConfig};
 pub use error::EngineError;
@@ -60,6 +62,7 @@ pub use serving::{ModelSet, Serving};
 pub use stats::Stats;
 pub use training::{TrainError, TrainSpec, Trained, train};
 pub use tuning::{TuneSpec, TuneStatus, Tuner};
+pub use writer::Overloaded;
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> i64 {

@@ -21,6 +21,7 @@ use crate::retention::{Retention, RetentionRun};
 use crate::stats::Stats;
 use crate::training::{TrainError, TrainSpec};
 use crate::tuning::{TuneSpec, TuneStatus, Tuner};
+use crate::writer::{self, EventWriter, Overloaded};
 
 /// How often served lists are written to the store, in batches.
 const LOG_FLUSH_EVERY: Duration = Duration::from_millis(250);
@@ -59,6 +60,11 @@ pub struct ServiceConfig {
     pub placements: Vec<Placement>,
     /// How long served lists and events are kept (enforced by the process that trains).
     pub retention: Retention,
+    /// The most events waiting to be written; more are refused with [`Overloaded`].
+    pub write_queue: usize,
+    /// The most served lists waiting to be logged; past it lists are refused with
+    /// [`Overloaded`] (a list the log cannot take would be invisible to the experiments).
+    pub served_list_queue: usize,
 }
 
 /// When and how the models are re-tuned on the store's snapshot.
@@ -81,6 +87,8 @@ impl Default for ServiceConfig {
             basket_training: None,
             placements: Vec::new(),
             retention: Retention::default(),
+            write_queue: writer::DEFAULT_WRITE_QUEUE,
+            served_list_queue: crate::experiments::DEFAULT_SERVED_LIST_QUEUE,
         }
     }
 }
@@ -94,6 +102,8 @@ pub struct Service {
     experiments: Arc<Experiments>,
     placements: Arc<Placements>,
     stats: Arc<Stats>,
+    /// Writes events in groups (see [`crate::writer`]).
+    writer: EventWriter,
     config: ServiceConfig,
     stopping: Arc<Stopping>,
     background: Mutex<Vec<JoinHandle<()>>>,
@@ -116,7 +126,8 @@ impl Service {
         } else {
             trainer.serve_only()
         });
-        let experiments = Arc::new(Experiments::load(engine.store().as_ref())?);
+        let experiments =
+            Arc::new(Experiments::load(engine.store().as_ref())?.bounded(config.served_list_queue));
         for definition in &config.experiments {
             if experiments.get(&definition.name).is_some() {
                 continue;
@@ -135,9 +146,17 @@ impl Service {
             engine.store().as_ref(),
             config.placements.clone(),
         )?);
+        let writer = {
+            let store = Arc::clone(engine.store());
+            EventWriter::start(
+                config.write_queue,
+                Box::new(move |events| store.append_events(events)),
+            )
+        };
         Ok(Service {
             engine,
             trainer,
+            writer,
             tuner,
             experiments,
             placements,
@@ -196,7 +215,10 @@ impl Service {
         let experiment = self.assign_experiment(&mut request);
         let mut list = self.engine.list(&request)?;
         list.experiment = experiment;
-        let served_at = self.experiments.log(request.user_id.as_deref(), &list);
+        let served_at = self
+            .experiments
+            .log(request.user_id.as_deref(), &list)
+            .inspect_err(|_| Stats::add(&self.stats.overloaded, 1))?;
         if let Some(user) = request.user_id.as_deref()
             && self.placements.rotates()
         {
@@ -237,21 +259,36 @@ impl Service {
         events::check(&self.engine, types, index, event)
     }
 
-    /// Appends checked events in one transaction (durable when this returns); `rejected`
-    /// counts the batch's refused ones for the metrics.
-    pub fn append_events(
+    /// Queues checked events for the writer, which stores them with other requests' in one
+    /// transaction and then calls `done` with how many it stored (they are durable by then).
+    /// `rejected` counts the request's refused events for the metrics. Refused at once, and
+    /// `done` never called, when the write queue is full.
+    pub fn submit_events(
         &self,
-        events: &[IncomingEvent],
+        events: Vec<IncomingEvent>,
         rejected: usize,
-    ) -> Result<u64, StoreError> {
+        done: impl FnOnce(Result<u64, StoreError>) + Send + 'static,
+    ) -> Result<(), Overloaded> {
         Stats::add(&self.stats.events_rejected, rejected as u64);
-        if events.is_empty() {
-            return Ok(0);
+        let stats = Arc::clone(&self.stats);
+        let submitted = self.writer.submit(
+            events,
+            Box::new(move |result| {
+                if let Ok(accepted) = result {
+                    Stats::add(&stats.events_accepted, accepted);
+                }
+                done(result);
+            }),
+        );
+        if submitted.is_err() {
+            Stats::add(&self.stats.overloaded, 1);
         }
-        let new: Vec<_> = events.iter().map(IncomingEvent::as_new).collect();
-        let accepted = self.engine.store().append_events(&new)?;
-        Stats::add(&self.stats.events_accepted, accepted);
-        Ok(accepted)
+        submitted
+    }
+
+    /// Events waiting to be written, and the bound.
+    pub fn write_queue(&self) -> (usize, usize) {
+        (self.writer.unwritten(), self.writer.capacity())
     }
 
     // ---- training ----
@@ -406,8 +443,9 @@ impl Service {
         }
     }
 
-    /// Stops the background work and writes the served lists still queued.
+    /// Stops the background work and writes the events and served lists still queued.
     pub fn shutdown(&self) -> Result<(), StoreError> {
+        self.writer.close();
         self.stopping.stop();
         self.tuner.cancel();
         for handle in self.background.lock().expect("background lock").drain(..) {
@@ -549,5 +587,75 @@ impl Stopping {
 
     fn is_stopped(&self) -> bool {
         self.state.lock().expect("stop lock").stopped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::testing::{TestEngine, service};
+
+    #[test]
+    fn a_full_served_list_queue_refuses_lists_until_it_is_written() {
+        let shop = TestEngine::new();
+        let service = service(
+            &shop,
+            ServiceConfig {
+                served_list_queue: 3,
+                ..ServiceConfig::default()
+            },
+        );
+        let (user, _) = shop.known_user();
+        for _ in 0..3 {
+            service.serve_list(ListRequest::for_user(&user)).unwrap();
+        }
+        let refused = service.serve_list(ListRequest::for_user(&user));
+        assert!(
+            matches!(refused, Err(EngineError::Overloaded(_))),
+            "{refused:?}"
+        );
+        assert_eq!(Stats::get(&service.stats().overloaded), 1);
+        assert_eq!(Stats::get(&service.stats().lists_served), 3);
+        let logged = service.experiments().flush(shop.store().as_ref()).unwrap();
+        assert_eq!(logged, 3, "the refused list was never queued");
+        service.serve_list(ListRequest::for_user(&user)).unwrap();
+    }
+
+    #[test]
+    fn submitted_events_are_stored_when_acknowledged() {
+        let shop = TestEngine::new();
+        let service = service(&shop, ServiceConfig::default());
+        let before = shop.store().counts().unwrap().events;
+        let (user, _) = shop.known_user();
+        let event = |item: &str| IncomingEvent {
+            user_id: user.clone(),
+            item_id: item.into(),
+            kind: "view".into(),
+            value: None,
+            timestamp: crate::unix_now(),
+            recommendation_id: None,
+            position: None,
+            quantity: None,
+            price: None,
+            basket: None,
+        };
+        let (tx, rx) = mpsc::channel();
+        for batch in 0..5 {
+            let tx = tx.clone();
+            let events = (0..4)
+                .map(|i| event(&format!("i{}", batch * 4 + i)))
+                .collect();
+            service
+                .submit_events(events, 1, move |result| tx.send(result.unwrap()).unwrap())
+                .unwrap();
+        }
+        drop(tx);
+        let acknowledged: u64 = rx.iter().sum();
+        assert_eq!(acknowledged, 20);
+        assert_eq!(shop.store().counts().unwrap().events, before + 20);
+        assert_eq!(Stats::get(&service.stats().events_accepted), 20);
+        assert_eq!(Stats::get(&service.stats().events_rejected), 5);
     }
 }

@@ -11,6 +11,8 @@ pub struct Stats {
     pub fallbacks_served: AtomicU64,
     pub trainings_succeeded: AtomicU64,
     pub trainings_failed: AtomicU64,
+    /// Requests refused because a queue (events to write, lists to log) was full.
+    pub overloaded: AtomicU64,
 }
 
 impl Stats {

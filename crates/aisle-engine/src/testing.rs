@@ -124,3 +124,20 @@ impl TestEngine {
         (user, items)
     }
 }
+
+/// A service over the test shop answering with its ALS model, never training on its own;
+/// the rest of `config` as given.
+pub fn service(shop: &TestEngine, config: crate::ServiceConfig) -> crate::Service {
+    crate::Service::start(
+        Arc::clone(shop.store()),
+        crate::ServiceConfig {
+            engine: EngineConfig {
+                default_model: Some("als".into()),
+                ..EngineConfig::default()
+            },
+            train_on_start: false,
+            ..config
+        },
+    )
+    .unwrap()
+}

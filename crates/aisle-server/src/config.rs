@@ -77,6 +77,12 @@ pub struct Settings {
     /// Events older than this many days are deleted, and so left out of training (default:
     /// kept).
     pub events_days: Option<u32>,
+    /// The most events waiting to be written; past it events are answered 503 `overloaded`
+    /// (default 100000).
+    pub write_queue: Option<usize>,
+    /// The most served lists waiting to be logged; past it lists are answered 503
+    /// `overloaded` (default 50000).
+    pub served_list_queue: Option<usize>,
     /// Re-tune on the store's snapshot this often: `daily`, `weekly` or a duration (`12h`);
     /// absent or `0` for never (`POST /v1/admin/tune` still tunes on demand).
     pub tune: Option<String>,
@@ -172,6 +178,8 @@ impl Settings {
             precompute: self.precompute.or(lower.precompute),
             train_wait: self.train_wait.or(lower.train_wait),
             request_timeout: self.request_timeout.or(lower.request_timeout),
+            write_queue: self.write_queue.or(lower.write_queue),
+            served_list_queue: self.served_list_queue.or(lower.served_list_queue),
             shutdown_timeout: self.shutdown_timeout.or(lower.shutdown_timeout),
             served_lists_days: self.served_lists_days.or(lower.served_lists_days),
             events_days: self.events_days.or(lower.events_days),
@@ -377,6 +385,16 @@ impl Settings {
                     },
                     events_days: self.events_days.filter(|&d| d > 0),
                 },
+                write_queue: limit(
+                    "write_queue",
+                    self.write_queue,
+                    aisle_engine::writer::DEFAULT_WRITE_QUEUE,
+                )?,
+                served_list_queue: limit(
+                    "served_list_queue",
+                    self.served_list_queue,
+                    aisle_engine::experiments::DEFAULT_SERVED_LIST_QUEUE,
+                )?,
                 retrain_every,
                 train_on_start: self.train_on_start.unwrap_or(true),
                 engine: EngineConfig {

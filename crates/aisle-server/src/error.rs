@@ -87,6 +87,7 @@ error_codes! {
     Internal = INTERNAL_SERVER_ERROR, "internal", "The server failed; the error is in its log.";
     NoModel = SERVICE_UNAVAILABLE, "no_model", "No model is trained yet.";
     StoreUnavailable = SERVICE_UNAVAILABLE, "store_unavailable", "The database does not answer (down, restarting, the connection cut); nothing was written. Retry after the `Retry-After` seconds.";
+    Overloaded = SERVICE_UNAVAILABLE, "overloaded", "More arrives than the store can write (the queue of events to write, or of served lists to log, is full); nothing of the request was kept. Reads that log nothing keep answering. Retry after the `Retry-After` seconds.";
     Timeout = SERVICE_UNAVAILABLE, "timeout", "The request took longer than the server's request_timeout; a write may still complete. Retry after the `Retry-After` seconds.";
 }
 
@@ -170,11 +171,17 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.code.status(), Json(body)).into_response();
-        if matches!(self.code, Code::StoreUnavailable | Code::Timeout) {
-            // The pool retries a connection within seconds of the database coming back.
+        // The pool retries a connection within seconds of the database coming back; a full
+        // queue drains in about a second.
+        let retry_after = match self.code {
+            Code::StoreUnavailable | Code::Timeout => Some("2"),
+            Code::Overloaded => Some("1"),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("2"),
+                axum::http::HeaderValue::from_static(seconds),
             );
         }
         response
@@ -236,6 +243,7 @@ impl From<EngineError> for ApiError {
             }
             EngineError::UnknownItem(_) => ApiError::new(Code::UnknownItem, error.to_string()),
             EngineError::DeletedUser(_) => ApiError::new(Code::UnknownUser, error.to_string()),
+            EngineError::Overloaded(_) => ApiError::new(Code::Overloaded, error.to_string()),
             EngineError::NoSimilarity(_) => ApiError::new(
                 Code::NoSimilarity,
                 format!("{error}; train item-knn, als, bpr or ease"),

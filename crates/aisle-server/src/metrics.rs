@@ -125,6 +125,11 @@ impl Metrics {
                 "Trainings that failed.",
                 &stats.trainings_failed,
             ),
+            (
+                "aisle_overloaded_total",
+                "Requests answered 503 overloaded: the queue of events to write or of lists to log was full.",
+                &stats.overloaded,
+            ),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(

@@ -470,6 +470,14 @@ pub struct ServeArgs {
     /// Events older than this many days are deleted, and left out of training [default: kept].
     #[arg(long, env = "AISLE_EVENTS_DAYS")]
     pub events_days: Option<u32>,
+    /// Most events waiting to be written before events are answered 503 `overloaded`
+    /// [default: 100000].
+    #[arg(long, env = "AISLE_WRITE_QUEUE")]
+    pub write_queue: Option<usize>,
+    /// Most served lists waiting to be logged before lists are answered 503 `overloaded`
+    /// [default: 50000].
+    #[arg(long, env = "AISLE_SERVED_LIST_QUEUE")]
+    pub served_list_queue: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,7 @@
-//! How the server stops: SIGTERM while requests run loses nothing it acknowledged (events
-//! written, lists logged) and exits 0 within the shutdown deadline.
+//! The server at its limits, through the real binary: SIGTERM while requests run loses
+//! nothing it acknowledged (events written, lists logged) and exits 0 within the shutdown
+//! deadline; a flood of events past the write queue is answered 503 `overloaded` while
+//! memory stays bounded, lists keep being served, and every event acknowledged is stored.
 
 mod common;
 
@@ -8,13 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{http, json, start_server, succeed};
+use common::{http, http_with_head, json, start_server, succeed};
 
-#[cfg(unix)]
-#[test]
-fn sigterm_under_load_finishes_in_flight_work_and_loses_nothing_acknowledged() {
-    let dir = tempfile::tempdir().unwrap();
-    let (shop, db) = (dir.path().join("shop"), dir.path().join("aisle.db"));
+/// A generated shop imported into `dir/aisle.db` with an ALS model trained on it; answers
+/// the store's path and its event count.
+fn trained_shop(dir: &std::path::Path) -> (String, u64) {
+    let (shop, db) = (dir.join("shop"), dir.join("aisle.db"));
     let (shop, db) = (shop.to_str().unwrap(), db.to_str().unwrap());
     succeed(&[
         "generate", "--out", shop, "--users", "200", "--items", "60", "--events", "5000",
@@ -29,7 +30,23 @@ fn sigterm_under_load_finishes_in_flight_work_and_loses_nothing_acknowledged() {
         &format!("{shop}/items.csv"),
     ]);
     succeed(&["train", "--db", db, "--model", "als", "--no-holdout"]);
-    let events_before = aisle_store::open(db).unwrap().counts().unwrap().events;
+    let events = aisle_store::open(db).unwrap().counts().unwrap().events;
+    (db.to_string(), events)
+}
+
+/// The resident memory of a process, in KiB (Linux).
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_under_load_finishes_in_flight_work_and_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, events_before) = trained_shop(dir.path());
+    let db = db.as_str();
 
     let mut server = start_server(&[
         "serve",
@@ -141,5 +158,108 @@ fn sigterm_under_load_finishes_in_flight_work_and_loses_nothing_acknowledged() {
         lost.is_empty(),
         "{} served lists were not logged",
         lost.len()
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_flood_of_events_past_the_write_queue_is_refused_503_and_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, events_before) = trained_shop(dir.path());
+    // A queue of one batch: a second batch arriving while one waits is refused.
+    let server = start_server(&[
+        "serve",
+        "--db",
+        &db,
+        "--addr",
+        "127.0.0.1:0",
+        "--train-on-start",
+        "false",
+        "--write-queue",
+        "100",
+    ]);
+    let addr = server.addr.clone();
+    let pid = server.child.id();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flooders: Vec<_> = (0..8)
+        .map(|thread| {
+            let (addr, stop) = (addr.clone(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let (mut acknowledged, mut refused) = (0, 0);
+                for batch in 0.. {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let body = format!(
+                        "[{}]",
+                        (0..100)
+                            .map(|i| format!(
+                                r#"{{"user_id": "flood-{thread}-{batch}", "item_id": "i{}", "type": "view"}}"#,
+                                i % 60
+                            ))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    );
+                    let (status, head, answer) =
+                        http_with_head(&addr, "POST", "/v1/events", Some(&body));
+                    match status {
+                        200 => acknowledged += json(&answer)["accepted"].as_u64().unwrap(),
+                        503 => {
+                            assert_eq!(json(&answer)["error"]["code"], "overloaded", "{answer}");
+                            assert!(head.contains("retry-after: 1"), "{head}");
+                            refused += 1;
+                        }
+                        other => panic!("answered {other} under a flood: {answer}"),
+                    }
+                }
+                (acknowledged, refused)
+            })
+        })
+        .collect();
+    // Lists keep being served meanwhile; memory is sampled as the flood runs.
+    let started = Instant::now();
+    let (mut lists, mut rss_peak) = (0, 0);
+    while started.elapsed() < Duration::from_secs(3) {
+        let (status, answer) = http(&addr, "GET", "/v1/users/u7/recommendations?n=5", None);
+        assert_eq!(status, 200, "a read failed under the flood: {answer}");
+        lists += 1;
+        rss_peak = rss_peak.max(rss_kib(pid).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (mut acknowledged, mut refused) = (0, 0);
+    for flooder in flooders {
+        let (a, r) = flooder.join().unwrap();
+        acknowledged += a;
+        refused += r;
+    }
+    eprintln!(
+        "flood: {acknowledged} events acknowledged, {refused} batches refused, {lists} lists \
+         served, peak RSS {} MiB",
+        rss_peak / 1024
+    );
+    assert!(lists > 10, "lists were served under the flood");
+    assert!(acknowledged > 0, "some batches were taken");
+    assert!(
+        refused > 0,
+        "a queue of one batch refused none of 8 flooding threads' batches"
+    );
+    assert!(
+        rss_peak < 300 * 1024,
+        "the server's memory grew to {} MiB under the flood",
+        rss_peak / 1024
+    );
+    let (status, metrics) = http(&addr, "GET", "/metrics", None);
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains(&format!("aisle_overloaded_total {refused}")),
+        "every refusal is counted: {refused}"
+    );
+    drop(server);
+    let store = aisle_store::open(&db).unwrap();
+    assert_eq!(
+        store.counts().unwrap().events,
+        events_before + acknowledged,
+        "an acknowledged event was lost, or a refused one stored"
     );
 }

@@ -13,6 +13,8 @@ use crate::error::{DataError, Result};
 
 /// How many decompressed bytes are examined to guess a file's format.
 const HEAD_BYTES: usize = 64 * 1024;
+/// The longest first line read whole to find the columns (a longer one is read as data).
+const MAX_FIRST_LINE: usize = 64 << 20;
 
 /// Counts the bytes read from the file on disk (compressed bytes for gzip), so a progress bar
 /// can compare them with the file size.
@@ -84,20 +86,29 @@ impl Input {
         };
 
         let mut head = Vec::with_capacity(HEAD_BYTES);
-        (&mut content)
-            .take(HEAD_BYTES as u64)
-            .read_to_end(&mut head)
-            .map_err(|source| {
-                if gzip {
-                    DataError::Truncated {
-                        path: path.to_path_buf(),
-                        line: 0,
-                        source,
+        // The head holds at least the first line whole (up to MAX_FIRST_LINE): a header of a
+        // million columns is still recognised as one.
+        loop {
+            let before = head.len();
+            (&mut content)
+                .take(HEAD_BYTES as u64)
+                .read_to_end(&mut head)
+                .map_err(|source| {
+                    if gzip {
+                        DataError::Truncated {
+                            path: path.to_path_buf(),
+                            line: 0,
+                            source,
+                        }
+                    } else {
+                        io_error(source)
                     }
-                } else {
-                    io_error(source)
-                }
-            })?;
+                })?;
+            let at_end = head.len() - before < HEAD_BYTES;
+            if at_end || head[before..].contains(&b'\n') || head.len() >= MAX_FIRST_LINE {
+                break;
+            }
+        }
         if head.starts_with(b"\xEF\xBB\xBF") {
             head.drain(..3);
         }

@@ -2,13 +2,11 @@
 //! filtered, a boosted and an unknown item.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use aisle_store::NewEvent;
 use serde_json::{Value, json};
 
 use crate::catalogue::ItemFacts;
-use crate::engine::EngineConfig;
 use crate::list::Reason;
 use crate::placements::{Origin, PageContext, Placement, PlacementError};
 use crate::service::{Service, ServiceConfig};
@@ -21,19 +19,13 @@ fn service(shop: &TestEngine, placements: &[(&str, Value)]) -> Service {
         .iter()
         .map(|(name, definition)| Placement::parse(name, definition, Origin::Settings).unwrap())
         .collect();
-    Service::start(
-        Arc::clone(shop.store()),
+    crate::testing::service(
+        shop,
         ServiceConfig {
-            engine: EngineConfig {
-                default_model: Some("als".into()),
-                ..EngineConfig::default()
-            },
-            train_on_start: false,
             placements,
             ..ServiceConfig::default()
         },
     )
-    .unwrap()
 }
 
 fn for_user(user: &str) -> PageContext {

@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::api::AppState;
 use crate::api::catalogue::TimeValue;
 use crate::api::extract::BeaconJson;
 use crate::api::keys::Scope;
-use crate::api::{AppState, run_blocking};
 use crate::error::{ApiError, Code, ErrorBody};
 
 /// An event from the shop.
@@ -96,7 +96,8 @@ pub struct EventError {
         (status = 200, body = EventsAnswer),
         (status = 400, description = "Every event was refused (`EventsAnswer`), or the JSON is malformed (`ErrorBody`)", body = EventsRefused),
         (status = 404, description = "Every event names an item the catalogue does not list", body = EventsAnswer),
-        (status = 413, body = ErrorBody)))]
+        (status = 413, body = ErrorBody),
+        (status = 503, description = "`overloaded`: more events arrive than the store can write; nothing of the request was kept (retry after `Retry-After`)", body = ErrorBody)))]
 pub async fn post_events(
     State(state): State<AppState>,
     scope: Option<Extension<Scope>>,
@@ -156,9 +157,18 @@ pub async fn post_events(
             }
         }
     }
-    let service = state.service.clone();
-    let rejected = errors.len();
-    let accepted = run_blocking(move || Ok(service.append_events(&good, rejected)?)).await?;
+    // The writer stores these with other requests' events in one transaction and answers
+    // when they are durable; a full queue refuses the request at once.
+    let (written, answer) = tokio::sync::oneshot::channel();
+    state
+        .service
+        .submit_events(good, errors.len(), move |result| {
+            let _ = written.send(result);
+        })
+        .map_err(|overloaded| ApiError::new(Code::Overloaded, overloaded.to_string()))?;
+    let accepted = answer
+        .await
+        .map_err(|_| ApiError::new(Code::Internal, "the event writer stopped"))??;
     let status = match (accepted, errors.len()) {
         (0, refused) if refused > 0 && unknown_items == refused => StatusCode::NOT_FOUND,
         (0, refused) if refused > 0 => StatusCode::BAD_REQUEST,

@@ -129,7 +129,7 @@ async fn serve(
     params(("id" = String, Path, description = "The shop's user id"), ListQuery),
     responses((status = 200, body = RecommendationList),
         (status = 404, description = "`unknown_model`; `unknown_user` (the user was deleted)", body = ErrorBody),
-        (status = 503, description = "`no_model`: no model is trained yet", body = ErrorBody)))]
+        (status = 503, description = "`no_model`: no model is trained yet; `overloaded`: the log of served lists is full (retry after `Retry-After`)", body = ErrorBody)))]
 pub async fn user_recommendations(
     State(state): State<AppState>,
     ApiPath(user): ApiPath<String>,
@@ -148,7 +148,7 @@ pub async fn user_recommendations(
     params(("id" = String, Path, description = "The shop's user id"), ListQuery),
     responses((status = 200, body = RecommendationList),
         (status = 404, description = "`unknown_model`; `unknown_user` (the user was deleted)", body = ErrorBody),
-        (status = 503, description = "`no_model`: no model is trained yet", body = ErrorBody)))]
+        (status = 503, description = "`no_model`: no model is trained yet; `overloaded`: the log of served lists is full (retry after `Retry-After`)", body = ErrorBody)))]
 pub async fn buy_again(
     State(state): State<AppState>,
     ApiPath(user): ApiPath<String>,
@@ -249,7 +249,7 @@ impl RecommendBody {
     request_body = RecommendBody,
     responses((status = 200, body = RecommendationList),
         (status = 404, description = "`unknown_model`; `unknown_user` (the user was deleted)", body = ErrorBody),
-        (status = 503, description = "`no_model`: no model is trained yet", body = ErrorBody)))]
+        (status = 503, description = "`no_model`: no model is trained yet; `overloaded`: the log of served lists is full (retry after `Retry-After`)", body = ErrorBody)))]
 pub async fn recommend(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RecommendBody>,
@@ -264,7 +264,7 @@ pub async fn recommend(
     responses((status = 200, body = RecommendationList),
         (status = 404, description = "`unknown_item`, `unknown_model`", body = ErrorBody),
         (status = 409, description = "`no_similarity`: the model has none", body = ErrorBody),
-        (status = 503, description = "`no_model`: no model is trained yet", body = ErrorBody)))]
+        (status = 503, description = "`no_model`: no model is trained yet; `overloaded`: the log of served lists is full (retry after `Retry-After`)", body = ErrorBody)))]
 pub async fn similar(
     State(state): State<AppState>,
     ApiPath(item): ApiPath<String>,
@@ -283,7 +283,7 @@ pub async fn similar(
     params(("id" = String, Path, description = "The shop's item id"), ListQuery),
     responses((status = 200, body = RecommendationList),
         (status = 404, description = "`unknown_item`, `unknown_model`", body = ErrorBody),
-        (status = 503, description = "`no_model`: no model is trained yet", body = ErrorBody)))]
+        (status = 503, description = "`no_model`: no model is trained yet; `overloaded`: the log of served lists is full (retry after `Retry-After`)", body = ErrorBody)))]
 pub async fn bought_together(
     State(state): State<AppState>,
     ApiPath(item): ApiPath<String>,
@@ -377,7 +377,7 @@ impl BasketBody {
     request_body = BasketBody,
     responses((status = 200, body = RecommendationList),
         (status = 404, description = "`unknown_model`; `unknown_user` (the user was deleted)", body = ErrorBody),
-        (status = 503, description = "`no_model`: no model is trained yet", body = ErrorBody)))]
+        (status = 503, description = "`no_model`: no model is trained yet; `overloaded`: the log of served lists is full (retry after `Retry-After`)", body = ErrorBody)))]
 pub async fn basket(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<BasketBody>,
@@ -389,7 +389,7 @@ pub async fn basket(
 #[utoipa::path(get, path = "/v1/popular", tag = "recommendations", params(ListQuery),
     responses((status = 200, body = RecommendationList),
         (status = 404, description = "`unknown_model`; `unknown_user` (the user was deleted)", body = ErrorBody),
-        (status = 503, description = "`no_model`: no model is trained yet", body = ErrorBody)))]
+        (status = 503, description = "`no_model`: no model is trained yet; `overloaded`: the log of served lists is full (retry after `Retry-After`)", body = ErrorBody)))]
 pub async fn popular(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
@@ -401,7 +401,7 @@ pub async fn popular(
 #[utoipa::path(get, path = "/v1/trending", tag = "recommendations", params(ListQuery),
     responses((status = 200, body = RecommendationList),
         (status = 404, description = "`unknown_model`; `unknown_user` (the user was deleted)", body = ErrorBody),
-        (status = 503, description = "`no_model`: no model is trained yet", body = ErrorBody)))]
+        (status = 503, description = "`no_model`: no model is trained yet; `overloaded`: the log of served lists is full (retry after `Retry-After`)", body = ErrorBody)))]
 pub async fn trending(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,

@@ -215,7 +215,8 @@ impl PageQuery {
     params(("name" = String, Path, description = "The placement"), PageQuery),
     responses((status = 200, body = RecommendationList),
         (status = 400, description = "`invalid_query`", body = ErrorBody),
-        (status = 404, description = "`unknown_placement`, `unknown_item`, `unknown_model`", body = ErrorBody)))]
+        (status = 404, description = "`unknown_placement`, `unknown_item`, `unknown_model`", body = ErrorBody),
+        (status = 503, description = "`no_model`: no model is trained yet; `overloaded`: the log of served lists is full (retry after `Retry-After`)", body = ErrorBody)))]
 pub async fn items(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,

@@ -30,6 +30,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
         shutdown_timeout: args.shutdown_timeout,
         served_lists_days: args.served_lists_days,
         events_days: args.events_days,
+        write_queue: args.write_queue,
+        served_list_queue: args.served_list_queue,
         ..Settings::default()
     };
     flags.training.model = args.model;

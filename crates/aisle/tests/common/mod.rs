@@ -64,6 +64,17 @@ pub fn start_server(args: &[&str]) -> Running {
 
 /// One HTTP/1.1 request over a fresh connection: (status, body).
 pub fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let (status, _, body) = http_with_head(addr, method, path, body);
+    (status, body)
+}
+
+/// The same, with the answer's head (status line and headers, lower-cased).
+pub fn http_with_head(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, String, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).expect("connect to the server");
     let body = body.unwrap_or("");
@@ -77,15 +88,13 @@ pub fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, S
     stream.read_to_string(&mut response).unwrap();
     let status = response[9..12].parse().expect("a status line");
     let (head, rest) = response.split_once("\r\n\r\n").expect("headers end");
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
+    let head = head.to_ascii_lowercase();
+    let body = if head.contains("transfer-encoding: chunked") {
         dechunk(rest)
     } else {
         rest.to_string()
     };
-    (status, body)
+    (status, head, body)
 }
 
 pub fn dechunk(mut text: &str) -> String {

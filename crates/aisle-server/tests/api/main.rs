@@ -1,5 +1,8 @@
 //! Every endpoint of the API, driven in process (`tower::ServiceExt::oneshot`) over a real
-//! SQLite store holding a small generated shop. One test binary, so it links once.
+//! SQLite store holding a small generated shop, and every JSON body fuzzed (`fuzz.rs`). One
+//! test binary, so it links once.
+
+mod fuzz;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -111,6 +114,22 @@ impl TestApp {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
+        (status, value)
+    }
+
+    /// Sends raw bytes as a JSON body (for bodies that are not even text).
+    async fn send_bytes(&self, method: &str, uri: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", "application/json")
+            .body(Body::from(bytes))
+            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
         (status, value)
     }
 
