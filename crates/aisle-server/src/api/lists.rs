@@ -9,8 +9,8 @@ use axum::extract::State;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::api::AppState;
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::api::{AppState, run_blocking};
 use crate::error::{ApiError, Code, ErrorBody};
 
 /// Longest list one request may ask for.
@@ -119,7 +119,9 @@ async fn serve(
     request: ListRequest,
 ) -> Result<Json<RecommendationList>, ApiError> {
     let service = state.service.clone();
-    let list = run_blocking(move || Ok(service.serve_list(request)?)).await?;
+    let list = state
+        .run_list(move || Ok(service.serve_list(request)?))
+        .await?;
     Ok(Json(list))
 }
 

@@ -225,7 +225,9 @@ pub async fn items(
     let page = query.page()?;
     let service = state.service.clone();
     let placement_name = name.clone();
-    let list = run_blocking(move || Ok(service.serve_placement(&placement_name, &page)?)).await?;
+    let list = state
+        .run_list(move || Ok(service.serve_placement(&placement_name, &page)?))
+        .await?;
     let mut answer = serde_json::to_value(&list).map_err(ApiError::internal)?;
     if let Some(title) = state
         .service

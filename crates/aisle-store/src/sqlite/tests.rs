@@ -248,3 +248,36 @@ fn a_read_with_a_limit_parameter_is_planned_once_not_at_every_binding() {
         })
         .unwrap();
 }
+
+#[test]
+fn connections_map_the_file_and_reuse_readers_under_concurrency() {
+    let (_dir, store) = temp_store();
+    store.upsert_items(&[item("i1", "Lamp")]).unwrap();
+    for (name, mapped) in [
+        (
+            "reader",
+            store.read(|conn| Ok(conn.query_row("PRAGMA mmap_size", [], |r| r.get::<_, i64>(0))?)),
+        ),
+        (
+            "writer",
+            store.write(|conn| Ok(conn.query_row("PRAGMA mmap_size", [], |r| r.get::<_, i64>(0))?)),
+        ),
+    ] {
+        assert!(mapped.unwrap() > 0, "the {name} reads with pread only");
+    }
+    // Sixteen reads at once leave sixteen idle connections, not four.
+    let barrier = std::sync::Barrier::new(16);
+    std::thread::scope(|scope| {
+        for _ in 0..16 {
+            scope.spawn(|| {
+                store
+                    .read(|_| {
+                        barrier.wait();
+                        Ok(())
+                    })
+                    .unwrap()
+            });
+        }
+    });
+    assert_eq!(store.idle_readers().len(), 16);
+}

@@ -38,11 +38,20 @@ impl Drop for Running {
 
 /// Starts `aisle ARGS` and waits for its "Serving ... on http://ADDR" line.
 pub fn start_server(args: &[&str]) -> Running {
+    start_server_logging(args, None)
+}
+
+/// The same, its log (stderr) written to `log` when given.
+pub fn start_server_logging(args: &[&str], log: Option<&std::path::Path>) -> Running {
     use std::io::{BufRead, BufReader};
+    let stderr = match log {
+        Some(path) => std::fs::File::create(path).expect("the log file").into(),
+        None => std::process::Stdio::inherit(),
+    };
     let mut child = Command::new(env!("CARGO_BIN_EXE_aisle"))
         .args(args)
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .expect("the aisle binary starts");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
