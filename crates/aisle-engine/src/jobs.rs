@@ -145,7 +145,10 @@ impl Trainer {
         let id = job.id;
         std::thread::Builder::new()
             .name(format!("aisle-train-{id}"))
-            .spawn(move || trainer.run(id, spec, lock))
+            .spawn(move || match training_pool() {
+                Some(pool) => pool.install(|| trainer.run(id, spec, lock)),
+                None => trainer.run(id, spec, lock),
+            })
             .expect("spawning the training thread");
         Ok((job, true))
     }
@@ -269,4 +272,20 @@ impl Trainer {
         drop(latest);
         self.finished.notify_all();
     }
+}
+
+/// The threads a training (and the precomputing after it) runs on: all cores but one, so
+/// the requests served meanwhile keep a core. With every core, each retraining stalled
+/// serving for seconds (the soak's reads fell behind at every one). `None` on a single core
+/// (or when the pool cannot be made): the global pool, as before.
+fn training_pool() -> Option<rayon::ThreadPool> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 {
+        return None;
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(cores - 1)
+        .thread_name(|i| format!("aisle-train-worker-{i}"))
+        .build()
+        .ok()
 }
