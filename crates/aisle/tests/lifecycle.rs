@@ -2,6 +2,7 @@
 //! nothing it acknowledged (events written, lists logged) and exits 0 within the shutdown
 //! deadline; a flood of events past the write queue is answered 503 `overloaded` while
 //! memory stays bounded, lists keep being served, and every event acknowledged is stored;
+//! a backup taken while events are posted holds every event acknowledged before it began;
 //! a 30-second soak (`bench/soak.py`, the driver of `bench/soak`) passes.
 
 mod common;
@@ -11,7 +12,23 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{http, http_with_head, json, start_server, start_server_logging, succeed};
+use common::{Running, http, http_with_head, json, start_server_logging, succeed};
+
+/// `aisle serve` on `db` at a free port, never training at start, with `extra` flags; its
+/// log goes to `log` when given.
+fn serve(db: &str, extra: &[&str], log: Option<&std::path::Path>) -> Running {
+    let mut args = vec![
+        "serve",
+        "--db",
+        db,
+        "--addr",
+        "127.0.0.1:0",
+        "--train-on-start",
+        "false",
+    ];
+    args.extend_from_slice(extra);
+    start_server_logging(&args, log)
+}
 
 /// A generated shop imported into `dir/aisle.db` with an ALS model trained on it; answers
 /// the store's path and its event count.
@@ -49,15 +66,7 @@ fn sigterm_under_load_finishes_in_flight_work_and_loses_nothing_acknowledged() {
     let (db, events_before) = trained_shop(dir.path());
     let db = db.as_str();
 
-    let mut server = start_server(&[
-        "serve",
-        "--db",
-        db,
-        "--addr",
-        "127.0.0.1:0",
-        "--train-on-start",
-        "false",
-    ]);
+    let mut server = serve(db, &[], None);
     let addr = server.addr.clone();
     let stop = Arc::new(AtomicBool::new(false));
     // Until the server goes away: batches of events, and lists, each counted only when
@@ -168,17 +177,7 @@ fn a_flood_of_events_past_the_write_queue_is_refused_503_and_loses_nothing_ackno
     let dir = tempfile::tempdir().unwrap();
     let (db, events_before) = trained_shop(dir.path());
     // A queue of one batch: a second batch arriving while one waits is refused.
-    let server = start_server(&[
-        "serve",
-        "--db",
-        &db,
-        "--addr",
-        "127.0.0.1:0",
-        "--train-on-start",
-        "false",
-        "--write-queue",
-        "100",
-    ]);
+    let server = serve(&db, &["--write-queue", "100"], None);
     let addr = server.addr.clone();
     let pid = server.child.id();
     let stop = Arc::new(AtomicBool::new(false));
@@ -276,20 +275,7 @@ fn a_thirty_second_soak_has_no_errors_and_bounded_memory() {
     let (db, _) = trained_shop(dir.path());
     succeed(&["train", "--db", &db, "--model", "popular"]);
     let log = dir.path().join("server.log");
-    let server = start_server_logging(
-        &[
-            "serve",
-            "--db",
-            &db,
-            "--addr",
-            "127.0.0.1:0",
-            "--train-on-start",
-            "false",
-            "--retrain-every",
-            "10s",
-        ],
-        Some(&log),
-    );
+    let server = serve(&db, &["--retrain-every", "10s"], Some(&log));
     let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/soak.py");
     let out = std::process::Command::new("python3")
         .args([
@@ -339,4 +325,72 @@ fn a_thirty_second_soak_has_no_errors_and_bounded_memory() {
     assert!(summary["reads"].as_u64().unwrap() > 3_000, "{summary}");
     assert!(summary["events"].as_u64().unwrap() > 15_000, "{summary}");
     assert!(dir.path().join("soak/soak.svg").exists());
+}
+
+#[test]
+fn a_backup_while_serving_holds_every_event_acknowledged_before_it_began() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, events_before) = trained_shop(dir.path());
+    let server = serve(&db, &[], None);
+    let addr = server.addr.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let writer = {
+        let (addr, stop, acknowledged) =
+            (addr.clone(), Arc::clone(&stop), Arc::clone(&acknowledged));
+        std::thread::spawn(move || {
+            for batch in 0.. {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let body = format!(
+                    "[{}]",
+                    (0..50)
+                        .map(|i| format!(
+                            r#"{{"user_id": "backup-{batch}", "item_id": "i{}", "type": "view"}}"#,
+                            i % 60
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                );
+                let (status, answer) = http(&addr, "POST", "/v1/events", Some(&body));
+                assert_eq!(status, 200, "{answer}");
+                acknowledged.fetch_add(
+                    json(&answer)["accepted"].as_u64().unwrap(),
+                    Ordering::SeqCst,
+                );
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    // Everything acknowledged by now must be in the backup; what comes later may be.
+    let before_backup = acknowledged.load(Ordering::SeqCst);
+    let backup = dir.path().join("backup.db");
+    succeed(&[
+        "store",
+        "backup",
+        "--db",
+        &db,
+        "--out",
+        backup.to_str().unwrap(),
+    ]);
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let total = acknowledged.load(Ordering::SeqCst);
+    assert!(
+        before_backup > 0 && total > before_backup,
+        "writes ran across the backup"
+    );
+    let backed_up = aisle_store::open(backup.to_str().unwrap())
+        .unwrap()
+        .counts()
+        .unwrap()
+        .events;
+    assert!(
+        backed_up >= events_before + before_backup,
+        "the backup lost acknowledged events: {backed_up} < {events_before} + {before_backup}"
+    );
+    assert!(backed_up <= events_before + total);
+    drop(server);
 }
