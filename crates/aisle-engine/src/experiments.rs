@@ -359,7 +359,8 @@ impl Experiments {
         user_id: Option<&str>,
         list: &RecommendationList,
     ) -> Result<i64, crate::writer::Overloaded> {
-        if self.pending.lock().expect("impression log lock").len() >= self.capacity {
+        let mut pending = self.pending.lock().expect("impression log lock");
+        if pending.len() >= self.capacity {
             return Err(crate::writer::Overloaded);
         }
         let served_at = unix_now();
@@ -373,10 +374,7 @@ impl Experiments {
             items: list.items.iter().map(|i| i.item_id.clone()).collect(),
             served_at,
         };
-        self.pending
-            .lock()
-            .expect("impression log lock")
-            .push(impression);
+        pending.push(impression);
         Ok(served_at)
     }
 

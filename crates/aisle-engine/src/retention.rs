@@ -37,7 +37,8 @@ impl Default for Retention {
 }
 
 /// What one pass deleted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetentionRun {
     /// When the pass ended (Unix seconds).
     pub at: i64,

@@ -286,11 +286,6 @@ impl Service {
         submitted
     }
 
-    /// Events waiting to be written, and the bound.
-    pub fn write_queue(&self) -> (usize, usize) {
-        (self.writer.unwritten(), self.writer.capacity())
-    }
-
     // ---- training ----
 
     /// Starts a training job with the configured spec unless one runs (see
@@ -443,7 +438,8 @@ impl Service {
         }
     }
 
-    /// Stops the background work and writes the events and served lists still queued.
+    /// Stops the background work, writes the events and served lists still queued and
+    /// checkpoints the store (SQLite: the write-ahead log moved into the file).
     pub fn shutdown(&self) -> Result<(), StoreError> {
         self.writer.close();
         self.stopping.stop();
@@ -452,6 +448,7 @@ impl Service {
             let _ = handle.join();
         }
         self.experiments.flush(self.engine.store().as_ref())?;
+        self.engine.store().checkpoint()?;
         Ok(())
     }
 
@@ -629,18 +626,7 @@ mod tests {
         let service = service(&shop, ServiceConfig::default());
         let before = shop.store().counts().unwrap().events;
         let (user, _) = shop.known_user();
-        let event = |item: &str| IncomingEvent {
-            user_id: user.clone(),
-            item_id: item.into(),
-            kind: "view".into(),
-            value: None,
-            timestamp: crate::unix_now(),
-            recommendation_id: None,
-            position: None,
-            quantity: None,
-            price: None,
-            basket: None,
-        };
+        let event = |item: &str| crate::testing::view(&user, item, crate::unix_now());
         let (tx, rx) = mpsc::channel();
         for batch in 0..5 {
             let tx = tx.clone();

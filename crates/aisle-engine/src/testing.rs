@@ -141,3 +141,19 @@ pub fn service(shop: &TestEngine, config: crate::ServiceConfig) -> crate::Servic
     )
     .unwrap()
 }
+
+/// A view of `item` by `user`, as the API hands it to the service.
+pub fn view(user: &str, item: &str, timestamp: i64) -> crate::IncomingEvent {
+    crate::IncomingEvent {
+        user_id: user.into(),
+        item_id: item.into(),
+        kind: "view".into(),
+        value: None,
+        timestamp,
+        recommendation_id: None,
+        position: None,
+        quantity: None,
+        price: None,
+        basket: None,
+    }
+}

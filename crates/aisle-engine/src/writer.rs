@@ -12,6 +12,7 @@
 //! the server's memory. Nothing acknowledged is ever dropped: a closing writer writes what
 //! is queued before its thread ends.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
@@ -62,7 +63,7 @@ struct Shared {
 
 #[derive(Default)]
 struct Queue {
-    waiting: Vec<Submission>,
+    waiting: VecDeque<Submission>,
     /// Events queued or being written.
     unwritten: usize,
     closed: bool,
@@ -109,7 +110,7 @@ impl EventWriter {
             return Err(Overloaded);
         }
         queue.unwritten += events.len();
-        queue.waiting.push(Submission { events, done });
+        queue.waiting.push_back(Submission { events, done });
         drop(queue);
         self.shared.wake.notify_one();
         Ok(())
@@ -122,10 +123,6 @@ impl EventWriter {
             .lock()
             .expect("event queue lock")
             .unwritten
-    }
-
-    pub fn capacity(&self) -> usize {
-        self.shared.capacity
     }
 
     /// Refuses new events, writes the queued ones and waits for the thread to end.
@@ -168,7 +165,7 @@ fn run(shared: &Shared, mut write: WriteEvents) {
 }
 
 /// The oldest submissions, up to [`MAX_GROUP`] events (at least one submission).
-fn take_group(waiting: &mut Vec<Submission>) -> Vec<Submission> {
+fn take_group(waiting: &mut VecDeque<Submission>) -> Vec<Submission> {
     let mut events = 0;
     let mut take = 0;
     for submission in waiting.iter() {
@@ -210,17 +207,22 @@ mod tests {
 
     fn events(user: &str, n: usize) -> Vec<IncomingEvent> {
         (0..n)
-            .map(|i| IncomingEvent {
-                user_id: user.into(),
-                item_id: format!("i{i}"),
-                kind: "view".into(),
-                value: None,
-                timestamp: 1_700_000_000,
-                recommendation_id: None,
-                position: None,
-                quantity: None,
-                price: None,
-                basket: None,
+            .map(|i| crate::testing::view(user, &format!("i{i}"), 1_700_000_000))
+            .collect()
+    }
+
+    /// Submits `n` events of each user; answers each submission's receiver, in order.
+    fn submit_each(
+        writer: &EventWriter,
+        users: &[&str],
+        n: usize,
+    ) -> Vec<mpsc::Receiver<Result<u64, StoreError>>> {
+        users
+            .iter()
+            .map(|user| {
+                let (done, rx) = answer();
+                writer.submit(events(user, n), done).unwrap();
+                rx
             })
             .collect()
     }
@@ -329,12 +331,7 @@ mod tests {
     fn closing_writes_what_is_queued_and_then_refuses() {
         let (write, go, written) = gated();
         let writer = EventWriter::start(100, write);
-        let mut answers = Vec::new();
-        for user in ["a", "b", "c"] {
-            let (done, rx) = answer();
-            writer.submit(events(user, 2), done).unwrap();
-            answers.push(rx);
-        }
+        let answers = submit_each(&writer, &["a", "b", "c"], 2);
         drop(go);
         writer.close();
         for rx in answers {
@@ -348,7 +345,7 @@ mod tests {
     #[test]
     fn a_failed_group_is_retried_request_by_request() {
         // The store refuses any transaction holding user "bad".
-        let write: WriteEvents = Box::new(|events| {
+        let mut write: WriteEvents = Box::new(|events| {
             if events.iter().any(|e| e.user_id == "bad") {
                 Err(StoreError::InvalidArgument {
                     argument: "user_id",
@@ -360,7 +357,6 @@ mod tests {
         });
         let (gate_write, go, _) = gated();
         let mut gate_write = Some(gate_write);
-        let mut write = write;
         // The first transaction waits at the gate so the next three form one group.
         let combined: WriteEvents = Box::new(move |events| {
             if let Some(mut first) = gate_write.take() {
@@ -372,12 +368,7 @@ mod tests {
         let (done, first) = answer();
         writer.submit(events("first", 1), done).unwrap();
         wait_until(|| writer.shared.queue.lock().unwrap().waiting.is_empty());
-        let mut answers = Vec::new();
-        for user in ["good", "bad", "fine"] {
-            let (done, rx) = answer();
-            writer.submit(events(user, 2), done).unwrap();
-            answers.push(rx);
-        }
+        let answers = submit_each(&writer, &["good", "bad", "fine"], 2);
         drop(go);
         assert_eq!(first.recv().unwrap().unwrap(), 1);
         let results: Vec<_> = answers.iter().map(|rx| rx.recv().unwrap()).collect();

@@ -233,6 +233,12 @@ impl From<TrainError> for ApiError {
     }
 }
 
+impl From<aisle_engine::Overloaded> for ApiError {
+    fn from(overloaded: aisle_engine::Overloaded) -> Self {
+        ApiError::new(Code::Overloaded, overloaded.to_string())
+    }
+}
+
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
         match error {

@@ -112,13 +112,9 @@ impl Server {
             ),
         }
         let service = Arc::clone(&self.state.service);
-        tokio::task::spawn_blocking(move || -> Result<(), ServerError> {
-            service.shutdown()?;
-            service.store().checkpoint()?;
-            Ok(())
-        })
-        .await
-        .map_err(std::io::Error::other)??;
+        tokio::task::spawn_blocking(move || service.shutdown())
+            .await
+            .map_err(std::io::Error::other)??;
         Ok(())
     }
 }

@@ -52,6 +52,19 @@ fn trained_shop(dir: &std::path::Path) -> (String, u64) {
     (db.to_string(), events)
 }
 
+/// A batch of `n` views by `user` of the shop's items i0, i1, ... (60 of them), as JSON.
+fn views(user: &str, n: usize) -> String {
+    let rows: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"user_id": "{user}", "item_id": "i{}", "type": "view"}}"#,
+                i % 60
+            )
+        })
+        .collect();
+    format!("[{}]", rows.join(","))
+}
+
 /// The resident memory of a process, in KiB (Linux).
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -79,15 +92,7 @@ fn sigterm_under_load_finishes_in_flight_work_and_loses_nothing_acknowledged() {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                let body = format!(
-                    "[{}]",
-                    (0..20)
-                        .map(|i| format!(
-                            r#"{{"user_id": "load-{batch}", "item_id": "i{i}", "type": "view"}}"#
-                        ))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                );
+                let body = views(&format!("load-{batch}"), 20);
                 match std::panic::catch_unwind(|| http(&addr, "POST", "/v1/events", Some(&body))) {
                     Ok((200, answer)) => {
                         acknowledged += json(&answer)["accepted"].as_u64().unwrap()
@@ -190,16 +195,7 @@ fn a_flood_of_events_past_the_write_queue_is_refused_503_and_loses_nothing_ackno
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    let body = format!(
-                        "[{}]",
-                        (0..100)
-                            .map(|i| format!(
-                                r#"{{"user_id": "flood-{thread}-{batch}", "item_id": "i{}", "type": "view"}}"#,
-                                i % 60
-                            ))
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    );
+                    let body = views(&format!("flood-{thread}-{batch}"), 100);
                     let (status, head, answer) =
                         http_with_head(&addr, "POST", "/v1/events", Some(&body));
                     match status {
@@ -343,16 +339,7 @@ fn a_backup_while_serving_holds_every_event_acknowledged_before_it_began() {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                let body = format!(
-                    "[{}]",
-                    (0..50)
-                        .map(|i| format!(
-                            r#"{{"user_id": "backup-{batch}", "item_id": "i{}", "type": "view"}}"#,
-                            i % 60
-                        ))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                );
+                let body = views(&format!("backup-{batch}"), 50);
                 let (status, answer) = http(&addr, "POST", "/v1/events", Some(&body));
                 assert_eq!(status, 200, "{answer}");
                 acknowledged.fetch_add(

@@ -164,8 +164,7 @@ pub async fn post_events(
         .service
         .submit_events(good, errors.len(), move |result| {
             let _ = written.send(result);
-        })
-        .map_err(|overloaded| ApiError::new(Code::Overloaded, overloaded.to_string()))?;
+        })?;
     let accepted = answer
         .await
         .map_err(|_| ApiError::new(Code::Internal, "the event writer stopped"))??;

@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::api::{AppState, run_blocking};
 use crate::error::{ApiError, Code, ErrorBody};
+use aisle_engine::RetentionRun;
 use aisle_engine::experiments::{ExperimentDefinition, ExperimentInfo, ExperimentResults, results};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -130,15 +131,7 @@ pub struct RetentionBody {
     pub served_lists_days: Option<u32>,
     /// `null`: kept for ever.
     pub events_days: Option<u32>,
-    pub last_run: Option<RetentionRunBody>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RetentionRunBody {
-    /// Unix seconds.
-    pub at: i64,
-    pub served_lists_deleted: u64,
-    pub events_deleted: u64,
+    pub last_run: Option<RetentionRun>,
 }
 
 /// Catalogue, users, events and model versions, and events per day by type.
@@ -177,11 +170,7 @@ pub async fn overview(State(state): State<AppState>) -> Result<Json<Overview>, A
             retention: RetentionBody {
                 served_lists_days: service.config().retention.served_lists_days,
                 events_days: service.config().retention.events_days,
-                last_run: service.last_retention().map(|run| RetentionRunBody {
-                    at: run.at,
-                    served_lists_deleted: run.served_lists_deleted,
-                    events_deleted: run.events_deleted,
-                }),
+                last_run: service.last_retention(),
             },
         }))
     })

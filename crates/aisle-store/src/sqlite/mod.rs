@@ -86,7 +86,7 @@ pub struct SqliteOptions {
     /// compile-time maximum, 2 GiB); 0 reads with `pread` only.
     pub mmap_mib: u64,
     /// Pages the write-ahead log grows to before the writer itself copies it into the file
-    /// (a backstop: the background checkpointer, `checkpoint.rs`, copies it every 2 s). Live
+    /// (a backstop: the background checkpointer, `checkpoint.rs`, copies it twice a second). Live
     /// events land at random places of the events index, so a commit rewrites a page per
     /// event; between checkpoints the same page is copied back once, however often it
     /// changed. SQLite's default (1,000 pages, 4 MiB) checkpointed every few commits.
@@ -251,18 +251,16 @@ fn configure(conn: &Connection, options: &SqliteOptions, read_only: bool) -> rus
     conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "cache_size", -i64::from(options.cache_mib) * 1024)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // `PRAGMA mmap_size` answers the size granted as a row, so it is read, not updated.
-    let mmap_bytes = options.mmap_mib.saturating_mul(1 << 20);
-    conn.query_row(&format!("PRAGMA mmap_size = {mmap_bytes}"), [], |_| Ok(()))?;
+    // Both pragmas answer the value set as a row.
+    let mmap_bytes = i64::try_from(options.mmap_mib.saturating_mul(1 << 20)).unwrap_or(i64::MAX);
+    conn.pragma_update_and_check(None, "mmap_size", mmap_bytes, |_| Ok(()))?;
     if read_only {
         conn.pragma_update(None, "query_only", true)?;
     } else {
-        conn.query_row(
-            &format!(
-                "PRAGMA wal_autocheckpoint = {}",
-                options.wal_autocheckpoint_pages
-            ),
-            [],
+        conn.pragma_update_and_check(
+            None,
+            "wal_autocheckpoint",
+            options.wal_autocheckpoint_pages,
             |_| Ok(()),
         )?;
     }
@@ -332,7 +330,6 @@ fn fill_event(row: &Row<'_>, event: &mut StoredEvent) -> Result<()> {
     Ok(())
 }
 
-/// Bumps the catalogue's version inside a write transaction and returns the new one.
 /// Calls `visit` with each row's served list; answers how many.
 fn visit_impressions(
     rows: &mut rusqlite::Rows<'_>,
@@ -361,6 +358,7 @@ fn read_impression(row: &Row<'_>) -> Result<Impression> {
     })
 }
 
+/// Bumps the catalogue's version inside a write transaction and returns the new one.
 fn next_catalogue_version(tx: &rusqlite::Transaction<'_>) -> Result<i64> {
     Ok(tx.query_row(
         "UPDATE counters SET value = value + 1 WHERE name = 'catalogue' RETURNING value",
