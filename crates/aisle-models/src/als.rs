@@ -443,7 +443,7 @@ impl RowSolver<'_> {
         target: &mut [f32],
     ) {
         let f = self.f;
-        let wide = wide_vectors_available();
+        let wide = crate::kernels::wide_vectors_available();
         target.par_chunks_mut(f).enumerate().for_each_init(
             || Scratch::new(f),
             |scratch, (r, x)| {
@@ -691,21 +691,6 @@ fn prefetch_row(row: &[f32]) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = row;
-}
-
-/// Whether this CPU has AVX2 and FMA, for the conjugate-gradient kernel's wide version.
-/// `AISLE_NO_WIDE_VECTORS` set turns the wide version off (to compare the two).
-fn wide_vectors_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::env::var_os("AISLE_NO_WIDE_VECTORS").is_none()
-            && std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }
 
 /// `out = (s·G + λI)·v` for a full symmetric `G`.

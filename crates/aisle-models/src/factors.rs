@@ -11,6 +11,7 @@ use std::collections::BinaryHeap;
 
 use rayon::prelude::*;
 
+use crate::kernels::rows_dot;
 use crate::linalg::{dot, gemm_nt};
 use crate::topk::{Scored, top_k};
 
@@ -30,8 +31,11 @@ pub fn score_items(user: &[f32], items: &[f32], bias: Option<&[f32]>, out: &mut 
         }
         return;
     }
-    for (i, (slot, row)) in out.iter_mut().zip(items.chunks_exact(f)).enumerate() {
-        *slot = dot(user, row) + bias.map_or(0.0, |b| b[i]);
+    rows_dot(user, items, out);
+    if let Some(bias) = bias {
+        for (slot, b) in out.iter_mut().zip(bias) {
+            *slot += b;
+        }
     }
 }
 
@@ -57,17 +61,15 @@ pub fn cosine_neighbours(
         return Vec::new();
     }
     let target = &items[i * f..(i + 1) * f];
-    let scores: Vec<f32> = items
-        .chunks_exact(f)
-        .zip(norms)
-        .map(|(row, &norm)| {
-            if norm == 0.0 {
-                f32::NEG_INFINITY
-            } else {
-                dot(target, row) / (norm * norms[i])
-            }
-        })
-        .collect();
+    let mut scores = vec![0f32; norms.len()];
+    rows_dot(target, items, &mut scores);
+    for (score, &norm) in scores.iter_mut().zip(norms) {
+        *score = if norm == 0.0 {
+            f32::NEG_INFINITY
+        } else {
+            *score / (norm * norms[i])
+        };
+    }
     top_k(&scores, n, |j| j != item)
 }
 

@@ -16,6 +16,7 @@ pub mod ease;
 pub mod error;
 pub mod factors;
 pub mod hybrid;
+pub mod kernels;
 pub mod knn;
 pub mod linalg;
 pub mod next_item;

@@ -36,27 +36,26 @@ pub fn top_k(scores: &[f32], k: usize, mut allowed: impl FnMut(u32) -> bool) -> 
         return Vec::new();
     }
     let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(k + 1);
+    // The worst kept score once the heap is full (ties go to the smaller index, already
+    // kept): one float comparison rejects most items, and NaN and −∞ with them.
+    let mut floor = f32::NEG_INFINITY;
     for (item, &score) in scores.iter().enumerate() {
-        if score.is_nan() || score == f32::NEG_INFINITY {
+        if score.is_nan() || score <= floor {
             continue;
         }
         let candidate = Scored {
             item: item as u32,
             score,
         };
-        if heap.len() == k {
-            // Cheap rejection before the closure runs: most items are not in the top k.
-            let worst = heap.peek().expect("heap is full");
-            if candidate >= *worst {
-                continue;
-            }
-        }
         if !allowed(item as u32) {
             continue;
         }
         heap.push(candidate);
         if heap.len() > k {
             heap.pop();
+        }
+        if heap.len() == k {
+            floor = heap.peek().expect("heap is full").score;
         }
     }
     let mut out = heap.into_vec();
