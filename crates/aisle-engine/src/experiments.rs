@@ -12,11 +12,14 @@
 //! - each kind counts once per impression; revenue sums every attributed purchase: the
 //!   event's value, else the catalogue price.
 
+mod attribution;
+
+pub use attribution::Attribution;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use aisle_data::rng::splitmix64;
-use aisle_data::time::format_timestamp;
 use aisle_eval::online::{Verdict, Z_95, judge, mean_interval, p_text, wilson};
 use aisle_store::{EventId, ExperimentRecord, Impression, Store, StoreError};
 use arc_swap::ArcSwap;
@@ -238,6 +241,9 @@ pub struct Experiments {
     pending: Mutex<Vec<Impression>>,
     /// The most lists `pending` holds; past it a list is refused, not logged.
     capacity: usize,
+    /// Each experiment's running counts, by name: created when its results are first asked
+    /// for (or, for the running one, by the background count), then brought up to date.
+    counts: Mutex<HashMap<String, Arc<Mutex<Attribution>>>>,
 }
 
 /// The default bound of the served-list log's queue: at 5,000 lists a second, ten seconds of
@@ -255,6 +261,7 @@ impl Experiments {
             all: ArcSwap::from_pointee(all),
             pending: Mutex::new(Vec::new()),
             capacity: DEFAULT_SERVED_LIST_QUEUE,
+            counts: Mutex::new(HashMap::new()),
         })
     }
 
@@ -376,6 +383,40 @@ impl Experiments {
         };
         pending.push(impression);
         Ok(served_at)
+    }
+
+    /// An experiment's results from its running counts, brought up to date with what the
+    /// store holds (the first call after a start counts everything once). `recount` counts
+    /// again from the experiment's first event, and the new count becomes the running one.
+    pub fn results(
+        &self,
+        engine: &Engine,
+        experiment: &Experiment,
+        recount: bool,
+    ) -> Result<ExperimentResults, StoreError> {
+        let count = Arc::clone(
+            self.counts
+                .lock()
+                .expect("experiment counts lock")
+                .entry(experiment.definition.name.clone())
+                .or_insert_with(|| Arc::new(Mutex::new(Attribution::new(experiment)))),
+        );
+        // One update at a time per experiment; a second caller waits, then finds little new.
+        let mut count = count.lock().expect("experiment count lock");
+        if recount || !count.counts(experiment) {
+            *count = Attribution::new(experiment);
+        }
+        count.update(engine.store().as_ref(), &|item| engine.price(item))?;
+        Ok(count.results(experiment))
+    }
+
+    /// Brings the running experiment's counts up to date, so its results answer from
+    /// tallies when asked (run in the background).
+    pub fn keep_counting(&self, engine: &Engine) -> Result<(), StoreError> {
+        if let Some(running) = self.running() {
+            self.results(engine, &running, false)?;
+        }
+        Ok(())
     }
 
     /// Writes the queued lists; returns how many.
@@ -529,135 +570,33 @@ impl Tally {
     }
 }
 
-/// One served list during attribution.
-struct ServedList {
-    variant: usize,
-    day: usize,
-    items: Vec<String>,
+/// Computes an experiment's results by a full recount: its served lists and every event
+/// since it began, read from the store.
+pub fn recount(engine: &Engine, experiment: &Experiment) -> Result<ExperimentResults, StoreError> {
+    let mut count = Attribution::new(experiment);
+    count.update(engine.store().as_ref(), &|item| engine.price(item))?;
+    Ok(count.results(experiment))
 }
 
-/// What one impression (list, position) earned.
-#[derive(Default, Clone, Copy)]
-struct Earned {
-    clicked: bool,
-    carted: bool,
-    bought: bool,
-    revenue: f64,
-}
-
-/// Computes an experiment's results from the store: its served lists and every event since
-/// it began.
-pub fn results(engine: &Engine, experiment: &Experiment) -> Result<ExperimentResults, StoreError> {
-    let store = engine.store();
+/// The results of an experiment's tallies, per day (sorted by day) and variant.
+fn results_of_tallies(
+    experiment: &Experiment,
+    days: Vec<(String, Vec<Tally>)>,
+) -> ExperimentResults {
     let definition = &experiment.definition;
-    let variant_index: HashMap<&str, usize> = definition
-        .variants
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (v.name.as_str(), i))
-        .collect();
-    let mut lists: Vec<ServedList> = Vec::new();
-    let mut by_id: HashMap<String, usize> = HashMap::new();
-    let mut days: Vec<String> = Vec::new();
-    store.experiment_impressions(&definition.name, &mut |impression| {
-        let Some(&variant) = impression
-            .variant
-            .as_deref()
-            .and_then(|v| variant_index.get(v))
-        else {
-            return;
-        };
-        let day = format_timestamp(impression.served_at)[..10].to_string();
-        let day = match days.iter().position(|d| *d == day) {
-            Some(i) => i,
-            None => {
-                days.push(day);
-                days.len() - 1
-            }
-        };
-        by_id.insert(impression.recommendation_id.clone(), lists.len());
-        lists.push(ServedList {
-            variant,
-            day,
-            items: impression.items.clone(),
-        });
-    })?;
-
-    let window = i64::from(experiment.window_hours()) * 3_600;
-    let mut earned: HashMap<(usize, usize), Earned> = HashMap::new();
-    // (user, item) → the impression it was last clicked from, and when.
-    let mut last_click: HashMap<(String, String), ((usize, usize), i64)> = HashMap::new();
-    store.scan_events(Some(experiment.first_event), &mut |event| {
-        let at = event.timestamp.unwrap_or(0);
-        let shown = event
-            .recommendation_id
-            .as_deref()
-            .and_then(|id| by_id.get(id))
-            .and_then(|&list| {
-                let position = lists[list].items.iter().position(|i| *i == event.item_id)?;
-                Some((list, position))
-            });
-        let is_click = matches!(event.kind.as_str(), "click" | "view");
-        let impression = match shown {
-            Some(impression) => {
-                if is_click {
-                    last_click.insert(
-                        (event.user_id.clone(), event.item_id.clone()),
-                        (impression, at),
-                    );
-                }
-                Some(impression)
-            }
-            // A cart or purchase without an id, of an item clicked from a list shortly before.
-            None if !is_click => last_click
-                .get(&(event.user_id.clone(), event.item_id.clone()))
-                .filter(|(_, clicked_at)| at >= *clicked_at && at - clicked_at <= window)
-                .map(|(impression, _)| *impression),
-            None => None,
-        };
-        let Some(impression) = impression else {
-            return;
-        };
-        let entry = earned.entry(impression).or_default();
-        match event.kind.as_str() {
-            "click" | "view" => entry.clicked = true,
-            "add_to_cart" => entry.carted = true,
-            "purchase" => {
-                entry.bought = true;
-                entry.revenue += event
-                    .value
-                    .or_else(|| engine.price(&event.item_id))
-                    .unwrap_or(0.0);
-            }
-            _ => {}
-        }
-    })?;
-
     let n_variants = definition.variants.len();
-    let mut tallies = vec![vec![Tally::default(); n_variants]; days.len()];
-    for (index, list) in lists.iter().enumerate() {
-        let tally = &mut tallies[list.day][list.variant];
-        tally.lists += 1;
-        tally.impressions += list.items.len() as u64;
-        for position in 0..list.items.len() {
-            if let Some(e) = earned.get(&(index, position)) {
-                tally.clicks += u64::from(e.clicked);
-                tally.add_to_carts += u64::from(e.carted);
-                tally.purchases += u64::from(e.bought);
-                tally.revenue += e.revenue;
-                tally.revenue_squares += e.revenue * e.revenue;
-            }
-        }
-    }
-
     let mut totals = vec![Tally::default(); n_variants];
-    for day in &tallies {
-        for (total, tally) in totals.iter_mut().zip(day) {
+    for (_, tallies) in &days {
+        for (total, tally) in totals.iter_mut().zip(tallies) {
             total.add(tally);
         }
     }
     let control = definition.control();
-    let control_index = variant_index[control];
+    let control_index = definition
+        .variants
+        .iter()
+        .position(|v| v.name == control)
+        .expect("the control is a variant (checked at creation)");
     let control_tally = totals[control_index].clone();
     let mut variants: Vec<VariantResult> = definition
         .variants
@@ -670,22 +609,20 @@ pub fn results(engine: &Engine, experiment: &Experiment) -> Result<ExperimentRes
             variant.vs_control = Some(compare(variant, &totals[i], &control_tally, control));
         }
     }
-    let mut order: Vec<usize> = (0..days.len()).collect();
-    order.sort_by(|&a, &b| days[a].cmp(&days[b]));
-    let days = order
+    let days = days
         .into_iter()
-        .map(|d| DayResult {
-            day: days[d].clone(),
+        .map(|(day, tallies)| DayResult {
+            day,
             variants: definition
                 .variants
                 .iter()
-                .zip(&tallies[d])
+                .zip(&tallies)
                 .map(|(v, t)| t.result(&v.name, &v.model))
                 .collect(),
         })
         .collect();
     let verdict = overall_verdict(&variants, control);
-    Ok(ExperimentResults {
+    ExperimentResults {
         name: definition.name.clone(),
         control: control.to_string(),
         status: experiment.info().status,
@@ -693,7 +630,7 @@ pub fn results(engine: &Engine, experiment: &Experiment) -> Result<ExperimentRes
         variants,
         days,
         verdict,
-    })
+    }
 }
 
 fn lift(rate: f64, control: f64) -> Option<f64> {

@@ -25,6 +25,9 @@ use crate::writer::{self, EventWriter, Overloaded};
 
 /// How often served lists are written to the store, in batches.
 const LOG_FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// How often the running experiment's counts are brought up to date in the background, so
+/// its results answer from tallies.
+const COUNT_EVERY: Duration = Duration::from_secs(10);
 /// How often the catalogue cache looks for changes made by other processes (and at once when
 /// the store sends a change notice).
 const CATALOGUE_FOLLOW_EVERY: Duration = Duration::from_secs(1);
@@ -326,6 +329,12 @@ impl Service {
         background.push(self.every("aisle-impressions", LOG_FLUSH_EVERY, move || {
             if let Err(e) = experiments.flush(engine.store().as_ref()) {
                 tracing::error!("writing served lists failed (kept for retry): {e}");
+            }
+        }));
+        let (experiments, engine) = (Arc::clone(&self.experiments), Arc::clone(&self.engine));
+        background.push(self.every("aisle-experiment-counts", COUNT_EVERY, move || {
+            if let Err(e) = experiments.keep_counting(&engine) {
+                tracing::warn!("counting the running experiment failed (tried again later): {e}");
             }
         }));
         self.watch_store();

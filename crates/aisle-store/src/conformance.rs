@@ -474,10 +474,16 @@ pub(crate) fn experiments_and_served_lists_round_trip(store: Arc<dyn Store>) {
     );
     let mut seen = Vec::new();
     let n = store
-        .experiment_impressions("ab1", &mut |i| seen.push(i.clone()))
+        .experiment_impressions("ab1", i64::MIN, &mut |i| seen.push(i.clone()))
         .unwrap();
     assert_eq!(n, 2);
     assert_eq!(seen, vec![lists[1].clone(), lists[0].clone()]);
+    // Only those served at or after a time: what an incremental count re-reads.
+    let mut since = Vec::new();
+    store
+        .experiment_impressions("ab1", 20, &mut |i| since.push(i.clone()))
+        .unwrap();
+    assert_eq!(since, vec![lists[0].clone()]);
 
     // A user's lists since a time, newest first, limited.
     let mut other = list("r4", None, 25);

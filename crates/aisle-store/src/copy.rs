@@ -131,7 +131,7 @@ pub fn copy(from: &dyn Store, to: &dyn Store) -> Result<CopyReport> {
         })?;
         report.experiments += 1;
         let mut served: Vec<Impression> = Vec::new();
-        from.experiment_impressions(&experiment.name, &mut |i| served.push(i.clone()))?;
+        from.experiment_impressions(&experiment.name, i64::MIN, &mut |i| served.push(i.clone()))?;
         for chunk in served.chunks(EVENT_BATCH) {
             report.served_lists += to.log_impressions(chunk)?;
         }
@@ -291,7 +291,7 @@ mod tests {
             .collect();
         let mut served = Vec::new();
         store
-            .experiment_impressions("ab", &mut |i| served.push(i.clone()))
+            .experiment_impressions("ab", i64::MIN, &mut |i| served.push(i.clone()))
             .unwrap();
         let experiments: Vec<_> = store
             .experiments()

@@ -125,10 +125,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Records served lists; a `recommendation_id` already recorded is kept as it was.
     fn log_impressions(&self, impressions: &[Impression]) -> Result<u64>;
-    /// Calls `visit` for every list served in `experiment`, oldest first; returns how many.
+    /// Calls `visit` for every list served in `experiment` at or after `since` (Unix
+    /// seconds; `i64::MIN` for all), oldest first; returns how many.
     fn experiment_impressions(
         &self,
         experiment: &str,
+        since: i64,
         visit: &mut dyn FnMut(&Impression),
     ) -> Result<u64>;
     /// Stores a new experiment ([`StoreError::AlreadyExists`](crate::StoreError::AlreadyExists)
@@ -222,6 +224,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// does that itself.
     fn checkpoint(&self) -> Result<()> {
         Ok(())
+    }
+
+    /// Whether reads are answered inside this process, from its memory and files, with no
+    /// round trip to a database server: short enough to run on a request's own thread.
+    fn reads_locally(&self) -> bool {
+        false
     }
 
     /// Whether several servers may serve from this store at once (replicas behind a load

@@ -11,7 +11,7 @@ use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::api::{AppState, run_blocking};
 use crate::error::{ApiError, Code, ErrorBody};
 use aisle_engine::RetentionRun;
-use aisle_engine::experiments::{ExperimentDefinition, ExperimentInfo, ExperimentResults, results};
+use aisle_engine::experiments::{ExperimentDefinition, ExperimentInfo, ExperimentResults};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExperimentList {
@@ -70,14 +70,26 @@ pub async fn stop(
     Ok(Json(experiment.info()))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ResultsQuery {
+    /// Count again from the store (every list served and every event since the experiment
+    /// began) instead of answering from the running counts; the recount becomes the running
+    /// count. Default false.
+    pub recount: Option<bool>,
+}
+
 /// Per variant and per day: impressions, clicks, CTR, add-to-cart and conversion rates,
-/// revenue (with 95% intervals), and each variant against the control.
+/// revenue (with 95% intervals), and each variant against the control. Answered from counts
+/// kept as lists and events arrive (see docs/experiments.md).
 #[utoipa::path(get, path = "/v1/experiments/{name}/results", tag = "experiments",
-    params(("name" = String, Path, description = "The experiment")),
+    params(("name" = String, Path, description = "The experiment"), ResultsQuery),
     responses((status = 200, body = ExperimentResults), (status = 404, body = ErrorBody)))]
 pub async fn results_of(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ResultsQuery>,
 ) -> Result<Json<ExperimentResults>, ApiError> {
     let Some(experiment) = state.service.experiments().get(&name) else {
         return Err(ApiError::new(
@@ -88,8 +100,13 @@ pub async fn results_of(
     let service = state.service.clone();
     let answer = run_blocking(move || {
         // Lists served a moment ago count too.
-        service.experiments().flush(service.store().as_ref())?;
-        Ok(results(service.engine(), &experiment)?)
+        let experiments = service.experiments();
+        experiments.flush(service.store().as_ref())?;
+        Ok(experiments.results(
+            service.engine(),
+            &experiment,
+            query.recount.unwrap_or(false),
+        )?)
     })
     .await?;
     Ok(Json(answer))

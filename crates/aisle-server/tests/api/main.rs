@@ -1133,6 +1133,19 @@ async fn experiments_assign_users_attribute_events_and_compare_variants() {
         cf["clicks"],
         "results stay after the stop"
     );
+    // The running counts answer what a recount from the store finds.
+    assert_eq!(
+        app.get("/v1/experiments/ab1/results?recount=true").await,
+        app.get("/v1/experiments/ab1/results").await,
+    );
+    app.expect_error(
+        "GET",
+        "/v1/experiments/ab1/results?recount=maybe",
+        None,
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    )
+    .await;
     app.expect_error(
         "GET",
         "/v1/experiments/nope/results",

@@ -942,14 +942,15 @@ impl Store for PostgresStore {
     fn experiment_impressions(
         &self,
         experiment: &str,
+        since: i64,
         visit: &mut dyn FnMut(&Impression),
     ) -> Result<u64> {
         self.scan_rows(
             &format!(
                 "SELECT {IMPRESSION_COLUMNS} FROM impressions
-                 WHERE experiment = $1 ORDER BY served_at"
+                 WHERE experiment = $1 AND served_at >= $2 ORDER BY served_at"
             ),
-            &[&experiment],
+            &[&experiment, &since],
             &mut |row| {
                 visit(&read_impression(row)?);
                 Ok(())

@@ -793,14 +793,15 @@ impl Store for SqliteStore {
     fn experiment_impressions(
         &self,
         experiment: &str,
+        since: i64,
         visit: &mut dyn FnMut(&Impression),
     ) -> Result<u64> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {IMPRESSION_COLUMNS} FROM impressions
-                     WHERE experiment = ?1 ORDER BY served_at"
+                     WHERE experiment = ?1 AND served_at >= ?2 ORDER BY served_at"
             ))?;
-            let mut rows = stmt.query([experiment])?;
+            let mut rows = stmt.query(params![experiment, since])?;
             visit_impressions(&mut rows, visit)
         })
     }
@@ -1082,6 +1083,10 @@ impl Store for SqliteStore {
             }
             Ok(tunings)
         })
+    }
+
+    fn reads_locally(&self) -> bool {
+        true
     }
 
     fn checkpoint(&self) -> Result<()> {
