@@ -341,13 +341,10 @@ impl Engine {
                 // Only a user's own lists are refused once they were deleted.
                 let own_list = matches!(request.source, Source::User | Source::BuyAgain);
                 let limit = self.config.history_events;
-                let history = if own_list {
-                    self.store.user_history(user, limit)
-                } else {
-                    self.store
-                        .user_events(user, limit)
-                        .map(|events| (events, false))
-                };
+                let history = self
+                    .store
+                    .user_history(user, limit)
+                    .map(|(events, deleted)| (events, deleted && own_list));
                 match history {
                     Ok((_, true)) => return Err(EngineError::DeletedUser(user.clone())),
                     Ok((events, false)) => events,

@@ -108,6 +108,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn user_events(&self, user_id: &str, limit: usize) -> Result<Vec<StoredEvent>>;
     /// [`user_events`](Store::user_events) and [`user_deleted`](Store::user_deleted)
     /// together: what a user's list reads. A database server answers both in one round trip.
+    /// Only what a list reads is certain to be filled in: an event's `recommendation_id`,
+    /// `position`, `price` and `basket` may be `None` (SQLite reads the history from an index
+    /// that holds the rest).
     fn user_history(&self, user_id: &str, limit: usize) -> Result<(Vec<StoredEvent>, bool)> {
         Ok((
             self.user_events(user_id, limit)?,

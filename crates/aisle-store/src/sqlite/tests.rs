@@ -232,6 +232,49 @@ fn a_backup_under_write_load_holds_everything_committed_before_it_began() {
 }
 
 #[test]
+fn a_users_history_is_read_from_its_index_alone_and_equals_their_events() {
+    let (_dir, store) = temp_store();
+    // Three users; events with and without timestamps, values and list ids.
+    let events: Vec<NewEvent<'_>> = (0..40).map(event).collect();
+    store.append_events(&events).unwrap();
+    let plan: Vec<String> = store
+        .read(|conn| {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {USER_HISTORY}"))?;
+            let rows = stmt.query_map(params!["u1", 10], |r| r.get::<_, String>(3))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .unwrap();
+    assert!(
+        plan.iter()
+            .any(|step| step.contains("COVERING INDEX events_history")),
+        "{plan:?}"
+    );
+    assert!(
+        !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+        "{plan:?}"
+    );
+
+    // What a list reads is what the full read finds, in the same order.
+    let listed = |e: &StoredEvent| {
+        let e = e.clone();
+        (e.id, e.item_id, e.kind, e.value, e.quantity, e.timestamp)
+    };
+    for user in ["u0", "u1", "u2"] {
+        for limit in [3, 100] {
+            let (history, deleted) = store.user_history(user, limit).unwrap();
+            let full = store.user_events(user, limit).unwrap();
+            assert!(!deleted);
+            assert!(!history.is_empty());
+            assert_eq!(
+                history.iter().map(listed).collect::<Vec<_>>(),
+                full.iter().map(listed).collect::<Vec<_>>(),
+                "{user}, {limit}"
+            );
+        }
+    }
+}
+
+#[test]
 fn a_read_with_a_limit_parameter_is_planned_once_not_at_every_binding() {
     // Without the planner's stability guarantee, SQLite re-prepares a statement with
     // `LIMIT ?` whenever that parameter is bound: every list request parsed its SQL again.
