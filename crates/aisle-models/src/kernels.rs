@@ -152,7 +152,7 @@ fn rows_dot_blocked(
         }
         for (r, (sum, acc)) in sums.iter_mut().zip(&acc).enumerate() {
             let tail = &block[r * f + wide..(r + 1) * f];
-            *sum = reduce(acc)
+            *sum = crate::linalg::reduce(*acc)
                 + v_tail
                     .iter()
                     .zip(tail)
@@ -162,18 +162,6 @@ fn rows_dot_blocked(
     for (sum, row) in rest_out.iter_mut().zip(rest_rows.chunks_exact(f)) {
         *sum = crate::linalg::dot(v, row);
     }
-}
-
-/// The sum of the lanes, pairwise in a fixed order.
-#[inline(always)]
-fn reduce(acc: &[f32; LANES]) -> f32 {
-    let quads = [
-        acc[0] + acc[4],
-        acc[1] + acc[5],
-        acc[2] + acc[6],
-        acc[3] + acc[7],
-    ];
-    (quads[0] + quads[2]) + (quads[1] + quads[3])
 }
 
 #[cfg(test)]

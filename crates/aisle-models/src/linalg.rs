@@ -104,8 +104,9 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     }
 }
 
+/// The sum of eight lanes, pairwise in a fixed order.
 #[inline]
-fn reduce(acc: [f32; LANES]) -> f32 {
+pub(crate) fn reduce(acc: [f32; LANES]) -> f32 {
     // Pairwise, in a fixed order.
     let a = [
         acc[0] + acc[4],
