@@ -403,7 +403,7 @@ impl Experiments {
         );
         // One update at a time per experiment; a second caller waits, then finds little new.
         let mut count = count.lock().expect("experiment count lock");
-        if recount || !count.counts(experiment) {
+        if recount || !count.is_for(experiment) {
             *count = Attribution::new(experiment);
         }
         count.update(engine.store().as_ref(), &|item| engine.price(item))?;
@@ -568,14 +568,6 @@ impl Tally {
             vs_control: None,
         }
     }
-}
-
-/// Computes an experiment's results by a full recount: its served lists and every event
-/// since it began, read from the store.
-pub fn recount(engine: &Engine, experiment: &Experiment) -> Result<ExperimentResults, StoreError> {
-    let mut count = Attribution::new(experiment);
-    count.update(engine.store().as_ref(), &|item| engine.price(item))?;
-    Ok(count.results(experiment))
 }
 
 /// The results of an experiment's tallies, per day (sorted by day) and variant.

@@ -7,8 +7,8 @@
 //! target (SSE2: four lanes, no fused multiply-add) and ends every row in a horizontal
 //! reduction. [`rows_dot`] takes four rows at a time and, on CPUs with AVX2 and FMA (checked
 //! once, at run time: the binary still runs anywhere), runs them eight lanes wide with fused
-//! multiply-adds and one reduction per four rows. Results may differ from the portable loop in the last bits
-//! (another summation order), never between runs on one machine.
+//! multiply-adds and one reduction per four rows. Results may differ from the portable loop
+//! in the last bits (another summation order), never between runs on one machine.
 
 use std::sync::OnceLock;
 

@@ -15,8 +15,9 @@
 //! before) counts as not shown. `GET /v1/experiments/{name}/results?recount=true` recounts
 //! and replaces the incremental state.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use aisle_data::IdMap;
 use aisle_data::time::format_timestamp;
 use aisle_store::{EventId, Impression, Store, StoreError, StoredEvent};
 
@@ -25,18 +26,21 @@ use super::{Experiment, ExperimentResults, Tally};
 /// How far back (seconds, by when the lists were served) an update re-reads lists: lists
 /// are written in batches a moment after they are served, and a replica's batch can land
 /// after lists served later elsewhere.
-pub(super) const LIST_LAG: i64 = 5;
+const LIST_LAG: i64 = 5;
+
+/// Seconds in a day: results are per UTC day.
+const DAY: i64 = 86_400;
 
 /// How many event ids below the highest one read an update reads again: with PostgreSQL,
 /// concurrent transactions can make a smaller id visible after a larger one, and an event
 /// skipped that way would never count. Ids already counted are not counted twice.
 const EVENT_TAIL: i64 = 10_000;
 
-/// One served list: its variant, day and items (interned).
+/// One served list: its variant, day (UTC, days since 1970) and items (interned).
 #[derive(Debug)]
 struct Served {
     variant: u32,
-    day: u32,
+    day: i64,
     items: Box<[u32]>,
 }
 
@@ -52,25 +56,6 @@ struct Earned {
     revenue: f64,
 }
 
-/// Strings numbered in the order they are first seen.
-#[derive(Debug, Default)]
-struct Interner(HashMap<Box<str>, u32>);
-
-impl Interner {
-    fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.0.get(s) {
-            return id;
-        }
-        let id = self.0.len() as u32;
-        self.0.insert(s.into(), id);
-        id
-    }
-
-    fn get(&self, s: &str) -> Option<u32> {
-        self.0.get(s).copied()
-    }
-}
-
 /// The running counts of one experiment.
 #[derive(Debug)]
 pub struct Attribution {
@@ -82,12 +67,10 @@ pub struct Attribution {
     window: i64,
     lists: HashMap<Box<str>, u32>,
     served: Vec<Served>,
-    items: Interner,
-    users: Interner,
-    /// Days (`YYYY-MM-DD`) in the order first seen; tallies are indexed alike.
-    days: Vec<String>,
-    /// Per day, per variant.
-    tallies: Vec<Vec<Tally>>,
+    items: IdMap,
+    users: IdMap,
+    /// Per day (UTC, days since 1970), per variant.
+    tallies: BTreeMap<i64, Vec<Tally>>,
     earned: HashMap<ImpressionKey, Earned>,
     /// (user, item) → the impression it was last clicked from, and when.
     last_click: HashMap<(u32, u32), (ImpressionKey, i64)>,
@@ -114,10 +97,9 @@ impl Attribution {
             window: i64::from(experiment.window_hours()) * 3_600,
             lists: HashMap::new(),
             served: Vec::new(),
-            items: Interner::default(),
-            users: Interner::default(),
-            days: Vec::new(),
-            tallies: Vec::new(),
+            items: IdMap::new(),
+            users: IdMap::new(),
+            tallies: BTreeMap::new(),
             earned: HashMap::new(),
             last_click: HashMap::new(),
             lists_until: i64::MIN,
@@ -127,7 +109,7 @@ impl Attribution {
     }
 
     /// Whether this counts `experiment` (and not an older one of the same name).
-    pub fn counts(&self, experiment: &Experiment) -> bool {
+    pub fn is_for(&self, experiment: &Experiment) -> bool {
         self.name == experiment.definition.name && self.first_event == experiment.first_event
     }
 
@@ -162,17 +144,12 @@ impl Attribution {
         else {
             return;
         };
-        let day = format_timestamp(list.served_at)[..10].to_string();
-        let day = match self.days.iter().position(|d| *d == day) {
-            Some(i) => i,
-            None => {
-                self.days.push(day);
-                self.tallies
-                    .push(vec![Tally::default(); self.variant_index.len()]);
-                self.days.len() - 1
-            }
-        };
-        let tally = &mut self.tallies[day][variant as usize];
+        let day = list.served_at.div_euclid(DAY);
+        let variants = self.variant_index.len();
+        let tally = &mut self
+            .tallies
+            .entry(day)
+            .or_insert_with(|| vec![Tally::default(); variants])[variant as usize];
         tally.lists += 1;
         tally.impressions += list.items.len() as u64;
         let items = list.items.iter().map(|i| self.items.intern(i)).collect();
@@ -182,7 +159,7 @@ impl Attribution {
         );
         self.served.push(Served {
             variant,
-            day: day as u32,
+            day,
             items,
         });
     }
@@ -244,7 +221,10 @@ impl Attribution {
             None => return,
         };
         let served = &self.served[impression.0 as usize];
-        let tally = &mut self.tallies[served.day as usize][served.variant as usize];
+        let tally = &mut self
+            .tallies
+            .get_mut(&served.day)
+            .expect("a counted list's day has its tallies")[served.variant as usize];
         let earned = self.earned.entry(impression).or_default();
         match event.kind.as_str() {
             "click" | "view" if !earned.clicked => {
@@ -273,11 +253,15 @@ impl Attribution {
 
     /// The results of what has been counted.
     pub fn results(&self, experiment: &Experiment) -> ExperimentResults {
-        let mut order: Vec<usize> = (0..self.days.len()).collect();
-        order.sort_by(|&a, &b| self.days[a].cmp(&self.days[b]));
-        let days = order
-            .into_iter()
-            .map(|d| (self.days[d].clone(), self.tallies[d].clone()))
+        let days = self
+            .tallies
+            .iter()
+            .map(|(&day, tallies)| {
+                (
+                    format_timestamp(day * DAY)[..10].to_string(),
+                    tallies.clone(),
+                )
+            })
             .collect();
         super::results_of_tallies(experiment, days)
     }
@@ -290,10 +274,9 @@ mod tests {
     use aisle_data::rng::Rng;
     use aisle_store::{EventId, Impression, NewEvent, SqliteStore, Store};
 
-    use super::Attribution;
+    use super::{Attribution, DAY};
     use crate::experiments::{Experiment, ExperimentDefinition, VariantDefinition};
 
-    const DAY: i64 = 86_400;
     const KINDS: [&str; 6] = [
         "view",
         "click",

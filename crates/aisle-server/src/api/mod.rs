@@ -52,8 +52,6 @@ pub struct AppState {
     pub openapi: Arc<String>,
     /// Lists made at once (see [`AppState::run_list`]).
     pub list_slots: Arc<tokio::sync::Semaphore>,
-    /// Whether lists are made on the request's own thread (see [`AppState::run_list`]).
-    pub lists_inline: bool,
 }
 
 /// Every API route with its handlers; the OpenAPI document is collected from the same list.
@@ -111,15 +109,13 @@ pub fn document(config: &ServerConfig) -> serde_json::Value {
 impl AppState {
     pub fn new(service: Arc<Service>, config: Arc<ServerConfig>) -> AppState {
         let openapi = document(&config).to_string();
-        let lists_inline = service.store().reads_locally();
         AppState {
+            service,
             metrics: Arc::new(Metrics::default()),
             keys: Arc::new(keys::Keys::new(config.keys.clone())),
             config,
             openapi: Arc::new(openapi),
-            service,
             list_slots: Arc::new(tokio::sync::Semaphore::new(list_slots())),
-            lists_inline,
         }
     }
 
@@ -142,7 +138,7 @@ impl AppState {
             .acquire()
             .await
             .map_err(|_| ApiError::new(Code::Internal, "the server is stopping"))?;
-        if self.lists_inline {
+        if self.service.store().reads_locally() {
             work()
         } else {
             run_blocking(work).await

@@ -314,7 +314,6 @@ fn copy_text(target: &mut String, value: ValueRef<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Reads an event row into `event`, reusing its strings, so a scan allocates nothing per row.
 /// A user's most recent events, only the columns of the `events_history` index: read from
 /// the index alone, in its order, with no lookup in the table.
 const USER_HISTORY: &str = "SELECT id, item_id, type, value, quantity, timestamp FROM events
@@ -325,6 +324,7 @@ const USER_DELETED: &str =
     "SELECT EXISTS (SELECT 1 FROM deleted_users d WHERE d.id = ?1 AND NOT EXISTS
     (SELECT 1 FROM events e WHERE e.user_id = d.id AND e.id > d.last_event))";
 
+/// Reads an event row into `event`, reusing its strings, so a scan allocates nothing per row.
 fn fill_event(row: &Row<'_>, event: &mut StoredEvent) -> Result<()> {
     event.id = EventId(row.get(0)?);
     copy_text(&mut event.user_id, row.get_ref(1)?)?;
