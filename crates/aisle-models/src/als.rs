@@ -26,7 +26,10 @@ use aisle_data::{Interactions, Rng, Row};
 use rayon::prelude::*;
 
 use crate::error::{ModelError, Result};
-use crate::factors::{RankedItems, cosine_neighbours, row_norms, score_items, top_n_for_users};
+use crate::factors::{
+    RankedCache, RankedItems, cosine_neighbours, row_norms, score_items, top_n_for_users,
+    top_n_ranked,
+};
 use crate::linalg::{SparseRows, axpy, dot};
 use crate::params::{Domain, ParamSpec, Search};
 use crate::recommender::{Algorithm, Capabilities, FitContext, Query, Recommender};
@@ -225,6 +228,7 @@ impl Als {
             item_gram: Vec::new(),
             item_norms: Vec::new(),
             item_bases,
+            ranked: RankedCache::default(),
         };
         let bases = (!model.item_bases.is_empty()).then_some(model.item_bases.as_slice());
         let solver = |penalty, bases| RowSolver {
@@ -718,6 +722,9 @@ pub struct AlsModel {
     /// The items' unobserved-pair weights `c₀ᵢ`; empty when all are 1.
     #[serde(default)]
     item_bases: Vec<f32>,
+    /// The items by decreasing norm, for lists that skip what cannot enter them.
+    #[serde(skip)]
+    ranked: RankedCache,
 }
 
 impl AlsModel {
@@ -767,6 +774,20 @@ impl AlsModel {
         x
     }
 
+    /// The items by decreasing norm (built at the first list that asks).
+    fn ranked(&self) -> &RankedItems {
+        self.ranked
+            .get_or_build(|| RankedItems::new(&self.item_factors, None, self.factors))
+    }
+
+    /// The user's factors: trained, or folded in from the query's history.
+    fn query_factors<'s>(&'s self, query: &Query<'_>) -> std::borrow::Cow<'s, [f32]> {
+        match query.user {
+            Some(u) if (u as usize) < self.n_users() => self.user_factors(u).into(),
+            _ => self.fold_in(&query.history).into(),
+        }
+    }
+
     /// The items' unobserved-pair weights, when they are not all 1.
     fn item_bases(&self) -> Option<&[f32]> {
         (!self.item_bases.is_empty()).then_some(self.item_bases.as_slice())
@@ -780,8 +801,7 @@ impl AlsModel {
         train: &Interactions,
         n: usize,
     ) -> Vec<Vec<Scored>> {
-        let ranked = RankedItems::new(&self.item_factors, None, self.factors);
-        top_n_for_users(&ranked, &self.user_factors, users, n, |u| {
+        top_n_for_users(self.ranked(), &self.user_factors, users, n, |u| {
             if (u as usize) < train.n_users() {
                 train.row(u).items
             } else {
@@ -870,15 +890,21 @@ impl Recommender for AlsModel {
     }
 
     fn score(&self, query: &Query<'_>, scores: &mut [f32]) {
-        match query.user {
-            Some(u) if (u as usize) < self.n_users() => {
-                score_items(self.user_factors(u), &self.item_factors, None, scores)
-            }
-            _ => {
-                let x = self.fold_in(&query.history);
-                score_items(&x, &self.item_factors, None, scores)
-            }
-        }
+        score_items(&self.query_factors(query), &self.item_factors, None, scores)
+    }
+
+    fn best_items(
+        &self,
+        query: &Query<'_>,
+        n: usize,
+        allowed: &mut dyn FnMut(u32) -> bool,
+    ) -> Option<Vec<Scored>> {
+        Some(top_n_ranked(
+            self.ranked(),
+            &self.query_factors(query),
+            n,
+            allowed,
+        ))
     }
 
     fn similar_items(&self, item: u32, n: usize) -> Vec<Scored> {
@@ -1068,6 +1094,30 @@ mod tests {
         // After the last half-iteration the user factors are a step behind the items, so
         // the lists are nearly, not exactly, equal.
         assert!(overlap * 10 >= total * 9, "{overlap}/{total}");
+    }
+
+    /// The ranked search finds what scoring every item finds, for trained and folded-in
+    /// users, with the seen items (and a few more) not allowed; and a clone builds its own.
+    #[test]
+    fn best_items_equal_scoring_every_item() {
+        let train = planted(300, 400, 4, 8);
+        let model = Als::new(params(AlsSolver::Cholesky))
+            .fit_model(&train, &FitContext::with_seed(2))
+            .unwrap();
+        for u in 0..40 {
+            for query in [Query::known(u, &train), Query::anonymous(train.row(u))] {
+                let banned = |i: u32| i % 11 == u % 11;
+                let want = recommend(&model, &query, 10, true, banned);
+                let got = model
+                    .best_items(&query, 10, &mut |i| {
+                        !query.history.contains(i) && !banned(i)
+                    })
+                    .unwrap();
+                assert_eq!(got, want, "user {u}");
+            }
+        }
+        let clone = model.clone();
+        assert!(clone.ranked.0.get().is_none());
     }
 
     #[test]

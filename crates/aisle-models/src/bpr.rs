@@ -18,7 +18,10 @@ use aisle_data::{Interactions, Rng, Row};
 
 use crate::als::initial_factors;
 use crate::error::{ModelError, Result};
-use crate::factors::{RankedItems, cosine_neighbours, row_norms, score_items, top_n_for_users};
+use crate::factors::{
+    RankedCache, RankedItems, cosine_neighbours, row_norms, score_items, top_n_for_users,
+    top_n_ranked,
+};
 use crate::linalg::dot;
 use crate::params::{Domain, ParamSpec, Search};
 use crate::recommender::{Algorithm, Capabilities, FitContext, Query, Recommender};
@@ -136,6 +139,7 @@ impl Bpr {
             item_factors: initial_factors(train.n_items(), f, init, ctx.seed, 1),
             item_bias: vec![0.0; train.n_items()],
             item_norms: Vec::new(),
+            ranked: RankedCache::default(),
         };
         let mut rng = Rng::new(ctx.seed);
         let n_items = train.n_items();
@@ -238,6 +242,9 @@ pub struct BprModel {
     item_factors: Vec<f32>,
     item_bias: Vec<f32>,
     item_norms: Vec<f32>,
+    /// The items by decreasing norm, for lists that skip what cannot enter them.
+    #[serde(skip)]
+    ranked: RankedCache,
 }
 
 impl BprModel {
@@ -284,6 +291,21 @@ impl BprModel {
         x
     }
 
+    /// The items by decreasing norm, with their biases (built at the first list that asks).
+    fn ranked(&self) -> &RankedItems {
+        self.ranked.get_or_build(|| {
+            RankedItems::new(&self.item_factors, Some(&self.item_bias), self.factors)
+        })
+    }
+
+    /// The user's factors: trained, or folded in from the query's history.
+    fn query_factors<'s>(&'s self, query: &Query<'_>) -> std::borrow::Cow<'s, [f32]> {
+        match query.user {
+            Some(u) if (u as usize) < self.n_users() => self.user_factors(u).into(),
+            _ => self.fold_in(&query.history).into(),
+        }
+    }
+
     /// The top `n` unseen items for each of `users` (all known to the model), skipping their
     /// rows of `train`; batched.
     pub fn recommend_users(
@@ -292,8 +314,7 @@ impl BprModel {
         train: &Interactions,
         n: usize,
     ) -> Vec<Vec<Scored>> {
-        let ranked = RankedItems::new(&self.item_factors, Some(&self.item_bias), self.factors);
-        top_n_for_users(&ranked, &self.user_factors, users, n, |u| {
+        top_n_for_users(self.ranked(), &self.user_factors, users, n, |u| {
             if (u as usize) < train.n_users() {
                 train.row(u).items
             } else {
@@ -335,18 +356,26 @@ impl Recommender for BprModel {
     }
 
     fn score(&self, query: &Query<'_>, scores: &mut [f32]) {
-        match query.user {
-            Some(u) if (u as usize) < self.n_users() => score_items(
-                self.user_factors(u),
-                &self.item_factors,
-                Some(&self.item_bias),
-                scores,
-            ),
-            _ => {
-                let x = self.fold_in(&query.history);
-                score_items(&x, &self.item_factors, Some(&self.item_bias), scores)
-            }
-        }
+        score_items(
+            &self.query_factors(query),
+            &self.item_factors,
+            Some(&self.item_bias),
+            scores,
+        )
+    }
+
+    fn best_items(
+        &self,
+        query: &Query<'_>,
+        n: usize,
+        allowed: &mut dyn FnMut(u32) -> bool,
+    ) -> Option<Vec<Scored>> {
+        Some(top_n_ranked(
+            self.ranked(),
+            &self.query_factors(query),
+            n,
+            allowed,
+        ))
     }
 
     fn similar_items(&self, item: u32, n: usize) -> Vec<Scored> {
@@ -471,6 +500,24 @@ mod tests {
         );
         let again = model.fold_in(&train.row(0));
         assert_eq!(again, model.fold_in(&train.row(0)));
+    }
+
+    /// The ranked search (biases in its bound) finds what scoring every item finds.
+    #[test]
+    fn best_items_equal_scoring_every_item() {
+        let (train, _) = planted(120, 300, 3);
+        let model = Bpr::new(params(10))
+            .fit_model(&train, &FitContext::with_seed(4))
+            .unwrap();
+        for u in 0..30 {
+            for query in [Query::known(u, &train), Query::anonymous(train.row(u))] {
+                let want = recommend(&model, &query, 7, true, |i| i % 5 == 0);
+                let got = model
+                    .best_items(&query, 7, &mut |i| !query.history.contains(i) && i % 5 != 0)
+                    .unwrap();
+                assert_eq!(got, want, "user {u}");
+            }
+        }
     }
 
     #[test]

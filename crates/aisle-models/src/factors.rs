@@ -8,6 +8,7 @@
 //! keeps a bounded heap per user (partial selection, never a full sort).
 
 use std::collections::BinaryHeap;
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
@@ -203,6 +204,84 @@ impl RankedItems {
     }
 }
 
+/// A model's [`RankedItems`], built at its first use (the precomputing at swap time, before
+/// any request). A clone starts empty: a cloned model's factors may change.
+#[derive(Debug, Default)]
+pub struct RankedCache(pub(crate) OnceLock<RankedItems>);
+
+impl Clone for RankedCache {
+    fn clone(&self) -> Self {
+        RankedCache::default()
+    }
+}
+
+impl RankedCache {
+    pub fn get_or_build(&self, build: impl FnOnce() -> RankedItems) -> &RankedItems {
+        self.0.get_or_init(build)
+    }
+}
+
+/// The top `n` items for one user's factors by `user·item (+ bias)`, best first, among the
+/// items `allowed`: [`top_k`] over [`score_items`], without scoring the items that cannot
+/// enter the list. Items are scored in blocks, in decreasing norm, until the `n`-th best
+/// beats every remaining item's bound (see [`RankedItems`]); `allowed` is asked only of items
+/// that would enter the list.
+pub fn top_n_ranked(
+    ranked: &RankedItems,
+    user: &[f32],
+    n: usize,
+    allowed: &mut dyn FnMut(u32) -> bool,
+) -> Vec<Scored> {
+    top_n_ranked_counting(ranked, user, n, allowed).0
+}
+
+/// [`top_n_ranked`], and how many items it scored.
+fn top_n_ranked_counting(
+    ranked: &RankedItems,
+    user: &[f32],
+    n: usize,
+    allowed: &mut dyn FnMut(u32) -> bool,
+) -> (Vec<Scored>, usize) {
+    let f = ranked.f;
+    let n_items = ranked.n_items();
+    if n == 0 || n_items == 0 {
+        return (Vec::new(), 0);
+    }
+    let norm = dot(user, user).sqrt();
+    let mut best = Best::new(n);
+    let mut tile = [0f32; ITEM_BLOCK];
+    let mut k0 = 0;
+    while k0 < n_items && best.threshold() < ranked.bound(k0, norm) {
+        let kb = ITEM_BLOCK.min(n_items - k0);
+        let tile = &mut tile[..kb];
+        if f == 0 {
+            tile.fill(0.0);
+        } else {
+            rows_dot(user, &ranked.factors[k0 * f..(k0 + kb) * f], tile);
+        }
+        if let Some(bias) = &ranked.bias {
+            for (score, b) in tile.iter_mut().zip(&bias[k0..k0 + kb]) {
+                *score += b;
+            }
+        }
+        let mut threshold = best.threshold();
+        for (c, &score) in tile.iter().enumerate() {
+            // NaN and −∞ are never selected (as in `top_k`); most items lose to the n-th best.
+            if score < threshold || score.is_nan() || score == f32::NEG_INFINITY {
+                continue;
+            }
+            let item = ranked.order[k0 + c];
+            if !allowed(item) {
+                continue;
+            }
+            best.push(Scored { item, score });
+            threshold = best.threshold();
+        }
+        k0 += kb;
+    }
+    (best.into_sorted(), k0)
+}
+
 /// The top `n` items for each of `users` by `user·item (+ bias)`, best first, skipping the
 /// sorted item list `exclude(user)` (typically the training row). Users are scored in blocks
 /// against blocks of items ([`gemm_nt`]), items in decreasing norm, and a user leaves the
@@ -322,6 +401,44 @@ mod tests {
             let expected_items: Vec<u32> = expected.iter().map(|s| s.item).collect();
             assert_eq!(got_items, expected_items);
         }
+    }
+
+    /// With small-integer factors every dot product is exact whatever the order of its sums,
+    /// so the ranked scan must equal scoring everything exactly, ties (broken by item)
+    /// included, with and without biases, and skip most of a popularity-skewed catalogue.
+    #[test]
+    fn one_user_ranked_scan_equals_scoring_everything() {
+        let (n_items, f) = (3_000, 12);
+        let mut rng = Rng::new(11);
+        // Norms falling with the item index, as popularity does.
+        let items: Vec<f32> = (0..n_items * f)
+            .map(|k| {
+                let scale = 1 + 40 / (1 + k / f / 20);
+                (rng.index(2 * scale + 1) as i64 - scale as i64) as f32
+            })
+            .collect();
+        let bias: Vec<f32> = (0..n_items).map(|_| rng.index(5) as f32).collect();
+        let mut skipped = false;
+        for with_bias in [false, true] {
+            let bias = with_bias.then_some(bias.as_slice());
+            let ranked = RankedItems::new(&items, bias, f);
+            for trial in 0..40 {
+                let user: Vec<f32> = (0..f).map(|_| rng.index(7) as f32 - 3.0).collect();
+                let banned = |i: u32| (i as usize + trial).is_multiple_of(7);
+                let mut scores = vec![0f32; n_items];
+                score_items(&user, &items, bias, &mut scores);
+                for n in [1, 10, 37] {
+                    let want = top_k(&scores, n, |i| !banned(i));
+                    let (got, scored) =
+                        top_n_ranked_counting(&ranked, &user, n, &mut |i| !banned(i));
+                    assert_eq!(got, want, "trial {trial}, n {n}, bias {with_bias}");
+                    skipped |= scored < n_items;
+                }
+            }
+        }
+        assert!(skipped, "some lists settle before the catalogue's end");
+        let empty = RankedItems::new(&items, None, f);
+        assert!(top_n_ranked(&empty, &[1.0; 12], 0, &mut |_| true).is_empty());
     }
 
     #[test]

@@ -23,7 +23,7 @@ use serde_json::Value;
 use crate::als::{Als, AlsModel, AlsParams};
 use crate::content::{Content, ContentModel, ContentParams};
 use crate::error::Result;
-use crate::factors::score_items;
+use crate::factors::{RankedCache, RankedItems, score_items, top_n_ranked};
 use crate::params::{Domain, ParamSpec, Search};
 use crate::recommender::{Algorithm, Capabilities, FitContext, Query, Recommender};
 use crate::registry::{Params, params_json};
@@ -142,6 +142,7 @@ impl Hybrid {
             item_factors: als.item_factors().to_vec(),
             als,
             content,
+            ranked: RankedCache::default(),
         };
         let allowed = |item: u32| model.warm.get(item as usize).copied().unwrap_or(false);
         let found = model
@@ -180,6 +181,10 @@ pub struct HybridModel {
     item_factors: Vec<f32>,
     als: AlsModel,
     content: ContentModel,
+    /// The items by decreasing norm, for lists that skip what cannot enter them (a clone, as
+    /// made for new items, starts without).
+    #[serde(skip)]
+    ranked: RankedCache,
 }
 
 impl HybridModel {
@@ -254,6 +259,18 @@ impl Recommender for HybridModel {
 
     fn score(&self, query: &Query<'_>, scores: &mut [f32]) {
         score_items(&self.user_vector(query), &self.item_factors, None, scores);
+    }
+
+    fn best_items(
+        &self,
+        query: &Query<'_>,
+        n: usize,
+        allowed: &mut dyn FnMut(u32) -> bool,
+    ) -> Option<Vec<Scored>> {
+        let ranked = self
+            .ranked
+            .get_or_build(|| RankedItems::new(&self.item_factors, None, self.als.factors()));
+        Some(top_n_ranked(ranked, &self.user_vector(query), n, allowed))
     }
 
     /// New items get factors mapped from their content, as cold items do at training.

@@ -82,6 +82,21 @@ pub trait Recommender: Send + Sync + std::fmt::Debug {
         Vec::new()
     }
 
+    /// The best `n` items for `query` among those `allowed`, best first — what
+    /// [`top_k`](crate::topk::top_k) over [`score`](Recommender::score) gives (ties broken
+    /// the same way; a score may differ in its last bit, summed in another order) — when the
+    /// model can find them without scoring every item: the factor models (`als`, `bpr`,
+    /// `hybrid`) skip the items whose norm cannot reach the list. `None` (the default): score
+    /// every item.
+    fn best_items(
+        &self,
+        _query: &Query<'_>,
+        _n: usize,
+        _allowed: &mut dyn FnMut(u32) -> bool,
+    ) -> Option<Vec<Scored>> {
+        None
+    }
+
     /// Whether the ranking depends on who asks; false for popularity, whose list is the same
     /// for everyone (so it is explained by popularity, not by a user's history).
     fn personalised(&self) -> bool {

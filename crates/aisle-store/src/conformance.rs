@@ -485,6 +485,16 @@ pub(crate) fn experiments_and_served_lists_round_trip(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(since, vec![lists[0].clone()]);
 
+    // Lists by id, whichever experiment; unknown ids skipped.
+    let mut found = Vec::new();
+    let n = store
+        .impressions_by_id(&["r3", "nope", "r1", "r1"], &mut |i| found.push(i.clone()))
+        .unwrap();
+    found.sort_by(|a, b| a.recommendation_id.cmp(&b.recommendation_id));
+    assert_eq!(n, 2);
+    assert_eq!(found, vec![lists[1].clone(), lists[2].clone()]);
+    assert_eq!(store.impressions_by_id(&[], &mut |_| ()).unwrap(), 0);
+
     // A user's lists since a time, newest first, limited.
     let mut other = list("r4", None, 25);
     other.user_id = Some("u2".into());

@@ -136,6 +136,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         since: i64,
         visit: &mut dyn FnMut(&Impression),
     ) -> Result<u64>;
+    /// Calls `visit` for each stored list whose `recommendation_id` is among `ids`, in no
+    /// particular order (ids not stored are skipped); returns how many: how an experiment's
+    /// running count finds the list an event cites without keeping every list in memory.
+    fn impressions_by_id(&self, ids: &[&str], visit: &mut dyn FnMut(&Impression)) -> Result<u64>;
     /// Stores a new experiment ([`StoreError::AlreadyExists`](crate::StoreError::AlreadyExists)
     /// if the name is taken: results stay attached to one definition).
     fn create_experiment(&self, experiment: &ExperimentRecord) -> Result<()>;

@@ -10,12 +10,13 @@
 //!
 //! Where the two can differ (documented in docs/experiments.md): a list written to the store
 //! more than [`LIST_LAG`] seconds after it was served (a store outage; another replica's
-//! log) is missed by the incremental count, and an event that arrives before its list was
-//! written (only possible for a list served by another replica less than its log period
-//! before) counts as not shown. `GET /v1/experiments/{name}/results?recount=true` recounts
-//! and replaces the incremental state.
+//! log) is missing from the running count's lists and impressions (its events still count),
+//! and an event that reaches the store before the list it cites (possible only for a list
+//! another replica served less than its log period before) counts as not shown.
+//! `GET /v1/experiments/{name}/results?recount=true` recounts and replaces the incremental
+//! state.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use aisle_data::IdMap;
 use aisle_data::time::format_timestamp;
@@ -36,16 +37,30 @@ const DAY: i64 = 86_400;
 /// skipped that way would never count. Ids already counted are not counted twice.
 const EVENT_TAIL: i64 = 10_000;
 
-/// One served list: its variant, day (UTC, days since 1970) and items (interned).
+/// A served list as the count needs it: when it was served, its variant and its items
+/// (interned).
 #[derive(Debug)]
-struct Served {
+struct List {
+    served_at: i64,
     variant: u32,
-    day: i64,
     items: Box<[u32]>,
+    /// Whether its lists and impressions are in the tallies (a list looked up in the store
+    /// can be cited before an update reads it).
+    counted: bool,
 }
 
-/// An impression: (list, position).
+impl List {
+    /// The list's day (UTC, days since 1970).
+    fn day(&self) -> i64 {
+        self.served_at.div_euclid(DAY)
+    }
+}
+
+/// An impression: (cited list, position).
 type ImpressionKey = (u32, u16);
+
+/// How many ids one store lookup asks for.
+const LOOKUP_CHUNK: usize = 1_000;
 
 /// What one impression earned so far.
 #[derive(Debug, Default, Clone, Copy)]
@@ -57,6 +72,10 @@ struct Earned {
 }
 
 /// The running counts of one experiment.
+///
+/// Memory follows what events earned, not what was served: lists are counted as they are
+/// read and forgotten once no update reads them again; a list is kept (in `cited`) only once
+/// an event cites it, found among the lists just read or looked up in the store by id.
 #[derive(Debug)]
 pub struct Attribution {
     /// The experiment counted (name and first event: a name is never reused, but a store
@@ -65,8 +84,12 @@ pub struct Attribution {
     first_event: EventId,
     variant_index: HashMap<String, u32>,
     window: i64,
-    lists: HashMap<Box<str>, u32>,
-    served: Vec<Served>,
+    /// Lists read that the next update reads again (served within [`LIST_LAG`] of the
+    /// latest), so they are counted once; and every list of a recount until it ends.
+    recent: HashMap<Box<str>, List>,
+    /// Lists events cited, by recommendation id: index into `cited`.
+    cited_ids: HashMap<Box<str>, u32>,
+    cited: Vec<List>,
     items: IdMap,
     users: IdMap,
     /// Per day (UTC, days since 1970), per variant.
@@ -95,8 +118,9 @@ impl Attribution {
                 .map(|(i, v)| (v.name.clone(), i as u32))
                 .collect(),
             window: i64::from(experiment.window_hours()) * 3_600,
-            lists: HashMap::new(),
-            served: Vec::new(),
+            recent: HashMap::new(),
+            cited_ids: HashMap::new(),
+            cited: Vec::new(),
             items: IdMap::new(),
             users: IdMap::new(),
             tallies: BTreeMap::new(),
@@ -120,6 +144,9 @@ impl Attribution {
         store: &dyn Store,
         price: &dyn Fn(&str) -> Option<f64>,
     ) -> Result<(), StoreError> {
+        // A first read reads every list, so a list an event cites that was not read is not
+        // this experiment's: nothing to look up.
+        let everything = self.lists_until == i64::MIN;
         let since = self.lists_until.saturating_sub(LIST_LAG);
         let name = self.name.clone();
         store.experiment_impressions(&name, since, &mut |list| self.add_list(list))?;
@@ -128,40 +155,143 @@ impl Attribution {
                 .max(self.first_event.0)
                 .min(self.events_until.0),
         );
-        store.scan_events(Some(after), &mut |event| self.add_event(event, price))?;
+        if everything {
+            store.scan_events(Some(after), &mut |event| self.add_event(event, price))?;
+        } else {
+            // Lists cited by the new events and not in memory are looked up first; events
+            // that became visible after that (PostgreSQL) wait for the next update.
+            let (looked_up, until) = self.look_up_cited(store, after)?;
+            store.scan_events(Some(after), &mut |event| {
+                let cites_unknown = event.recommendation_id.as_deref().is_some_and(|id| {
+                    !looked_up.contains(id)
+                        && !self.cited_ids.contains_key(id)
+                        && !self.recent.contains_key(id)
+                });
+                if event.id <= until && !cites_unknown {
+                    self.add_event(event, price);
+                }
+            })?;
+        }
+        let forget_before = self.lists_until.saturating_sub(LIST_LAG);
+        self.recent
+            .retain(|_, list| list.served_at >= forget_before);
         Ok(())
+    }
+
+    /// Finds in the store the lists cited by events after `after` that are neither recent
+    /// nor cited before, keeping this experiment's; returns the ids asked for and the
+    /// highest event id seen.
+    fn look_up_cited(
+        &mut self,
+        store: &dyn Store,
+        after: EventId,
+    ) -> Result<(HashSet<Box<str>>, EventId), StoreError> {
+        let mut unknown: HashSet<Box<str>> = HashSet::new();
+        let first_event = self.first_event;
+        let scan = store.scan_events(Some(after), &mut |event| {
+            if let Some(id) = event.recommendation_id.as_deref()
+                && event.id > first_event
+                && !self.cited_ids.contains_key(id)
+                && !self.recent.contains_key(id)
+                && !unknown.contains(id)
+            {
+                unknown.insert(id.into());
+            }
+        })?;
+        let ids: Vec<&str> = unknown.iter().map(|id| &**id).collect();
+        for chunk in ids.chunks(LOOKUP_CHUNK) {
+            store.impressions_by_id(chunk, &mut |list| {
+                if list.experiment.as_deref() == Some(self.name.as_str())
+                    && let Some(list) = self.list_of(list)
+                {
+                    let (id, list) = list;
+                    self.cite(id.into_boxed_str(), list);
+                }
+            })?;
+        }
+        Ok((unknown, scan.last.unwrap_or(after).max(after)))
+    }
+
+    /// A stored list as the count keeps it, if its variant is one of the experiment's.
+    fn list_of(&mut self, list: &Impression) -> Option<(String, List)> {
+        let &variant = list
+            .variant
+            .as_deref()
+            .and_then(|v| self.variant_index.get(v))?;
+        let items = list.items.iter().map(|i| self.items.intern(i)).collect();
+        Some((
+            list.recommendation_id.clone(),
+            List {
+                served_at: list.served_at,
+                variant,
+                items,
+                counted: false,
+            },
+        ))
+    }
+
+    /// Keeps a list an event cites; returns its index in `cited`.
+    fn cite(&mut self, id: Box<str>, list: List) -> u32 {
+        let index = self.cited.len() as u32;
+        self.cited.push(list);
+        self.cited_ids.insert(id, index);
+        index
+    }
+
+    /// The impression of `item` in the list with this id, if the list is known and shows
+    /// it; a recent list is kept in `cited` from then on.
+    fn shown_at(&mut self, id: &str, item: u32) -> Option<ImpressionKey> {
+        let list = match self.cited_ids.get(id) {
+            Some(&index) => &self.cited[index as usize],
+            None => self.recent.get(id)?,
+        };
+        let position = list.items.iter().position(|&i| i == item)? as u16;
+        if let Some(&index) = self.cited_ids.get(id) {
+            return Some((index, position));
+        }
+        let list = &self.recent[id];
+        let copy = List {
+            served_at: list.served_at,
+            variant: list.variant,
+            items: list.items.clone(),
+            counted: true,
+        };
+        Some((self.cite(id.into(), copy), position))
     }
 
     fn add_list(&mut self, list: &Impression) {
         self.lists_until = self.lists_until.max(list.served_at);
-        if self.lists.contains_key(list.recommendation_id.as_str()) {
+        let id = list.recommendation_id.as_str();
+        if self.recent.contains_key(id) {
             return;
         }
-        let Some(&variant) = list
-            .variant
-            .as_deref()
-            .and_then(|v| self.variant_index.get(v))
-        else {
+        if let Some(&index) = self.cited_ids.get(id) {
+            let cited = &mut self.cited[index as usize];
+            if !cited.counted {
+                cited.counted = true;
+                let (day, variant, len) = (cited.day(), cited.variant, cited.items.len());
+                let tally = &mut self.tallies_of(day)[variant as usize];
+                tally.lists += 1;
+                tally.impressions += len as u64;
+            }
+            return;
+        }
+        let Some((id, mut list)) = self.list_of(list) else {
             return;
         };
-        let day = list.served_at.div_euclid(DAY);
-        let variants = self.variant_index.len();
-        let tally = &mut self
-            .tallies
-            .entry(day)
-            .or_insert_with(|| vec![Tally::default(); variants])[variant as usize];
+        list.counted = true;
+        let tally = &mut self.tallies_of(list.day())[list.variant as usize];
         tally.lists += 1;
         tally.impressions += list.items.len() as u64;
-        let items = list.items.iter().map(|i| self.items.intern(i)).collect();
-        self.lists.insert(
-            list.recommendation_id.as_str().into(),
-            self.served.len() as u32,
-        );
-        self.served.push(Served {
-            variant,
-            day,
-            items,
-        });
+        self.recent.insert(id.into_boxed_str(), list);
+    }
+
+    /// The day's tallies, per variant.
+    fn tallies_of(&mut self, day: i64) -> &mut Vec<Tally> {
+        let variants = self.variant_index.len();
+        self.tallies
+            .entry(day)
+            .or_insert_with(|| vec![Tally::default(); variants])
     }
 
     fn add_event(&mut self, event: &StoredEvent, price: &dyn Fn(&str) -> Option<f64>) {
@@ -182,18 +312,10 @@ impl Attribution {
         }
         let at = event.timestamp.unwrap_or(0);
         let item = self.items.get(&event.item_id);
-        let shown = event
-            .recommendation_id
-            .as_deref()
-            .and_then(|id| self.lists.get(id))
-            .and_then(|&list| {
-                let item = item?;
-                let position = self.served[list as usize]
-                    .items
-                    .iter()
-                    .position(|&i| i == item)?;
-                Some((list, position as u16))
-            });
+        let shown = match (event.recommendation_id.as_deref(), item) {
+            (Some(id), Some(item)) => self.shown_at(id, item),
+            _ => None,
+        };
         let is_click = matches!(event.kind.as_str(), "click" | "view");
         let impression = match shown {
             Some(impression) => {
@@ -220,11 +342,13 @@ impl Attribution {
             }
             None => return,
         };
-        let served = &self.served[impression.0 as usize];
+        let list = &self.cited[impression.0 as usize];
+        let variants = self.variant_index.len();
+        // A list looked up but not read yet has no tallies for its day yet.
         let tally = &mut self
             .tallies
-            .get_mut(&served.day)
-            .expect("a counted list's day has its tallies")[served.variant as usize];
+            .entry(list.day())
+            .or_insert_with(|| vec![Tally::default(); variants])[list.variant as usize];
         let earned = self.earned.entry(impression).or_default();
         match event.kind.as_str() {
             "click" | "view" if !earned.clicked => {
@@ -526,6 +650,18 @@ mod tests {
                 store.append_events(&raw).unwrap();
                 events.extend(new_events);
                 running.update(&store, &price).unwrap();
+                // Memory follows what was cited: of the lists, only those the next update
+                // reads again stay, and a list is kept beyond that only once cited.
+                let latest = lists.iter().map(|l| l.served_at).max().unwrap();
+                assert!(
+                    running
+                        .recent
+                        .values()
+                        .all(|l| l.served_at >= latest - super::LIST_LAG)
+                );
+                let cited: std::collections::HashSet<&str> =
+                    events.iter().filter_map(|e| e.list.as_deref()).collect();
+                assert!(running.cited.len() <= cited.len());
                 if round % 3 == 1 {
                     // A second update with nothing new changes nothing.
                     let once = counted(&running, &experiment);

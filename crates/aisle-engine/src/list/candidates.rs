@@ -247,6 +247,14 @@ fn personal(context: &ListContext<'_>, filters: &Filters<'_, '_>, depth: Depth) 
         },
         history,
     };
+    // A factor model finds the best items without scoring the whole catalogue (a folded-in
+    // user's list costs a fraction of a full scan); others score every item.
+    if let Some(found) = trained
+        .model
+        .best_items(&query, want, &mut |item| filters.allows(item))
+    {
+        return found;
+    }
     let mut scores = vec![0f32; trained.model.n_items()];
     trained.model.score(&query, &mut scores);
     filters.select(&scores, want)

@@ -958,6 +958,23 @@ impl Store for PostgresStore {
         )
     }
 
+    fn impressions_by_id(&self, ids: &[&str], visit: &mut dyn FnMut(&Impression)) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        self.scan_rows(
+            &format!(
+                "SELECT {IMPRESSION_COLUMNS} FROM impressions
+                 WHERE recommendation_id = ANY($1)"
+            ),
+            &[&ids],
+            &mut |row| {
+                visit(&read_impression(row)?);
+                Ok(())
+            },
+        )
+    }
+
     fn user_impressions(&self, user_id: &str, since: i64, limit: usize) -> Result<Vec<Impression>> {
         check_limit(limit)?;
         let rows = self.run(self.rows(

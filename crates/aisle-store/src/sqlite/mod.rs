@@ -850,6 +850,22 @@ impl Store for SqliteStore {
         })
     }
 
+    fn impressions_by_id(&self, ids: &[&str], visit: &mut dyn FnMut(&Impression)) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        // One parameter however many ids: a JSON array the primary key is probed with.
+        let ids = Value::from(ids.to_vec()).to_string();
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {IMPRESSION_COLUMNS} FROM impressions
+                     WHERE recommendation_id IN (SELECT value FROM json_each(?1))"
+            ))?;
+            let mut rows = stmt.query(params![ids])?;
+            visit_impressions(&mut rows, visit)
+        })
+    }
+
     fn user_impressions(&self, user_id: &str, since: i64, limit: usize) -> Result<Vec<Impression>> {
         check_limit(limit)?;
         self.read(|conn| {
