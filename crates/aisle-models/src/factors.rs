@@ -1,11 +1,13 @@
-//! Ranking with latent factors, shared by the factorisation models (ALS, BPR): scores of one
-//! user against every item, cosine neighbours of an item, and top-N lists for many users at
-//! once.
+//! Ranking with latent factors, shared by the factorisation models (ALS, BPR, hybrid): scores
+//! of one user against every item, cosine neighbours of an item, and top-N lists for one user
+//! or for many at once.
 //!
 //! Scoring users one at a time streams the whole item-factor matrix from memory per user;
 //! [`top_n_for_users`] instead multiplies blocks of users by blocks of items
 //! ([`crate::linalg::gemm_nt`]) so each item block is reused from cache by many users, and
-//! keeps a bounded heap per user (partial selection, never a full sort).
+//! keeps a bounded heap per user (partial selection, never a full sort). Both it and the
+//! one-user [`top_n_ranked`] read items in decreasing norm and stop once no item left can
+//! enter the list ([`RankedItems`]).
 
 use std::collections::BinaryHeap;
 use std::sync::OnceLock;
@@ -405,7 +407,8 @@ mod tests {
 
     /// With small-integer factors every dot product is exact whatever the order of its sums,
     /// so the ranked scan must equal scoring everything exactly, ties (broken by item)
-    /// included, with and without biases, and skip most of a popularity-skewed catalogue.
+    /// included, with and without biases; on a popularity-skewed catalogue some scans stop
+    /// before its end.
     #[test]
     fn one_user_ranked_scan_equals_scoring_everything() {
         let (n_items, f) = (3_000, 12);

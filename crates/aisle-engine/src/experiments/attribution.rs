@@ -189,8 +189,11 @@ impl Attribution {
         let mut unknown: HashSet<Box<str>> = HashSet::new();
         let first_event = self.first_event;
         let scan = store.scan_events(Some(after), &mut |event| {
+            // Events read again (the tail below the last counted) are not counted twice:
+            // nothing to look up for them.
             if let Some(id) = event.recommendation_id.as_deref()
                 && event.id > first_event
+                && !self.recent_events.contains(&event.id.0)
                 && !self.cited_ids.contains_key(id)
                 && !self.recent.contains_key(id)
                 && !unknown.contains(id)
