@@ -4,7 +4,7 @@
 //! blocking pool.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use aisle_data::rng::{Rng, splitmix64};
@@ -56,6 +56,18 @@ pub struct Engine {
     /// Whether the store answered the last time the background work asked it (`/health`
     /// says `degraded` while it does not).
     store_answers: AtomicBool,
+    /// Training jobs of this process now running ([`Engine::pause_following`]).
+    trainings_here: AtomicUsize,
+}
+
+/// While alive, [`Engine::follow_models`] installs nothing: see [`Engine::pause_following`].
+#[derive(Debug)]
+pub struct FollowingPaused<'a>(&'a Engine);
+
+impl Drop for FollowingPaused<'_> {
+    fn drop(&mut self) {
+        self.0.trainings_here.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Engine {
@@ -71,6 +83,7 @@ impl Engine {
             store,
             models: ArcSwap::from_pointee(ModelSet::default()),
             store_answers: AtomicBool::new(true),
+            trainings_here: AtomicUsize::new(0),
             catalogue: RwLock::new(catalogue),
             config,
             ids: Mutex::new(Rng::new(splitmix64(seed))),
@@ -113,6 +126,9 @@ impl Engine {
     /// request rather than precomputed: a replica that did not train does not redo the
     /// trainer's batch scoring.
     pub fn follow_models(&self) -> Result<usize, StoreError> {
+        if self.trainings_here.load(Ordering::SeqCst) > 0 {
+            return Ok(0);
+        }
         let serving = self.models();
         let mut newest: BTreeMap<String, ModelInfo> = BTreeMap::new();
         for info in self.store.list_models()? {
@@ -141,6 +157,18 @@ impl Engine {
             }
         }
         Ok(installed)
+    }
+
+    /// Stops [`Engine::follow_models`] until the guard drops: held by a training job of this
+    /// process from its start until it has installed what it saved. Following meanwhile
+    /// would find the job's own version in the store a moment before the job installs it,
+    /// decode it a second time and serve it without precomputed lists (every list scored
+    /// per request) until then — the soak saw this at the end of retrainings. No other
+    /// process saves versions meanwhile: one trainer at a time holds the store's trainer
+    /// lock.
+    pub fn pause_following(&self) -> FollowingPaused<'_> {
+        self.trainings_here.fetch_add(1, Ordering::SeqCst);
+        FollowingPaused(self)
     }
 
     /// Precomputes the lists of every loaded model that has none, from the store's events

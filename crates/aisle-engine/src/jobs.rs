@@ -210,6 +210,8 @@ impl Trainer {
 
     fn run(&self, id: u64, spec: TrainSpec, lock: Box<dyn TrainerLock>) {
         let started = Instant::now();
+        // Until the version this job saves is installed (with its precomputed lists).
+        let _following_paused = self.engine.pause_following();
         let on_progress = |p: Progress| {
             if let Some(job) = self.latest.lock().expect("job lock").as_mut()
                 && job.id == id

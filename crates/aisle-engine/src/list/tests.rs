@@ -448,3 +448,28 @@ fn a_model_without_content_does_not_list_an_item_it_never_saw() {
         .unwrap();
     assert!(!ids(&list).contains(&"brand-new".to_string()));
 }
+
+/// A version saved by this process's own training is not followed while that training
+/// runs (it installs it itself, with its precomputed lists); once the job is done,
+/// following picks up what is new.
+#[test]
+fn following_leaves_the_version_a_local_training_is_installing() {
+    let shop = TestEngine::new();
+    let before = shop.engine.models().by_name["als"].info.version;
+    let paused = shop.engine.pause_following();
+    let spec = crate::training::TrainSpec {
+        model: "als".into(),
+        params: serde_json::json!({"factors": 8, "iterations": 2})
+            .as_object()
+            .cloned()
+            .unwrap(),
+        holdout: false,
+        ..crate::training::TrainSpec::default()
+    };
+    crate::training::train(shop.store().as_ref(), &spec, None, None, None).unwrap();
+    assert_eq!(shop.engine.follow_models().unwrap(), 0);
+    assert_eq!(shop.engine.models().by_name["als"].info.version, before);
+    drop(paused);
+    assert_eq!(shop.engine.follow_models().unwrap(), 1);
+    assert!(shop.engine.models().by_name["als"].info.version > before);
+}
