@@ -1117,7 +1117,7 @@ mod tests {
             }
         }
         let clone = model.clone();
-        assert!(clone.ranked.0.get().is_none());
+        assert!(!clone.ranked.is_built());
     }
 
     #[test]

@@ -209,7 +209,7 @@ impl RankedItems {
 /// A model's [`RankedItems`], built at its first use (the precomputing at swap time, before
 /// any request). A clone starts empty: a cloned model's factors may change.
 #[derive(Debug, Default)]
-pub struct RankedCache(pub(crate) OnceLock<RankedItems>);
+pub struct RankedCache(OnceLock<RankedItems>);
 
 impl Clone for RankedCache {
     fn clone(&self) -> Self {
@@ -220,6 +220,12 @@ impl Clone for RankedCache {
 impl RankedCache {
     pub fn get_or_build(&self, build: impl FnOnce() -> RankedItems) -> &RankedItems {
         self.0.get_or_init(build)
+    }
+
+    /// Whether it was built.
+    #[cfg(test)]
+    pub(crate) fn is_built(&self) -> bool {
+        self.0.get().is_some()
     }
 }
 

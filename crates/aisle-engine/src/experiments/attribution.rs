@@ -39,7 +39,7 @@ const EVENT_TAIL: i64 = 10_000;
 
 /// A served list as the count needs it: when it was served, its variant and its items
 /// (interned).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct List {
     served_at: i64,
     variant: u32,
@@ -53,6 +53,11 @@ impl List {
     /// The list's day (UTC, days since 1970).
     fn day(&self) -> i64 {
         self.served_at.div_euclid(DAY)
+    }
+
+    /// Where the list shows `item`, if it does.
+    fn position_of(&self, item: u32) -> Option<u16> {
+        Some(self.items.iter().position(|&i| i == item)? as u16)
     }
 }
 
@@ -244,21 +249,12 @@ impl Attribution {
     /// The impression of `item` in the list with this id, if the list is known and shows
     /// it; a recent list is kept in `cited` from then on.
     fn shown_at(&mut self, id: &str, item: u32) -> Option<ImpressionKey> {
-        let list = match self.cited_ids.get(id) {
-            Some(&index) => &self.cited[index as usize],
-            None => self.recent.get(id)?,
-        };
-        let position = list.items.iter().position(|&i| i == item)? as u16;
         if let Some(&index) = self.cited_ids.get(id) {
-            return Some((index, position));
+            return Some((index, self.cited[index as usize].position_of(item)?));
         }
-        let list = &self.recent[id];
-        let copy = List {
-            served_at: list.served_at,
-            variant: list.variant,
-            items: list.items.clone(),
-            counted: true,
-        };
+        let list = self.recent.get(id)?;
+        let position = list.position_of(item)?;
+        let copy = list.clone();
         Some((self.cite(id.into(), copy), position))
     }
 
