@@ -1,11 +1,13 @@
 """The soak driver: a running `aisle serve` under steady mixed load for a while, sampled.
 
-    python3 bench/soak.py --url http://127.0.0.1:8080 --pid PID --log server.log \
-        --out DIR --seconds 600 [--reads 2000] [--events 5000] [--users N] [--items N]
+    python3 bench/soak.py --url http://127.0.0.1:8080 --load target/release/aisle-load \
+        --pid PID --log server.log --out DIR --seconds 600 [--reads 2000] [--events 5000] [--users N] [--items N]
         [--every 10] [--p99-ms 10] [--rss-ratio 1.1] [--rss-base 120]
 
-Load, open loop (each request is due at a fixed time; latency counts from then, so a slow
-server cannot hide its queue): GET /v1/users/{id}/recommendations?n=10 at --reads per second;
+Load, from the aisle-load binary (crates/aisle/src/bin/aisle-load: a Python client could not
+keep to its own schedule on two cores shared with the server), open loop (each request is due
+at a fixed time; latency counts from then when it waits for a connection, so a slow server
+cannot hide its queue): GET /v1/users/{id}/recommendations?n=10 at --reads per second;
 POST /v1/events in batches of 100 at --events per second; PUT /v1/items/{id} once a second
 (a catalogue update). An experiment (als against popular) is started if none runs; retraining
 is the server's own schedule (--retrain-every).
@@ -27,68 +29,10 @@ import asyncio
 import csv
 import json
 import os
-import random
 import sys
 import time
-from urllib.parse import urlsplit
-
-
-class Connection:
-    """One keep-alive HTTP/1.1 connection."""
-
-    def __init__(self, host, port):
-        self.host, self.port = host, port
-        self.reader = self.writer = None
-
-    async def request(self, method, path, body=None):
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        data = body.encode() if body is not None else b""
-        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Length: {len(data)}\r\n"
-        if body is not None:
-            head += "Content-Type: application/json\r\n"
-        try:
-            self.writer.write(head.encode() + b"\r\n" + data)
-            await self.writer.drain()
-            status = int((await self.reader.readline()).split()[1])
-            length, chunked = 0, False
-            while True:
-                line = await self.reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                name, _, value = line.decode().partition(":")
-                name = name.strip().lower()
-                if name == "content-length":
-                    length = int(value)
-                elif name == "transfer-encoding" and "chunked" in value:
-                    chunked = True
-            if chunked:
-                while True:
-                    size = int((await self.reader.readline()).strip(), 16)
-                    await self.reader.readexactly(size + 2)
-                    if size == 0:
-                        break
-            else:
-                await self.reader.readexactly(length)
-            return status
-        except (ConnectionError, asyncio.IncompleteReadError, IndexError, ValueError):
-            self.writer.close()
-            self.reader = self.writer = None
-            return 0
-
-
-class Window:
-    """What happened since the last sample."""
-
-    def __init__(self):
-        self.latencies, self.server_errors, self.failures, self.events = [], 0, 0, 0
-
-
-def percentile(values, p):
-    if not values:
-        return 0.0
-    values = sorted(values)
-    return values[min(len(values) - 1, int(p / 100 * len(values)))] * 1000
+import urllib.error
+import urllib.request
 
 
 def memory_mib(pid):
@@ -104,36 +48,6 @@ def memory_mib(pid):
 
 def open_files(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-async def paced(rate, connections, host, port, make, record, stop_at):
-    """Sends make() requests at `rate` per second over `connections` connections."""
-    queue = asyncio.Queue()
-
-    async def worker():
-        conn = Connection(host, port)
-        while True:
-            item = await queue.get()
-            if item is None:
-                return
-            due, (method, path, body) = item
-            status = await conn.request(method, path, body)
-            record(status, time.perf_counter() - due, body)
-
-    workers = [asyncio.create_task(worker()) for _ in range(connections)]
-    started, k = time.perf_counter(), 0
-    while True:
-        due = started + k / rate
-        if due >= stop_at:
-            break
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        queue.put_nowait((due, make()))
-        k += 1
-    for _ in workers:
-        queue.put_nowait(None)
-    await asyncio.gather(*workers)
 
 
 def draw(rows, path):
@@ -162,6 +76,7 @@ def draw(rows, path):
 async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
+    parser.add_argument("--load", required=True, help="the aisle-load binary")
     parser.add_argument("--pid", type=int, required=True)
     parser.add_argument("--log", required=True)
     parser.add_argument("--out", required=True)
@@ -175,88 +90,46 @@ async def main():
     parser.add_argument("--rss-ratio", type=float, default=1.1)
     parser.add_argument("--rss-base", type=float, default=120)
     args = parser.parse_args()
-    url = urlsplit(args.url)
-    host, port = url.hostname, url.port or 80
-    rng = random.Random(42)
     os.makedirs(args.out, exist_ok=True)
 
-    setup = Connection(host, port)
     experiment = json.dumps({"name": "soak", "variants": [
         {"name": "als", "model": "als", "share": 0.5},
-        {"name": "popular", "model": "popular", "share": 0.5}]})
-    status = await setup.request("POST", "/v1/experiments", experiment)
+        {"name": "popular", "model": "popular", "share": 0.5}]}).encode()
+    request = urllib.request.Request(f"{args.url}/v1/experiments", data=experiment, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        status = urllib.request.urlopen(request, timeout=30).status
+    except urllib.error.HTTPError as e:
+        status = e.code
     if status not in (200, 201, 409):
         print(f"starting the experiment answered {status}", file=sys.stderr)
         return 1
 
-    window = Window()
     totals = {"reads": 0, "events": 0, "server_errors": 0, "failures": 0}
-
-    def record_read(status, latency, _body):
-        window.latencies.append(latency)
-        count(status)
-
-    def record_events(status, _latency, body):
-        if status == 200:
-            window.events += body.count('"user_id"')
-        count(status)
-
-    def count(status):
-        if status >= 500:
-            window.server_errors += 1
-        elif not 200 <= status < 300:
-            window.failures += 1
-
-    def read():
-        return ("GET", f"/v1/users/u{rng.randrange(args.users)}/recommendations?n=10", None)
-
-    def batch():
-        rows = [f'{{"user_id":"u{rng.randrange(args.users)}","item_id":"i{rng.randrange(args.items)}",'
-                f'"type":"{rng.choice(["view", "view", "view", "click", "add_to_cart", "purchase"])}"}}'
-                for _ in range(100)]
-        return ("POST", "/v1/events", "[" + ",".join(rows) + "]")
-
-    def item_update():
-        item = rng.randrange(args.items)
-        body = json.dumps({"title": f"Item {item}", "categories": [f"c{item % 20}"],
-                           "price": round(rng.uniform(1, 200), 2), "available": rng.random() > 0.1})
-        return ("PUT", f"/v1/items/i{item}", body)
-
     rows = []
     started = time.perf_counter()
-    stop_at = started + args.seconds
-
-    async def sampler():
-        nonlocal window
-        while True:
-            await asyncio.sleep(max(0.0, started + (len(rows) + 1) * args.every - time.perf_counter()))
-            done, window = window, Window()
-            try:
-                (vm_rss, rss), files = memory_mib(args.pid), open_files(args.pid)
-            except FileNotFoundError:
-                vm_rss, rss, files = 0.0, 0.0, 0
-            row = {"t": round(time.perf_counter() - started, 1), "rss_mib": round(rss, 1),
-                   "vm_rss_mib": round(vm_rss, 1),
-                   "open_files": files, "reads": len(done.latencies),
-                   "read_p50_ms": round(percentile(done.latencies, 50), 2),
-                   "read_p99_ms": round(percentile(done.latencies, 99), 2),
-                   "read_max_ms": round(max(done.latencies, default=0) * 1000, 2),
-                   "events_stored": done.events, "server_errors": done.server_errors,
-                   "failures": done.failures}
-            rows.append(row)
-            for key, value in (("reads", row["reads"]), ("events", done.events),
-                               ("server_errors", done.server_errors), ("failures", done.failures)):
-                totals[key] += value
-            print(json.dumps(row), flush=True)
-            if time.perf_counter() >= stop_at:
-                return
-
-    await asyncio.gather(
-        paced(args.reads, 16, host, port, read, record_read, stop_at),
-        paced(args.events / 100, 4, host, port, batch, record_events, stop_at),
-        paced(1, 1, host, port, item_update, lambda s, _l, _b: count(s), stop_at),
-        sampler(),
-    )
+    # The load comes from aisle-load (see its doc): it prints one JSON line per window, and
+    # the server's memory and open files are sampled as each line arrives.
+    load = await asyncio.create_subprocess_exec(
+        args.load, "--url", args.url, "--seconds", str(args.seconds), "--reads", str(args.reads),
+        "--events", str(args.events), "--users", str(args.users), "--items", str(args.items),
+        "--every", str(args.every), stdout=asyncio.subprocess.PIPE)
+    while line := await load.stdout.readline():
+        window = json.loads(line)
+        try:
+            (vm_rss, rss), files = memory_mib(args.pid), open_files(args.pid)
+        except FileNotFoundError:
+            vm_rss, rss, files = 0.0, 0.0, 0
+        row = {"t": window["t"], "rss_mib": round(rss, 1), "vm_rss_mib": round(vm_rss, 1),
+               "open_files": files, **{k: v for k, v in window.items() if k != "t"}}
+        rows.append(row)
+        for key, source in (("reads", "reads"), ("events", "events_stored"),
+                            ("server_errors", "server_errors"), ("failures", "failures")):
+            totals[key] += row[source]
+        print(json.dumps(row), flush=True)
+    if await load.wait() != 0 or not rows:
+        print(f"aisle-load failed (exit {load.returncode})", file=sys.stderr)
+        return 1
 
     with open(os.path.join(args.out, "soak.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))

@@ -260,8 +260,8 @@ fn a_flood_of_events_past_the_write_queue_is_refused_503_and_loses_nothing_ackno
     );
 }
 
-/// The soak's short version: the debug binary under mixed load for 30 s (reads 200/s, events
-/// 1,000/s, an experiment, retraining every 10 s, a catalogue update a second). Looser than
+/// The soak's short version: the debug binary under mixed load (from the debug `aisle-load`)
+/// for 30 s (reads 200/s, events 1,000/s, an experiment, retraining every 10 s, a catalogue update a second). Looser than
 /// `bench/soak`'s pass (p99 100 ms, RSS x1.5 from 10 s on): this is a debug build sharing two
 /// cores with the other tests; the bench holds the real bounds.
 #[cfg(target_os = "linux")]
@@ -278,6 +278,8 @@ fn a_thirty_second_soak_has_no_errors_and_bounded_memory() {
             driver,
             "--url",
             &format!("http://{}", server.addr),
+            "--load",
+            env!("CARGO_BIN_EXE_aisle-load"),
             "--pid",
             &server.child.id().to_string(),
             "--log",
