@@ -199,9 +199,11 @@ async fn main() -> anyhow::Result<()> {
         }
         tick += every;
     }
-    // Requests in flight at the stop finish (uncounted: the last line is at the stop).
+    // Requests in flight at the stop finish (uncounted: the last line is at the stop),
+    // within one shared grace period.
+    let grace = Instant::now() + Duration::from_secs(30);
     for task in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+        let _ = tokio::time::timeout_at(grace, task).await;
     }
     Ok(())
 }
