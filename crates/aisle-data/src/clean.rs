@@ -252,8 +252,9 @@ impl CleaningReport {
     }
 }
 
-/// How to clean.
-#[derive(Debug, Clone)]
+/// How to clean. Serialisable, so that a training process can be handed the options its
+/// parent was given.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CleaningOptions {
     pub event_types: EventTypes,
     /// Ratings outside `[min, max]` are dropped; `None` accepts any finite rating.
@@ -289,8 +290,9 @@ impl Default for CleaningOptions {
 }
 
 /// Which item ids are products (in a transactions file; others are dropped as
-/// `non_product`).
-#[derive(Debug, Clone, Default)]
+/// `non_product`). Serialised as its patterns' text.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(into = "ProductPatterns", try_from = "ProductPatterns")]
 pub enum Products {
     /// Ids holding at least one digit: a shop's codes for postage, fees and adjustments
     /// (`POST`, `DOT`, `M`, `BANK CHARGES`, `AMAZONFEE`, `CRUK`, ...) are words.
@@ -312,8 +314,47 @@ impl Products {
     }
 }
 
+/// [`Products`] as text, for serde.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ProductPatterns {
+    WithADigit,
+    Matching(String),
+    NotMatching(Vec<String>),
+}
+
+impl From<Products> for ProductPatterns {
+    fn from(products: Products) -> Self {
+        match products {
+            Products::WithADigit => ProductPatterns::WithADigit,
+            Products::Matching(pattern) => ProductPatterns::Matching(pattern.as_str().into()),
+            Products::NotMatching(patterns) => ProductPatterns::NotMatching(
+                patterns.iter().map(|p| p.as_str().to_string()).collect(),
+            ),
+        }
+    }
+}
+
+impl TryFrom<ProductPatterns> for Products {
+    type Error = regex_lite::Error;
+    fn try_from(patterns: ProductPatterns) -> Result<Self, Self::Error> {
+        Ok(match patterns {
+            ProductPatterns::WithADigit => Products::WithADigit,
+            ProductPatterns::Matching(pattern) => {
+                Products::Matching(regex_lite::Regex::new(&pattern)?)
+            }
+            ProductPatterns::NotMatching(patterns) => Products::NotMatching(
+                patterns
+                    .iter()
+                    .map(|p| regex_lite::Regex::new(p))
+                    .collect::<Result<_, _>>()?,
+            ),
+        })
+    }
+}
+
 /// The rules of a transactions file, each switchable.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TransactionRules {
     /// A basket id starting with this is a cancellation (empty: none is).
     pub cancel_prefix: String,
@@ -950,5 +991,25 @@ mod tests {
         assert_eq!(parse_rating_scale("0.5:5"), Ok((0.5, 5.0)));
         assert!(parse_rating_scale("5:1").is_err());
         assert!(parse_rating_scale("x").is_err());
+    }
+
+    #[test]
+    fn cleaning_options_survive_json_with_their_product_patterns() {
+        let mut options = CleaningOptions {
+            min_user_events: 3,
+            rating_scale: Some((1.0, 5.0)),
+            ..CleaningOptions::default()
+        };
+        options.transactions.products =
+            Products::NotMatching(vec![regex_lite::Regex::new("^POST$").unwrap()]);
+        let text = serde_json::to_string(&options).unwrap();
+        let back: CleaningOptions = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.min_user_events, 3);
+        assert_eq!(back.rating_scale, Some((1.0, 5.0)));
+        assert!(!back.transactions.products.is_product("POST"));
+        assert!(back.transactions.products.is_product("POSTER"));
+        // A pattern that does not compile is an error, not a silently different rule.
+        let broken = text.replace("^POST$", "(");
+        assert!(serde_json::from_str::<CleaningOptions>(&broken).is_err());
     }
 }

@@ -18,7 +18,7 @@ use aisle_models::{FitContext, Progress, TrainedModel, algorithm};
 use aisle_store::{ModelMeta, Store};
 use serde_json::{Value, json};
 
-use crate::training::{TRENDING_HALF_LIFE_DAYS, TrainError, TrainSpec, Trained};
+use crate::training::{Fitted, TRENDING_HALF_LIFE_DAYS, TrainError, TrainSpec};
 use crate::unix_now;
 
 /// What a basket model's stored name ends with.
@@ -34,16 +34,16 @@ pub fn is_basket_model(name: &str) -> bool {
     name.ends_with(BASKETS_SUFFIX)
 }
 
-/// Snapshots the store, trains `spec.model` on its baskets and saves it as `MODEL@baskets`.
-/// With `spec.holdout`, the version's metrics hold `basket:0.1` scores of the same model
-/// fitted on the earlier 90% of baskets.
-pub(crate) fn train_baskets(
+/// Snapshots the store and trains `spec.model` on its baskets, to be saved as
+/// `MODEL@baskets`. With `spec.holdout`, the version's metrics hold `basket:0.1` scores of
+/// the same model fitted on the earlier 90% of baskets.
+pub(crate) fn fit_baskets(
     store: &dyn Store,
     spec: &TrainSpec,
     progress: Option<&(dyn Fn(Progress) + Sync)>,
     cancel: Option<&AtomicBool>,
     notice: Option<&(dyn Fn(&str) + Sync)>,
-) -> Result<Trained, TrainError> {
+) -> Result<Fitted, TrainError> {
     let trainer = algorithm(&spec.model, &spec.params)?;
     let snapshot = store.snapshot(&spec.cleaning, false)?;
     let dataset = snapshot.dataset;
@@ -113,7 +113,13 @@ pub(crate) fn train_baskets(
         format_version: FORMAT_VERSION,
         last_event_id: snapshot.last_event,
     };
-    crate::training::save(store, meta, &bytes, trained, matrix, dataset.report)
+    Ok(Fitted {
+        meta,
+        bytes,
+        model: trained,
+        matrix,
+        report: dataset.report,
+    })
 }
 
 #[cfg(test)]

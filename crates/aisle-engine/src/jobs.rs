@@ -13,7 +13,8 @@ use serde::Serialize;
 use crate::engine::Engine;
 use crate::serving::Serving;
 use crate::stats::Stats;
-use crate::training::{TrainError, TrainSpec, train};
+use crate::training::child::ChildTraining;
+use crate::training::{TrainError, TrainSpec, save_bytes, train};
 use crate::unix_now;
 
 /// Where a training job is.
@@ -62,6 +63,9 @@ pub struct Trainer {
     trains: bool,
     /// Trained on the baskets after each training of a user model, in the same job.
     basket_training: Option<TrainSpec>,
+    /// Where fits run: in a child process ([`crate::training::child`]) or, when `None`, on
+    /// a thread of this one.
+    child: Option<ChildTraining>,
 }
 
 impl Trainer {
@@ -75,7 +79,14 @@ impl Trainer {
             last_event_at_start: AtomicI64::new(-1),
             trains: true,
             basket_training: None,
+            child: None,
         }
+    }
+
+    /// Fits in child processes started as `child` says, rather than in this process.
+    pub fn in_child_process(mut self, child: Option<ChildTraining>) -> Trainer {
+        self.child = child;
+        self
     }
 
     /// Also trains `spec` on the baskets after each training of a user model (in the same
@@ -190,20 +201,54 @@ impl Trainer {
     /// Trains and installs a basket model within job `id`.
     fn train_baskets(&self, id: u64, spec: &TrainSpec) {
         let log_notice = |text: &str| tracing::info!(job = id, "{text}");
-        let store = Arc::clone(self.engine.store());
-        match train(store.as_ref(), spec, None, None, Some(&log_notice)) {
-            Ok(trained) => {
-                tracing::info!(job = id, model = %trained.info.meta.name, version = trained.info.version.0, "basket model trained");
-                self.engine.install(Serving::new(
-                    trained.info,
-                    Arc::new(trained.model),
-                    trained.last_event,
-                    None,
-                    0,
-                ));
+        match self.fit_and_save(spec, None, Some(&log_notice)) {
+            Ok(serving) => {
+                tracing::info!(job = id, model = %serving.name(), version = serving.info.version.0, "basket model trained");
+                self.engine.install(serving);
             }
             Err(e) => {
                 tracing::warn!(job = id, model = %spec.model, "training the basket model failed: {e}")
+            }
+        }
+    }
+
+    /// Fits `spec` (in a child process when one is configured), saves the version and
+    /// prepares it for serving, with its lists precomputed (a basket model's rows are
+    /// baskets, not users: nothing is precomputed for one).
+    fn fit_and_save(
+        &self,
+        spec: &TrainSpec,
+        progress: Option<&(dyn Fn(Progress) + Sync)>,
+        notice: Option<&(dyn Fn(&str) + Sync)>,
+    ) -> Result<Serving, TrainError> {
+        let store = self.engine.store().as_ref();
+        let precompute = if spec.baskets {
+            0
+        } else {
+            self.engine.config().precompute
+        };
+        match &self.child {
+            Some(child) => {
+                let artifact = child.fit(spec, precompute, progress, notice)?;
+                let model = artifact.model()?;
+                let info = save_bytes(store, artifact.meta, &artifact.bytes)?;
+                let last_event = info.meta.last_event_id;
+                Ok(Serving::with_lists(
+                    info,
+                    Arc::new(model),
+                    last_event,
+                    artifact.precomputed,
+                ))
+            }
+            None => {
+                let trained = train(store, spec, progress, None, notice)?;
+                Ok(Serving::new(
+                    trained.info,
+                    Arc::new(trained.model),
+                    trained.last_event,
+                    Some(&trained.matrix),
+                    precompute,
+                ))
             }
         }
     }
@@ -220,14 +265,7 @@ impl Trainer {
             }
         };
         let log_notice = |text: &str| tracing::info!(job = id, "{text}");
-        let store = Arc::clone(self.engine.store());
-        let outcome = train(
-            store.as_ref(),
-            &spec,
-            Some(&on_progress),
-            None,
-            Some(&log_notice),
-        );
+        let outcome = self.fit_and_save(&spec, Some(&on_progress), Some(&log_notice));
         if outcome.is_ok()
             && !spec.baskets
             && let Some(baskets) = &self.basket_training
@@ -235,19 +273,10 @@ impl Trainer {
             self.train_baskets(id, baskets);
         }
         // Replicas sharing a database train one at a time: the lock is held until the
-        // version is saved.
+        // versions are saved.
         drop(lock);
-        let outcome = outcome.map(|trained| {
-            let version = trained.info.version.0;
-            // A basket model's rows are baskets, not users: nothing to precompute.
-            let users = (!spec.baskets).then_some(&trained.matrix);
-            let serving = Serving::new(
-                trained.info,
-                Arc::new(trained.model),
-                trained.last_event,
-                users,
-                self.engine.config().precompute,
-            );
+        let outcome = outcome.map(|serving| {
+            let version = serving.info.version.0;
             self.engine.install(serving);
             version
         });

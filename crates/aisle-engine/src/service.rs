@@ -19,6 +19,7 @@ use crate::list::{ExperimentTag, ListRequest, RecommendationList};
 use crate::placements::{Placement, Placements};
 use crate::retention::{Retention, RetentionRun};
 use crate::stats::Stats;
+use crate::training::child::ChildTraining;
 use crate::training::{TrainError, TrainSpec};
 use crate::tuning::{TuneSpec, TuneStatus, Tuner};
 use crate::writer::{self, EventWriter, Overloaded};
@@ -59,6 +60,8 @@ pub struct ServiceConfig {
     pub trains: bool,
     /// A basket model trained after each training of the main model (its `baskets` set).
     pub basket_training: Option<TrainSpec>,
+    /// How to start a training process (`None`: trainings fit on a thread of this process).
+    pub training_process: Option<ChildTraining>,
     /// The settings file's placements (read-only through the API).
     pub placements: Vec<Placement>,
     /// How long served lists and events are kept (enforced by the process that trains).
@@ -88,6 +91,7 @@ impl Default for ServiceConfig {
             tuning: None,
             trains: true,
             basket_training: None,
+            training_process: None,
             placements: Vec::new(),
             retention: Retention::default(),
             write_queue: writer::DEFAULT_WRITE_QUEUE,
@@ -123,7 +127,8 @@ impl Service {
         engine.load_models()?;
         let stats = Arc::new(Stats::default());
         let trainer = Trainer::new(Arc::clone(&engine), Arc::clone(&stats))
-            .then_baskets(config.basket_training.clone());
+            .then_baskets(config.basket_training.clone())
+            .in_child_process(config.training_process.clone());
         let trainer = Arc::new(if config.trains {
             trainer
         } else {

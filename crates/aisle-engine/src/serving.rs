@@ -42,21 +42,27 @@ impl Serving {
         matrix: Option<&Interactions>,
         precompute: usize,
     ) -> Serving {
+        let precomputed = match matrix {
+            Some(matrix) => precompute_lists(&trained, matrix, precompute),
+            None => Vec::new(),
+        };
+        Serving::with_lists(info, trained, last_event, precomputed)
+    }
+
+    /// Prepares a trained model for serving with lists ranked elsewhere (by
+    /// [`precompute_lists`], in a training process).
+    pub fn with_lists(
+        info: ModelInfo,
+        trained: Arc<TrainedModel>,
+        last_event: Option<EventId>,
+        precomputed: Vec<Vec<Scored>>,
+    ) -> Serving {
         let n_items = trained.model.n_items();
         let popularity: Vec<f32> = trained.item_popularity.iter().map(|&c| c as f32).collect();
         let popular = top_k(&popularity, n_items, |i| popularity[i as usize] > 0.0);
         let trending = top_k(&trained.item_trending, n_items, |i| {
             trained.item_trending[i as usize] > 0.0
         });
-        let precomputed = match matrix {
-            Some(matrix) if precompute > 0 && trained.model.capabilities().ranking => {
-                let users: Vec<u32> = (0..matrix.n_users() as u32).collect();
-                trained
-                    .model
-                    .recommend_known_users(&users, matrix, precompute)
-            }
-            _ => Vec::new(),
-        };
         Serving {
             info,
             trained,
@@ -98,6 +104,21 @@ impl Serving {
     pub fn has_precomputed(&self) -> bool {
         !self.precomputed.is_empty()
     }
+}
+
+/// The best `n` items of every user of `matrix` (the training matrix, or the store's events
+/// in the model's indices), their own items excluded; empty when `n` is 0 or the model
+/// cannot rank.
+pub fn precompute_lists(
+    trained: &TrainedModel,
+    matrix: &Interactions,
+    n: usize,
+) -> Vec<Vec<Scored>> {
+    if n == 0 || !trained.model.capabilities().ranking {
+        return Vec::new();
+    }
+    let users: Vec<u32> = (0..matrix.n_users() as u32).collect();
+    trained.model.recommend_known_users(&users, matrix, n)
 }
 
 /// The models answering now, by name.

@@ -143,6 +143,9 @@ pub struct TrainingSettings {
     pub seed: Option<u64>,
     /// Score each trained model on a per-user holdout (default true; doubles training time).
     pub holdout: Option<bool>,
+    /// Fit on a thread of the server rather than in a child process (default false: the
+    /// command-line server fits in a child, see docs/server.md).
+    pub in_process: Option<bool>,
 }
 
 impl Settings {
@@ -203,6 +206,7 @@ impl Settings {
                     .or(lower.training.min_item_events),
                 seed: self.training.seed.or(lower.training.seed),
                 holdout: self.training.holdout.or(lower.training.holdout),
+                in_process: self.training.in_process.or(lower.training.in_process),
             },
             experiments: if self.experiments.is_empty() {
                 lower.experiments
@@ -376,6 +380,7 @@ impl Settings {
             train_wait,
             request_timeout,
             shutdown_timeout,
+            train_in_process: self.training.in_process.unwrap_or(false),
             service: ServiceConfig {
                 retention: Retention {
                     served_lists_days: match self.served_lists_days {
@@ -421,6 +426,8 @@ impl Settings {
                     use_tuning: true,
                     baskets: false,
                 },
+                // Only the command line knows how to start one (its own binary).
+                training_process: None,
                 experiments: self.experiments,
                 placements,
                 tuning,
@@ -455,6 +462,9 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     /// What the engine does besides answering: training, schedule, experiments.
     pub service: ServiceConfig,
+    /// `[training] in_process`: whoever starts the server leaves
+    /// `service.training_process` unset (fits run on a thread of the server).
+    pub train_in_process: bool,
 }
 
 impl Default for ServerConfig {

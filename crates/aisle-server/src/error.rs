@@ -229,6 +229,7 @@ impl From<TrainError> for ApiError {
             other @ (TrainError::AnotherTrainer | TrainError::ServeOnly) => {
                 ApiError::new(Code::TrainingElsewhere, other.to_string())
             }
+            other @ TrainError::Process(_) => ApiError::internal(&other),
         }
     }
 }

@@ -47,6 +47,20 @@ pub enum Command {
     /// Work on whole stores: `aisle store copy --from aisle.db --to postgres://...`.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// The process a server's retraining fits in (started by `aisle serve`, not by hand):
+    /// reads the request on stdin, answers on stdout.
+    #[command(hide = true)]
+    TrainWorker(TrainWorkerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainWorkerArgs {
+    /// The server's store.
+    #[arg(long)]
+    pub db: String,
+    /// The server's process id: the worker exits when it is no longer its parent.
+    #[arg(long)]
+    pub parent: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -27,9 +27,28 @@ impl FromStr for LogFormat {
     }
 }
 
+impl LogFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+/// The format [`init`] installed first (a training process the server starts writes its
+/// lines in the server's format).
+static INSTALLED: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
+
+/// The format log lines are written in.
+pub fn format() -> LogFormat {
+    INSTALLED.get().copied().unwrap_or_default()
+}
+
 /// Installs the global subscriber; `default_level` applies when `AISLE_LOG` is not set.
 /// A second call (tests, the demo starting the server) keeps the first subscriber.
 pub fn init(format: LogFormat, default_level: &str) {
+    let _ = INSTALLED.set(format);
     let filter =
         EnvFilter::try_from_env("AISLE_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()

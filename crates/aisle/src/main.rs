@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         Command::Import(args) => commands::import::run(args),
         Command::Models(args) => commands::models::run(args),
         Command::Store(command) => commands::store::run(command),
+        Command::TrainWorker(args) => commands::train_worker::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

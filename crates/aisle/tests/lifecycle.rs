@@ -3,7 +3,8 @@
 //! deadline; a flood of events past the write queue is answered 503 `overloaded` while
 //! memory stays bounded, lists keep being served, and every event acknowledged is stored;
 //! a backup taken while events are posted holds every event acknowledged before it began;
-//! a 30-second soak (`bench/soak.py`, the driver of `bench/soak`) passes.
+//! a 30-second soak (`bench/soak.py`, the driver of `bench/soak`) passes; a retraining fits
+//! in a training process of its own, which dies with the server.
 
 mod common;
 
@@ -382,4 +383,100 @@ fn a_backup_while_serving_holds_every_event_acknowledged_before_it_began() {
     );
     assert!(backed_up <= events_before + total);
     drop(server);
+}
+
+/// The processes `pid` started that are still running (zombies, already dead but not yet
+/// reaped by whoever adopted them, do not count).
+#[cfg(target_os = "linux")]
+fn running_children(pid: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return children;
+    };
+    for task in tasks.flatten() {
+        let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        children.extend(
+            text.split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok()),
+        );
+    }
+    children.retain(|&child| is_running(child));
+    children
+}
+
+/// Whether process `pid` exists and is not a zombie.
+#[cfg(target_os = "linux")]
+fn is_running(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (name) STATE ...": the name may hold spaces, the state follows its last ')'.
+    let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+    !state.is_some_and(|s| s.starts_with('Z'))
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_retraining_fits_in_a_training_process_that_dies_with_its_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = trained_shop(dir.path());
+    let log = dir.path().join("server.log");
+    let server = serve(&db, &[], Some(&log));
+    let pid = server.child.id();
+
+    // A retraining: fitted in a child process, saved and installed by the server with its
+    // lists precomputed.
+    let (status, body) = http(
+        &server.addr,
+        "POST",
+        "/v1/admin/train?wait=true",
+        Some("{}"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let job = json(&body)["job"].clone();
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let version = job["version"].as_i64().unwrap();
+    let (_, models) = http(&server.addr, "GET", "/v1/models", None);
+    let models = json(&models);
+    let als = models["serving"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "als")
+        .unwrap()
+        .clone();
+    assert_eq!(als["version"], version, "{models}");
+    assert!(als["precomputed_users"].as_u64().unwrap() > 0, "{als}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("training process started"), "{logged}");
+    assert!(
+        running_children(pid).is_empty(),
+        "the fit's process is gone"
+    );
+
+    // A long fit (BPR, 1,024 factors, 1,000 epochs: seconds even optimised): the server is
+    // killed while it runs, and its training process dies with it at once.
+    let long = r#"{"model": "bpr", "params": {"factors": 1024, "epochs": 1000}}"#;
+    let (status, body) = http(&server.addr, "POST", "/v1/admin/train", Some(long));
+    assert_eq!(status, 202, "{body}");
+    let started = Instant::now();
+    let fitting = loop {
+        if let Some(&child) = running_children(pid).first() {
+            break child;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no training process appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(server);
+    let killed = Instant::now();
+    while is_running(fitting) {
+        assert!(
+            killed.elapsed() < Duration::from_secs(2),
+            "the training process {fitting} outlived its server"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

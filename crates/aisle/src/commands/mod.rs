@@ -14,4 +14,5 @@ pub mod serve;
 pub mod simulate;
 pub mod store;
 pub mod train;
+pub mod train_worker;
 pub mod tune;

@@ -1,6 +1,9 @@
 //! `aisle serve`: the HTTP API over a store, with settings layered flag over `AISLE_*`
 //! variable over TOML file, until Ctrl-C or SIGTERM.
 
+use std::ffi::OsString;
+
+use aisle_engine::training::child::ChildTraining;
 use aisle_server::{Server, ServerConfig, Settings};
 use anyhow::{Context, Result};
 
@@ -53,10 +56,13 @@ pub type OnReady = Box<dyn FnOnce(std::net::SocketAddr) + Send>;
 /// printed once the address is known (the demo's curl lines).
 pub fn serve(
     db: String,
-    config: ServerConfig,
+    mut config: ServerConfig,
     hints: Vec<String>,
     on_ready: Option<OnReady>,
 ) -> Result<()> {
+    if !config.train_in_process {
+        config.service.training_process = training_process(&db);
+    }
     let store = aisle_store::open(&db)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -93,6 +99,31 @@ pub fn serve(
         outln!("Stopped.");
         Ok(())
     })
+}
+
+/// How the server starts a training process: this binary's hidden `train-worker` command
+/// on the same store, logging as the server does. `None` (fits on a thread of the server)
+/// when this binary cannot be found.
+fn training_process(db: &str) -> Option<ChildTraining> {
+    match std::env::current_exe() {
+        Ok(program) => Some(ChildTraining::new(
+            program,
+            [
+                "--log-format",
+                crate::logging::format().as_str(),
+                "train-worker",
+                "--db",
+                db,
+                "--parent",
+                &std::process::id().to_string(),
+            ]
+            .map(OsString::from),
+        )),
+        Err(e) => {
+            tracing::warn!("trainings run in the server's process (its binary is not found: {e})");
+            None
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -1,6 +1,10 @@
 //! Training from a store: a snapshot of its events, one model fitted on it and saved back as
 //! a new version, with everything needed to answer in the shop's own ids. Shared by
 //! `aisle train` and the server's background retraining, so both produce the same artifact.
+//! The server fits in a [child process](child) when it can: the snapshot and the solver's
+//! memory and CPU stay out of the serving process.
+
+pub mod child;
 
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -20,8 +24,9 @@ use crate::unix_now;
 /// Half-life of the time decay of the "trending" list, in days.
 pub const TRENDING_HALF_LIFE_DAYS: f64 = 7.0;
 
-/// What to train and on which view of the store's events.
-#[derive(Debug, Clone)]
+/// What to train and on which view of the store's events. Serialisable: a
+/// [training process](child) is handed it as JSON.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TrainSpec {
     /// The algorithm's CLI name.
     pub model: String,
@@ -74,6 +79,20 @@ pub struct Trained {
     pub last_event: Option<EventId>,
 }
 
+/// A model fitted on a snapshot, not yet saved: the version's description and bytes, and
+/// what serving it needs.
+#[derive(Debug)]
+pub struct Fitted {
+    pub meta: ModelMeta,
+    /// The serialised [`TrainedModel`] (what the store keeps).
+    pub bytes: Vec<u8>,
+    pub model: TrainedModel,
+    /// The training matrix (rows and columns in the model's user and item indices).
+    pub matrix: Interactions,
+    /// What cleaning the snapshot dropped.
+    pub report: CleaningReport,
+}
+
 /// Why training failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -90,6 +109,9 @@ pub enum TrainError {
     ServeOnly,
     #[error("the store holds no usable events to train on; send or import some first")]
     NoEvents,
+    /// The training process could not be started, died, or answered something unreadable.
+    #[error("the training process failed: {0}")]
+    Process(String),
 }
 
 /// Snapshots the store, trains `spec.model` on it and saves the result as a new version.
@@ -100,8 +122,21 @@ pub fn train(
     cancel: Option<&AtomicBool>,
     notice: Option<&(dyn Fn(&str) + Sync)>,
 ) -> Result<Trained, TrainError> {
+    let fitted = fit(store, spec, progress, cancel, notice)?;
+    save(store, fitted)
+}
+
+/// Snapshots the store and trains `spec.model` on it (on its baskets with `spec.baskets`);
+/// saves nothing.
+pub fn fit(
+    store: &dyn Store,
+    spec: &TrainSpec,
+    progress: Option<&(dyn Fn(Progress) + Sync)>,
+    cancel: Option<&AtomicBool>,
+    notice: Option<&(dyn Fn(&str) + Sync)>,
+) -> Result<Fitted, TrainError> {
     if spec.baskets {
-        return crate::baskets::train_baskets(store, spec, progress, cancel, notice);
+        return crate::baskets::fit_baskets(store, spec, progress, cancel, notice);
     }
     let tuning = if spec.use_tuning {
         store.latest_tuning(&spec.model)?
@@ -190,32 +225,47 @@ pub fn train(
         format_version: FORMAT_VERSION,
         last_event_id: snapshot.last_event,
     };
-    save(store, meta, &bytes, trained, matrix, dataset.report)
+    Ok(Fitted {
+        meta,
+        bytes,
+        model: trained,
+        matrix,
+        report: dataset.report,
+    })
 }
 
-/// Saves a trained model's bytes under `meta` as a new version.
-pub(crate) fn save(
-    store: &dyn Store,
-    meta: ModelMeta,
-    bytes: &[u8],
-    model: TrainedModel,
-    matrix: Interactions,
-    report: CleaningReport,
-) -> Result<Trained, TrainError> {
-    let version = store.save_model(&meta, bytes)?;
-    let last_event = meta.last_event_id;
-    let info = ModelInfo {
-        version,
+/// Saves a fitted model as a new version.
+pub fn save(store: &dyn Store, fitted: Fitted) -> Result<Trained, TrainError> {
+    let Fitted {
         meta,
-        size: bytes.len() as u64,
-        saved_at: unix_now(),
-    };
+        bytes,
+        model,
+        matrix,
+        report,
+    } = fitted;
+    let info = save_bytes(store, meta, &bytes)?;
+    let last_event = info.meta.last_event_id;
     Ok(Trained {
         info,
         model,
         matrix,
         report,
         last_event,
+    })
+}
+
+/// Saves a serialised model under `meta` as a new version.
+pub(crate) fn save_bytes(
+    store: &dyn Store,
+    meta: ModelMeta,
+    bytes: &[u8],
+) -> Result<ModelInfo, StoreError> {
+    let version = store.save_model(&meta, bytes)?;
+    Ok(ModelInfo {
+        version,
+        meta,
+        size: bytes.len() as u64,
+        saved_at: unix_now(),
     })
 }
 
