@@ -30,7 +30,7 @@ use aisle_store::{ModelMeta, Store};
 use serde::{Deserialize, Serialize};
 
 use super::{TrainError, TrainSpec, fit};
-use crate::serving::precompute_lists;
+use crate::serving::{Lists, precompute_lists};
 
 /// The first bytes of an artifact file (the last one is the layout's version).
 pub const MAGIC: &[u8; 14] = b"AISLE-FITTED\n\x01";
@@ -51,7 +51,7 @@ pub struct Artifact {
     /// The serialised [`TrainedModel`].
     pub bytes: Vec<u8>,
     /// The best items per known user (see [`precompute_lists`]).
-    pub precomputed: Vec<Vec<Scored>>,
+    pub precomputed: Lists,
 }
 
 /// What the parent asks.
@@ -200,7 +200,7 @@ pub fn run_child(
     )
     .and_then(|fitted| {
         let lists = if request.spec.baskets {
-            Vec::new()
+            Lists::default()
         } else {
             precompute_lists(&fitted.model, &fitted.matrix, request.precompute)
         };
@@ -217,12 +217,7 @@ pub fn run_child(
     outcome
 }
 
-fn write_artifact(
-    path: &Path,
-    meta: &ModelMeta,
-    bytes: &[u8],
-    lists: &[Vec<Scored>],
-) -> io::Result<()> {
+fn write_artifact(path: &Path, meta: &ModelMeta, bytes: &[u8], lists: &Lists) -> io::Result<()> {
     let mut out = BufWriter::new(File::create(path)?);
     out.write_all(MAGIC)?;
     let meta = serde_json::to_vec(meta)?;
@@ -231,7 +226,7 @@ fn write_artifact(
     out.write_all(&(bytes.len() as u64).to_le_bytes())?;
     out.write_all(bytes)?;
     out.write_all(&(lists.len() as u64).to_le_bytes())?;
-    for list in lists {
+    for list in lists.iter() {
         out.write_all(&(list.len() as u32).to_le_bytes())?;
         for scored in list {
             out.write_all(&scored.item.to_le_bytes())?;
@@ -258,18 +253,20 @@ fn read_artifact(mut input: impl Read) -> io::Result<Artifact> {
     let meta: ModelMeta =
         serde_json::from_reader((&mut input).take(meta_len)).map_err(io::Error::from)?;
     let bytes_len = length(&mut input)?;
-    let mut bytes = Vec::new();
+    // Sized once (a model is megabytes; growing by doubling would copy it several times).
+    let mut bytes = Vec::with_capacity(usize::try_from(bytes_len.min(1 << 32)).unwrap_or(0));
     (&mut input).take(bytes_len).read_to_end(&mut bytes)?;
     if bytes.len() as u64 != bytes_len {
         return Err(invalid("the model's bytes are cut short"));
     }
     let users = length(&mut input)?;
-    let mut precomputed = Vec::new();
+    let mut precomputed = Lists::default();
+    let mut list = Vec::new();
     let mut entry = [0u8; 4];
     for _ in 0..users {
         input.read_exact(&mut entry)?;
         let len = u32::from_le_bytes(entry) as usize;
-        let mut list = Vec::with_capacity(len.min(1 << 16));
+        list.clear();
         for _ in 0..len {
             input.read_exact(&mut entry)?;
             let item = u32::from_le_bytes(entry);
@@ -279,7 +276,13 @@ fn read_artifact(mut input: impl Read) -> io::Result<Artifact> {
                 score: f32::from_le_bytes(entry),
             });
         }
-        precomputed.push(list);
+        if precomputed.is_empty() {
+            // Sized once, from the first list (every list has the same length but the
+            // shortest catalogues'): one allocation for them all.
+            precomputed =
+                Lists::with_capacity(usize::try_from(users.min(1 << 24)).unwrap_or(0), len);
+        }
+        precomputed.push(&list);
     }
     Ok(Artifact {
         meta,
@@ -316,23 +319,22 @@ mod tests {
     fn an_artifact_reads_back_as_written() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fitted");
-        let lists = vec![
-            vec![
-                Scored {
-                    item: 3,
-                    score: 0.5,
-                },
-                Scored {
-                    item: 1,
-                    score: -2.0,
-                },
-            ],
-            Vec::new(),
-            vec![Scored {
-                item: 7,
-                score: f32::MAX,
-            }],
-        ];
+        let mut lists = Lists::default();
+        lists.push(&[
+            Scored {
+                item: 3,
+                score: 0.5,
+            },
+            Scored {
+                item: 1,
+                score: -2.0,
+            },
+        ]);
+        lists.push(&[]);
+        lists.push(&[Scored {
+            item: 7,
+            score: f32::MAX,
+        }]);
         write_artifact(&path, &meta(), b"model bytes", &lists).unwrap();
         let back = read_artifact(File::open(&path).unwrap()).unwrap();
         assert_eq!(back.meta, meta());
@@ -381,6 +383,7 @@ mod tests {
         assert_eq!(artifact.precomputed.len(), here.matrix.n_users());
         assert_eq!(artifact.precomputed, lists);
         assert!(artifact.precomputed.iter().all(|l| l.len() == 5));
+        assert_eq!(artifact.precomputed.get(here.matrix.n_users()), None);
     }
 
     #[test]
@@ -419,7 +422,9 @@ mod tests {
     fn a_cut_or_foreign_artifact_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fitted");
-        write_artifact(&path, &meta(), b"model bytes", &[vec![]]).unwrap();
+        let mut lists = Lists::default();
+        lists.push(&[]);
+        write_artifact(&path, &meta(), b"model bytes", &lists).unwrap();
         let whole = std::fs::read(&path).unwrap();
         for cut in [5, MAGIC.len() + 4, whole.len() - 1] {
             assert!(read_artifact(&whole[..cut]).is_err(), "cut at {cut}");

@@ -28,6 +28,7 @@
 
 mod checkpoint;
 mod schema;
+mod trim;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -1068,6 +1069,7 @@ impl Store for SqliteStore {
             tx.commit()?;
             Ok(ModelVersion(version))
         })
+        .inspect(|_| trim::release_free_memory())
     }
 
     fn latest_model(&self, name: &str) -> Result<Option<StoredModel>> {
