@@ -55,8 +55,9 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct TrainWorkerArgs {
-    /// The server's store.
-    #[arg(long)]
+    /// The server's store. The server passes it in the environment, not on the command
+    /// line, where a postgres:// URL's password would show in every user's `ps`.
+    #[arg(long, env = "AISLE_TRAIN_DB", hide_env_values = true)]
     pub db: String,
     /// The server's process id: the worker exits when it is no longer its parent.
     #[arg(long)]

@@ -470,6 +470,22 @@ fn a_retraining_fits_in_a_training_process_that_dies_with_its_server() {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
+    // The store's location (a postgres:// URL may hold a password) is not on the training
+    // process's command line, which every user of the machine can read.
+    // (Read once the child has replaced the server's image: a moment after the fork.)
+    let cmdline = loop {
+        let bytes = std::fs::read(format!("/proc/{fitting}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&bytes).replace('\0', " ");
+        if cmdline.contains("train-worker") {
+            break cmdline;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the training process never ran train-worker: {cmdline}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(!cmdline.contains(&db), "{cmdline}");
     drop(server);
     let killed = Instant::now();
     while is_running(fitting) {

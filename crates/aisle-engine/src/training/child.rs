@@ -37,11 +37,27 @@ pub const MAGIC: &[u8; 14] = b"AISLE-FITTED\n\x01";
 
 /// How to start a training process: a program and its arguments. The program must read a
 /// [`Request`] on stdin and answer with [`run_child`] (for the `aisle` binary:
-/// `aisle train-worker --db LOCATION`, on the server's own store).
-#[derive(Debug, Clone)]
+/// `aisle train-worker`, with the server's store in `AISLE_TRAIN_DB`).
+#[derive(Clone)]
 pub struct ChildTraining {
     program: PathBuf,
     args: Vec<OsString>,
+    /// Variables set for the child (besides the parent's own, which it inherits).
+    env: Vec<(OsString, OsString)>,
+}
+
+/// Without the variables' values: they may hold a database password.
+impl std::fmt::Debug for ChildTraining {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChildTraining")
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .field(
+                "env",
+                &self.env.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 /// What a training process hands back.
@@ -87,7 +103,14 @@ impl ChildTraining {
         ChildTraining {
             program: program.into(),
             args: args.into_iter().collect(),
+            env: Vec::new(),
         }
+    }
+
+    /// Sets the variable `name` to `value` for the child.
+    pub fn env(mut self, name: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
     }
 
     /// Fits `spec` in a child process and reads back what it made. Blocks until the child
@@ -109,6 +132,7 @@ impl ChildTraining {
             .map_err(|e| failed("no file for the artifact", &e))?;
         let mut child = Command::new(&self.program)
             .args(&self.args)
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

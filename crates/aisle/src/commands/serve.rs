@@ -102,23 +102,25 @@ pub fn serve(
 }
 
 /// How the server starts a training process: this binary's hidden `train-worker` command
-/// on the same store, logging as the server does. `None` (fits on a thread of the server)
-/// when this binary cannot be found.
+/// on the same store (named in its environment: a postgres:// URL's password must not show
+/// in `ps`), logging as the server does. `None` (fits on a thread of the server) when this
+/// binary cannot be found.
 fn training_process(db: &str) -> Option<ChildTraining> {
     match std::env::current_exe() {
-        Ok(program) => Some(ChildTraining::new(
-            program,
-            [
-                "--log-format",
-                crate::logging::format().as_str(),
-                "train-worker",
-                "--db",
-                db,
-                "--parent",
-                &std::process::id().to_string(),
-            ]
-            .map(OsString::from),
-        )),
+        Ok(program) => Some(
+            ChildTraining::new(
+                program,
+                [
+                    "--log-format",
+                    crate::logging::format().as_str(),
+                    "train-worker",
+                    "--parent",
+                    &std::process::id().to_string(),
+                ]
+                .map(OsString::from),
+            )
+            .env("AISLE_TRAIN_DB", db),
+        ),
         Err(e) => {
             tracing::warn!("trainings run in the server's process (its binary is not found: {e})");
             None
