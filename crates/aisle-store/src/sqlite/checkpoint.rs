@@ -28,8 +28,9 @@ pub(super) struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Checkpoints `path`'s log every [`EVERY`].
-    pub(super) fn start(path: PathBuf, busy_timeout: Duration) -> Checkpointer {
+    /// Checkpoints `path`'s log every [`EVERY`]; a checkpoint that finds the log copied
+    /// whole cuts its file back to `size_limit` bytes (`journal_size_limit`).
+    pub(super) fn start(path: PathBuf, busy_timeout: Duration, size_limit: i64) -> Checkpointer {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("aisle-checkpoint".into())
@@ -42,6 +43,7 @@ impl Checkpointer {
                     return;
                 };
                 let _ = conn.busy_timeout(busy_timeout);
+                let _ = conn.pragma_update(None, "journal_size_limit", size_limit);
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EVERY) {
                     // A failure (the file busy with another process's checkpoint) is
                     // retried at the next turn.

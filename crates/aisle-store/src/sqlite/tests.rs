@@ -232,6 +232,47 @@ fn a_backup_under_write_load_holds_everything_committed_before_it_began() {
 }
 
 #[test]
+fn the_write_ahead_log_is_cut_back_after_a_long_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("aisle.db");
+    let options = SqliteOptions {
+        wal_size_limit_mib: 1,
+        // Checkpointed here, when the test says.
+        background_checkpoint: false,
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open_with(&path, options).unwrap();
+    let wal_bytes = || std::fs::metadata(dir.path().join("aisle.db-wal")).map_or(0, |m| m.len());
+    let users: Vec<String> = (0..500).map(|u| format!("u{u}")).collect();
+    let batch: Vec<NewEvent<'_>> = users
+        .iter()
+        .map(|u| NewEvent::new(u, "i1", "view"))
+        .collect();
+    // A long read (a training snapshot) keeps the log from starting over while it runs.
+    let reader = Connection::open(&path).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    while wal_bytes() < 3 << 20 {
+        store.append_events(&batch).unwrap();
+    }
+    reader.execute_batch("COMMIT").unwrap();
+    // Once a checkpoint has copied it whole, the next write starts the log over and cuts
+    // its file back to the limit (without it, the file stays at its largest for good).
+    let checkpointer = Connection::open(&path).unwrap();
+    checkpointer
+        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        .unwrap();
+    store.append_events(&batch[..1]).unwrap();
+    assert!(
+        wal_bytes() <= 1 << 20,
+        "the log's file is {} bytes after it started over",
+        wal_bytes()
+    );
+}
+
+#[test]
 fn a_users_history_is_read_from_its_index_alone_and_equals_their_events() {
     let (_dir, store) = temp_store();
     // Three users; events with and without timestamps, values and list ids.
