@@ -242,10 +242,11 @@ impl Trainer {
             }
             None => {
                 let trained = train(store, spec, progress, None, notice)?;
+                let last_event = trained.info.meta.last_event_id;
                 Ok(Serving::new(
                     trained.info,
                     Arc::new(trained.model),
-                    trained.last_event,
+                    last_event,
                     Some(&trained.matrix),
                     precompute,
                 ))

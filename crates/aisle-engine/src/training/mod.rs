@@ -16,7 +16,7 @@ use aisle_eval::{EvalOptions, MetricSelection, ModelSpec, RunControl};
 use aisle_models::persist::FORMAT_VERSION;
 use aisle_models::popular::popularity;
 use aisle_models::{FitContext, ModelError, Progress, TrainedModel, algorithm};
-use aisle_store::{EventId, ModelInfo, ModelMeta, Store, StoreError, TuningRecord};
+use aisle_store::{ModelInfo, ModelMeta, Store, StoreError, TuningRecord};
 use serde_json::{Map, Value, json};
 
 use crate::unix_now;
@@ -75,8 +75,6 @@ pub struct Trained {
     pub matrix: Interactions,
     /// What cleaning the snapshot dropped.
     pub report: CleaningReport,
-    /// The newest event the snapshot saw.
-    pub last_event: Option<EventId>,
 }
 
 /// A model fitted on a snapshot, not yet saved: the version's description and bytes, and
@@ -244,13 +242,11 @@ pub fn save(store: &dyn Store, fitted: Fitted) -> Result<Trained, TrainError> {
         report,
     } = fitted;
     let info = save_bytes(store, meta, &bytes)?;
-    let last_event = info.meta.last_event_id;
     Ok(Trained {
         info,
         model,
         matrix,
         report,
-        last_event,
     })
 }
 

@@ -1094,10 +1094,12 @@ impl Store for SqliteStore {
 
     fn latest_model(&self, name: &str) -> Result<Option<StoredModel>> {
         self.read(|conn| load_model(conn, "name = ?1", &name))
+            .inspect(|_| trim::release_free_memory())
     }
 
     fn model(&self, version: ModelVersion) -> Result<Option<StoredModel>> {
         self.read(|conn| load_model(conn, "version = ?1", &version.0))
+            .inspect(|_| trim::release_free_memory())
     }
 
     fn list_models(&self) -> Result<Vec<ModelInfo>> {

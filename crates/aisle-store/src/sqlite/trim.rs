@@ -1,5 +1,6 @@
 //! Gives the C allocator's free memory back to the system once SQLite has handled a model
-//! version's bytes.
+//! version's bytes: saved (a training), or read back (start-up, a replica taking the
+//! versions another trained).
 //!
 //! SQLite allocates through the C library's `malloc`. A version's bytes (6 MB on the soak's
 //! shop) are copied on their way into the file, and glibc keeps such chunks in its arenas
