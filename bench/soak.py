@@ -65,6 +65,24 @@ def training_mib(pid):
     return total
 
 
+READS_ROUTE = 'method="GET",route="/v1/users/{id}/recommendations"'
+
+
+def server_reads(url):
+    """(reads answered, reads answered within 10 ms) as the server counts them (/metrics):
+    its histogram times the handler, not the time a request waited to be read."""
+    counts = {}
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+        for line in response.read().decode().splitlines():
+            if READS_ROUTE not in line:
+                continue
+            if line.startswith("aisle_http_request_duration_seconds_count"):
+                counts["all"] = int(float(line.rsplit(" ", 1)[1]))
+            elif 'le="0.01"' in line:
+                counts["fast"] = int(float(line.rsplit(" ", 1)[1]))
+    return counts.get("all", 0), counts.get("fast", 0)
+
+
 def open_files(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
@@ -134,8 +152,15 @@ async def main():
         args.load, "--url", args.url, "--seconds", str(args.seconds), "--reads", str(args.reads),
         "--events", str(args.events), "--users", str(args.users), "--items", str(args.items),
         "--every", str(args.every), stdout=asyncio.subprocess.PIPE)
+    counted = server_reads(args.url)
     while line := await load.stdout.readline():
         window = json.loads(line)
+        try:
+            now = server_reads(args.url)
+        except OSError:
+            now = counted
+        server_slow = (now[0] - now[1]) - (counted[0] - counted[1])
+        counted = now
         try:
             (vm_rss, rss), files = memory_mib(args.pid), open_files(args.pid)
             training = training_mib(args.pid)
@@ -149,7 +174,8 @@ async def main():
                 except FileNotFoundError:
                     store[key] = 0.0
         row = {"t": window["t"], "rss_mib": round(rss, 1), "vm_rss_mib": round(vm_rss, 1),
-               "training_rss_mib": round(training, 1), "open_files": files, **store, **{k: v for k, v in window.items() if k != "t"}}
+               "training_rss_mib": round(training, 1), "open_files": files, **store,
+               "server_reads_over_10ms": server_slow, **{k: v for k, v in window.items() if k != "t"}}
         rows.append(row)
         for key, source in (("reads", "reads"), ("events", "events_stored"),
                             ("server_errors", "server_errors"), ("failures", "failures")):
