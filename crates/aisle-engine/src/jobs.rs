@@ -229,9 +229,20 @@ impl Trainer {
         };
         match &self.child {
             Some(child) => {
+                let started = Instant::now();
                 let artifact = child.fit(spec, precompute, progress, notice)?;
+                let fitted = started.elapsed();
                 let model = artifact.model()?;
+                let decoded = started.elapsed();
                 let info = save_bytes(store, artifact.meta, &artifact.bytes)?;
+                tracing::info!(
+                    model = %info.meta.name,
+                    version = info.version.0,
+                    fit_s = fitted.as_secs_f64(),
+                    decode_ms = (decoded - fitted).as_secs_f64() * 1e3,
+                    save_ms = (started.elapsed() - decoded).as_secs_f64() * 1e3,
+                    "version saved"
+                );
                 let last_event = info.meta.last_event_id;
                 Ok(Serving::with_lists(
                     info,
