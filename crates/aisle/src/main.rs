@@ -17,12 +17,12 @@ use crate::cli::{Cli, Command};
 
 // jemalloc. glibc's allocator spent a fifth of a list request's CPU time (consolidating its
 // fast bins on every larger allocation, with a list's many short-lived strings and vectors
-// between them). mimalloc (v3) took that to a few per cent but kept the pages of each
-// swapped-out model version: a version is built by the training job's thread and freed by
-// whichever request thread lets go of it last, and the soak's resident memory rose by
-// 20–25 MiB at the first swap and 50% over 10 minutes while live memory rose by 3 MiB.
-// jemalloc serves lists as fast (bench/serve: 12,246–12,878 against 12,648–12,674 GETs/s
-// at 4 connections) and returns freed pages as they age (docs/server.md, "Soak").
+// between them). mimalloc (v3) took that to a few per cent but did not give back the pages
+// of a swapped-out model version: across a retraining under load its resident memory rose
+// by ~20 MiB while live memory (counted) rose by 3 MiB, whichever thread decoded the
+// version. jemalloc serves lists as fast (bench/serve: 12,245–12,878 against 12,648–12,674
+// GETs/s at 4 connections) and its resident memory fell back after the same retrainings
+// (docs/server.md, "Soak").
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -109,9 +109,8 @@ fn make(kind: Kind, rng: &mut Rng, args: &Args) -> Request {
 /// Runs the generator ahead of the server it loads, when the system allows it. On the two
 /// cores it shares with the server, a wake-up of this one thread delayed behind the
 /// server's threads counts as latency of every request due meanwhile: in a 10-minute soak
-/// the server's own histogram had 80 of 777,350 reads over 10 ms while the windows measured
-/// here had more than 200 of 20,000 reads over 10 ms in some of them. A shop's clients do not share the
-/// server's cores.
+/// the server's own histogram had 80 of 777,350 reads over 10 ms, while windows measured
+/// here had more than 200 of 20,000 over 10 ms. A shop's clients do not share its cores.
 fn raise_priority() {
     #[cfg(target_os = "linux")]
     if let Err(e) = rustix::process::nice(-10) {
