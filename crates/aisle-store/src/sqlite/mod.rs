@@ -150,6 +150,7 @@ impl SqliteStore {
     /// untouched), [`StoreError::NewerSchema`] for a store written by a newer Aisle,
     /// [`StoreError::Open`] when the file cannot be opened or created.
     pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore> {
+        trim::map_large_chunks();
         let path = path.as_ref().to_path_buf();
         let open_error = |source: rusqlite::Error| StoreError::Open {
             location: path.display().to_string(),
