@@ -68,19 +68,24 @@ def training_mib(pid):
 READS_ROUTE = 'method="GET",route="/v1/users/{id}/recommendations"'
 
 
-def server_reads(url):
-    """(reads answered, reads answered within 10 ms) as the server counts them (/metrics):
-    its histogram times the handler, not the time a request waited to be read."""
+def server_slow_reads(url):
+    """Reads answered in over 10 ms so far, as the server counts them (/metrics: its histogram
+    times the handler, not the time a request waited to be read); None when it cannot be
+    asked."""
     counts = {}
-    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
-        for line in response.read().decode().splitlines():
-            if READS_ROUTE not in line:
-                continue
-            if line.startswith("aisle_http_request_duration_seconds_count"):
-                counts["all"] = int(float(line.rsplit(" ", 1)[1]))
-            elif 'le="0.01"' in line:
-                counts["fast"] = int(float(line.rsplit(" ", 1)[1]))
-    return counts.get("all", 0), counts.get("fast", 0)
+    try:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if READS_ROUTE not in line:
+            continue
+        if line.startswith("aisle_http_request_duration_seconds_count"):
+            counts["all"] = int(float(line.rsplit(" ", 1)[1]))
+        elif 'le="0.01"' in line:
+            counts["fast"] = int(float(line.rsplit(" ", 1)[1]))
+    return counts.get("all", 0) - counts.get("fast", 0)
 
 
 def open_files(pid):
@@ -152,15 +157,12 @@ async def main():
         args.load, "--url", args.url, "--seconds", str(args.seconds), "--reads", str(args.reads),
         "--events", str(args.events), "--users", str(args.users), "--items", str(args.items),
         "--every", str(args.every), stdout=asyncio.subprocess.PIPE)
-    counted = server_reads(args.url)
+    counted = server_slow_reads(args.url)
     while line := await load.stdout.readline():
         window = json.loads(line)
-        try:
-            now = server_reads(args.url)
-        except OSError:
-            now = counted
-        server_slow = (now[0] - now[1]) - (counted[0] - counted[1])
-        counted = now
+        now = server_slow_reads(args.url)
+        server_slow = now - counted if now is not None and counted is not None else None
+        counted = now if now is not None else counted
         try:
             (vm_rss, rss), files = memory_mib(args.pid), open_files(args.pid)
             training = training_mib(args.pid)

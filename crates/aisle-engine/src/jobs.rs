@@ -229,18 +229,19 @@ impl Trainer {
         };
         match &self.child {
             Some(child) => {
-                let started = Instant::now();
+                let clock = Instant::now();
                 let artifact = child.fit(spec, precompute, progress, notice)?;
-                let fitted = started.elapsed();
+                let fit = clock.elapsed();
                 let model = artifact.model()?;
-                let decoded = started.elapsed();
+                let decode = clock.elapsed() - fit;
                 let info = save_bytes(store, artifact.meta, &artifact.bytes)?;
+                let save = clock.elapsed() - fit - decode;
                 tracing::info!(
                     model = %info.meta.name,
                     version = info.version.0,
-                    fit_s = fitted.as_secs_f64(),
-                    decode_ms = (decoded - fitted).as_secs_f64() * 1e3,
-                    save_ms = (started.elapsed() - decoded).as_secs_f64() * 1e3,
+                    fit_s = fit.as_secs_f64(),
+                    decode_ms = decode.as_secs_f64() * 1e3,
+                    save_ms = save.as_secs_f64() * 1e3,
                     "version saved"
                 );
                 let last_event = info.meta.last_event_id;
